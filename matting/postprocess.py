@@ -1,0 +1,168 @@
+"""Stage 3: post-processing of the model's probability map.
+
+* Connected components (numba, on the low-resolution mask): drop stray blobs, keeping the
+  largest person or everyone above a minimum area. Only foreground is labelled, so holes
+  inside a person (an arm on a hip) stay holes.
+* Motion mask from frame differencing, and motion-guided temporal fusion: where the
+  picture is still, alpha is blended strongly with the previous frame (kills edge
+  flicker); where it moves, alpha follows the current frame (no lag).
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+from numba import njit, prange
+
+
+@njit(cache=True)
+def _find(parent, i):
+    root = i
+    while parent[root] != root:
+        root = parent[root]
+    while parent[i] != root:  # path compression
+        nxt = parent[i]
+        parent[i] = root
+        i = nxt
+    return root
+
+
+@njit(cache=True)
+def label_components(mask):
+    """8-connected labels of a boolean/uint8 mask: (labels int32, count, areas).
+
+    Two-pass union–find. Labels are 1..count in raster order of each component's first
+    pixel (0 = background), the same numbering a flood fill in raster order gives.
+    """
+    h, w = mask.shape
+    labels = np.zeros((h, w), np.int32)
+    parent = np.zeros(h * w // 2 + 2, np.int32)
+    nxt = 1
+    for y in range(h):
+        for x in range(w):
+            if not mask[y, x]:
+                continue
+            best = 0
+            # Already-visited 8-neighbours: W, NW, N, NE.
+            for dy, dx in ((0, -1), (-1, -1), (-1, 0), (-1, 1)):
+                yy, xx = y + dy, x + dx
+                if yy < 0 or xx < 0 or xx >= w:
+                    continue
+                lab = labels[yy, xx]
+                if lab == 0:
+                    continue
+                if best == 0:
+                    best = lab
+                else:
+                    ra, rb = _find(parent, best), _find(parent, lab)
+                    if ra != rb:
+                        if ra < rb:
+                            parent[rb] = ra
+                        else:
+                            parent[ra] = rb
+            if best == 0:
+                if nxt >= parent.shape[0]:
+                    grown = np.zeros(parent.shape[0] * 2, np.int32)
+                    grown[: parent.shape[0]] = parent
+                    parent = grown
+                parent[nxt] = nxt
+                best = nxt
+                nxt += 1
+            labels[y, x] = best
+    # Second pass: resolve roots, renumber in raster order, count areas.
+    remap = np.zeros(nxt, np.int32)
+    areas = np.zeros(nxt, np.int64)
+    count = 0
+    for y in range(h):
+        for x in range(w):
+            lab = labels[y, x]
+            if lab == 0:
+                continue
+            root = _find(parent, lab)
+            if remap[root] == 0:
+                count += 1
+                remap[root] = count
+            new = remap[root]
+            labels[y, x] = new
+            areas[new] += 1
+    return labels, count, areas[: count + 1]
+
+
+@njit(cache=True)
+def select_components(labels, areas, min_area, keep_largest):
+    """Mask (uint8 0/1) of the components to keep: the largest one if ``keep_largest``
+    (if it reaches ``min_area``), else every component of at least ``min_area`` pixels."""
+    n = areas.shape[0]
+    keep = np.zeros(n, np.bool_)
+    if keep_largest:
+        best = 0
+        for i in range(1, n):
+            if areas[i] > areas[best] or best == 0:
+                best = i
+        if best > 0 and areas[best] >= min_area:
+            keep[best] = True
+    else:
+        for i in range(1, n):
+            keep[i] = areas[i] >= min_area
+    h, w = labels.shape
+    out = np.zeros((h, w), np.uint8)
+    for y in range(h):
+        for x in range(w):
+            if keep[labels[y, x]]:
+                out[y, x] = 1
+    return out
+
+
+_DILATE = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (7, 7))
+
+
+def filter_components(prob: np.ndarray, threshold: float, min_area: float, keep_largest: bool) -> np.ndarray:
+    """Zero the probability of stray blobs, keeping the soft edge of kept components.
+
+    ``min_area`` is in pixels of ``prob``. Pixels below the threshold survive only within
+    a few pixels of a kept component (its soft edge); isolated faint haze goes too.
+    """
+    labels, count, areas = label_components(prob >= threshold)
+    if count == 0:
+        return np.zeros_like(prob)
+    keep = select_components(labels, areas, min_area, keep_largest)
+    return prob * cv2.dilate(keep, _DILATE).astype(np.float32)
+
+
+@njit(parallel=True, cache=True)
+def motion_mask(gray, prev_gray, low, high):
+    """Per-pixel motion in [0, 1] from the absolute difference of two uint8 frames:
+    0 below ``low`` (sensor noise), 1 above ``high``, linear between."""
+    h, w = gray.shape
+    out = np.empty((h, w), np.float32)
+    scale = 1.0 / (high - low)
+    for y in prange(h):
+        for x in range(w):
+            d = abs(np.int32(gray[y, x]) - np.int32(prev_gray[y, x]))
+            m = (d - low) * scale
+            out[y, x] = min(max(m, 0.0), 1.0)
+    return out
+
+
+@njit(parallel=True, cache=True)
+def temporal_fuse(current, previous, motion, strength, out):
+    """``out = w·previous + (1−w)·current`` with ``w = strength·(1 − motion)``.
+
+    Still pixels lean on the past (flicker is averaged away), moving pixels take the
+    current frame's value at once. ``out`` may be ``previous``.
+    """
+    h, w = current.shape
+    for y in prange(h):
+        for x in range(w):
+            wt = strength * (1.0 - motion[y, x])
+            out[y, x] = wt * previous[y, x] + (1.0 - wt) * current[y, x]
+    return out
+
+
+def spread_motion(motion: np.ndarray, radius: int) -> np.ndarray:
+    """Widen the motion mask (max filter) so that a moving edge's neighbourhood, where the
+    matte changes, counts as moving too, not just the pixels whose colour changed."""
+    if radius <= 0:
+        return motion
+    k = cv2.getStructuringElement(cv2.MORPH_RECT, (2 * radius + 1, 2 * radius + 1))
+    return cv2.dilate(motion, k)
