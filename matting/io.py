@@ -1,0 +1,104 @@
+"""Reading and writing frames for the command line: videos, images, folders of images."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterator
+
+import cv2
+import numpy as np
+
+from .errors import InputError
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
+VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v"}
+
+
+def read_image(path: Path, error: type[Exception] = InputError, what: str = "image") -> np.ndarray:
+    """uint8 BGR image; ``error`` with a clear message if missing or unreadable."""
+    if not path.is_file():
+        raise error(f"{what} not found: {path}")
+    # fromfile + imdecode rather than imread: works with non-ASCII paths on Windows.
+    data = np.fromfile(str(path), np.uint8)
+    img = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    if img is None:
+        raise error(f"cannot decode {what}: {path}")
+    return img
+
+
+def write_image(path: Path, img: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ok, data = cv2.imencode(path.suffix or ".png", img)
+    if not ok:
+        raise InputError(f"cannot encode an image as {path.suffix!r}: {path}")
+    data.tofile(str(path))
+
+
+def list_images(folder: Path) -> list[Path]:
+    """Image files in a folder, sorted by name."""
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+
+
+class FrameSource:
+    """Frames of a video, an image, or a sorted folder of images, with a name each."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path).expanduser()
+        p = self.path
+        self.fps = 30.0
+        if p.is_dir():
+            self.kind, self.files = "folder", list_images(p)
+            if not self.files:
+                raise InputError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in folder: {p}")
+            self.count = len(self.files)
+        elif not p.exists():
+            raise InputError(f"input not found: {p}")
+        elif p.suffix.lower() in IMAGE_SUFFIXES:
+            self.kind, self.files, self.count = "image", [p], 1
+        else:
+            cap = cv2.VideoCapture(str(p))
+            ok = cap.isOpened() and cap.read()[0]
+            if not ok:
+                cap.release()
+                raise InputError(f"cannot read {p} as an image or a video")
+            self.fps = cap.get(cv2.CAP_PROP_FPS) or 30.0
+            self.count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) or None
+            cap.release()
+            self.kind, self.files = "video", []
+
+    def __iter__(self) -> Iterator[tuple[str, np.ndarray]]:
+        if self.kind != "video":
+            for f in self.files:
+                yield f.stem, read_image(f)
+            return
+        cap = cv2.VideoCapture(str(self.path))
+        try:
+            i = 0
+            while True:
+                ok, frame = cap.read()
+                if not ok:
+                    break
+                yield f"{i:05d}", frame
+                i += 1
+        finally:
+            cap.release()
+
+
+class VideoSink:
+    """Writes frames to a video file (mp4v), opened on the first frame."""
+
+    def __init__(self, path: Path, fps: float):
+        self.path, self.fps, self.writer = path, fps, None
+
+    def write(self, frame: np.ndarray) -> None:
+        if self.writer is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            h, w = frame.shape[:2]
+            self.writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, (w, h))
+            if not self.writer.isOpened():
+                raise InputError(f"cannot write a video to {self.path} (try a .mp4 or .avi name)")
+        self.writer.write(frame[:, :, :3] if frame.shape[2] == 4 else frame)
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.release()
