@@ -1,0 +1,243 @@
+"""The four stages per frame, with their state: ROI → model → post-processing → fusion.
+
+    p = Pipeline(Settings(background="#00ff00"))
+    composite, alpha = p.process(frame_bgr)        # uint8 HxWx3/4 in, same shape out
+    p.configure(temporal_strength=0.3)              # validated, keeps state where it can
+    p.timings  # ms of the last frame per stage
+
+Post-processing works on a *grid*: the frame downscaled by an integer factor to at most
+960 px on its long side (1080p → 960×540, 4K → 960×540, 720p → 640×360). The model's
+output for the ROI is pasted into it, so temporal fusion and motion are in frame
+coordinates even while the ROI moves, and their cost does not grow with the resolution.
+Only the final upsampling and the composite touch full-resolution pixels.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import cv2
+import numpy as np
+
+from .background import Background
+from .composite import composite
+from .errors import InputError
+from .model import Segmenter
+from .postprocess import filter_components, motion_mask, spread_motion, temporal_fuse
+from .roi import RoiTracker, fit_box, mask_bbox
+from .settings import Settings
+
+GRID_LONG_SIDE = 960
+MAX_SIDE = 8192  # larger frames are refused (memory), the caller passes them through
+# Grey-level differences (on the grid, after area averaging) read as sensor noise below
+# MOTION_LOW and as certain motion above MOTION_HIGH.
+MOTION_LOW, MOTION_HIGH = 4.0, 16.0
+MOTION_SPREAD = 2  # grid pixels around a change that count as moving
+ORDERS = ("BGR", "RGB")
+STAGES = ("roi", "preprocess", "inference", "postprocess", "refine", "composite", "total")
+
+
+def check_frame(frame, order: str = "BGR") -> np.ndarray:
+    """Validate a frame (uint8 HxWx3 or HxWx4); InputError with a clear message if not."""
+    if order not in ORDERS:
+        raise InputError(f"order must be 'BGR' or 'RGB', got {order!r}")
+    if not isinstance(frame, np.ndarray):
+        raise InputError(f"frame must be a numpy array, got {type(frame).__name__}")
+    if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] not in (3, 4):
+        raise InputError(f"frame must be uint8 HxWx3 or HxWx4, got {frame.dtype} {frame.shape}")
+    h, w = frame.shape[:2]
+    if h < 1 or w < 1 or h > MAX_SIDE or w > MAX_SIDE:
+        raise InputError(f"frame size {w}x{h} is outside 1..{MAX_SIDE} pixels per side")
+    return frame if frame.flags.c_contiguous else np.ascontiguousarray(frame)
+
+
+def grid_size(height: int, width: int) -> tuple[int, int, int]:
+    """(grid height, grid width, factor) for a frame."""
+    f = max(1, math.ceil(max(height, width) / GRID_LONG_SIDE))
+    return max(1, round(height / f)), max(1, round(width / f)), f
+
+
+def baseline_alpha(frame: np.ndarray, segmenter: Segmenter, order: str = "BGR") -> np.ndarray:
+    """What typical plugins do: the whole frame stretched to the model, the probability
+    upsampled bilinearly, no post-processing. uint8 HxW."""
+    h, w = frame.shape[:2]
+    prob = segmenter.predict(frame, order)
+    return _to_u8(cv2.resize(prob, (w, h), interpolation=cv2.INTER_LINEAR))
+
+
+def _to_u8(a: np.ndarray) -> np.ndarray:
+    return cv2.convertScaleAbs(a, alpha=255.0)  # saturating round, in one fast pass
+
+
+class Pipeline:
+    """Background replacement for a stream of frames; keeps the state between them."""
+
+    def __init__(self, settings: Settings | None = None, **changes):
+        settings = (settings or Settings()).replace(**changes) if changes else (settings or Settings())
+        self.settings = settings
+        self.segmenter = Segmenter(settings.model, settings.device, settings.threads)
+        self.background = Background(settings.background, settings.background_fit)
+        self.tracker = RoiTracker(settings.smooth_alpha, settings.smooth_beta, settings.roi_margin)
+        self.timings: dict[str, float] = {}
+        self._shape = None
+        self.frame_index = 0
+
+    # -- settings and state ------------------------------------------------------------
+    @property
+    def provider(self) -> str:
+        return self.segmenter.provider
+
+    def configure(self, settings: Settings | None = None, **changes) -> None:
+        """Apply new settings. The model is reloaded only if model/device/threads changed,
+        the background only if it changed; on an error the old ones stay in use."""
+        new = (settings or self.settings).replace(**changes) if changes else (settings or self.settings)
+        old = self.settings
+        if (new.model, new.device, new.threads) != (old.model, old.device, old.threads):
+            self.segmenter = Segmenter(new.model, new.device, new.threads)
+            self._shape = None  # model size may differ: start tracking afresh
+        if (new.background, new.background_fit) != (old.background, old.background_fit):
+            self.background = Background(new.background, new.background_fit)
+        self.tracker.alpha, self.tracker.beta = new.smooth_alpha, new.smooth_beta
+        self.tracker.margin = new.roi_margin
+        if not new.roi:
+            self.tracker.reset()
+        self.settings = new
+
+    def reset(self) -> None:
+        """Forget tracking and temporal state (the next frame starts fresh)."""
+        self._shape = None
+
+    def _start(self, h: int, w: int) -> None:
+        gh, gw, _ = grid_size(h, w)
+        self._shape = (h, w)
+        self._grid = (gh, gw)
+        self._sx, self._sy = w / gw, h / gh
+        self._alpha_grid = np.zeros((gh, gw), np.float32)
+        self._current = np.zeros((gh, gw), np.float32)
+        self._prev_gray = None
+        self.tracker.reset()
+        self.frame_index = 0
+
+    # -- the four stages ---------------------------------------------------------------
+    def process(self, frame: np.ndarray, order: str = "BGR", out: np.ndarray | None = None):
+        """One frame → ``(composite, alpha)``.
+
+        ``frame`` is uint8 HxWx3 or HxWx4, its first three channels in ``order``. The
+        composite has the frame's shape (4 channels if the background is transparent);
+        pass ``out=frame`` to composite in place. ``alpha`` is the uint8 HxW matte.
+        """
+        t0 = time.perf_counter()
+        frame = check_frame(frame, order)
+        h, w = frame.shape[:2]
+        if self._shape != (h, w):
+            self._start(h, w)
+        s = self.settings
+
+        box = self._roi_box(frame, order)
+        t1 = time.perf_counter()
+        x0, y0, x1, y1 = box
+        tensor = self.segmenter.preprocess(frame[y0:y1, x0:x1], order)
+        t2 = time.perf_counter()
+        prob = self.segmenter.run(tensor)
+        t3 = time.perf_counter()
+
+        if s.cc_filter:
+            prob = filter_components(prob, s.threshold, self._min_area_px(box), s.keep_largest)
+        self._paste(prob, box)
+        gray = cv2.cvtColor(cv2.resize(frame[:, :, :3], self._grid[::-1], interpolation=cv2.INTER_AREA),
+                            cv2.COLOR_BGR2GRAY)
+        if s.temporal_strength > 0 and self._prev_gray is not None:
+            motion = spread_motion(motion_mask(gray, self._prev_gray, MOTION_LOW, MOTION_HIGH), MOTION_SPREAD)
+            temporal_fuse(self._current, self._alpha_grid, motion, s.temporal_strength, self._alpha_grid)
+        else:
+            self._alpha_grid[...] = self._current
+        self._prev_gray = gray
+        self._track()
+        t4 = time.perf_counter()
+
+        alpha, abox = self._upsample()
+        t5 = time.perf_counter()
+
+        channels = 4 if self.background.transparent else frame.shape[2]
+        if out is not None and (out.shape[:2] != (h, w) or out.shape[2] != channels or out.dtype != np.uint8):
+            raise InputError(f"out must be uint8 {h}x{w}x{channels}, got {out.dtype} {out.shape}")
+        bg = self.background.frame(h, w, channels, order)
+        result = composite(frame, alpha, bg, out, abox)
+        t6 = time.perf_counter()
+
+        self.frame_index += 1
+        self.timings = dict(zip(STAGES, (1e3 * (b - a) for a, b in
+                                         ((t0, t1), (t1, t2), (t2, t3), (t3, t4), (t4, t5), (t5, t6), (t0, t6)))))
+        return result, alpha
+
+    def _roi_box(self, frame: np.ndarray, order: str) -> tuple[int, int, int, int]:
+        """Stage 1: the crop to run the model on (the whole frame when not tracking)."""
+        h, w = self._shape
+        s = self.settings
+        if not s.roi or self.tracker.forecast is None:
+            return 0, 0, w, h
+        if s.redetect_interval and self.frame_index % s.redetect_interval == 0:
+            self._redetect(frame, order)
+        mh, mw = self.segmenter.input_hw
+        min_size = max(32, min(h, w) // 8)
+        return fit_box(self.tracker.forecast, w, h, min_size, mw / mh)
+
+    def _redetect(self, frame: np.ndarray, order: str) -> None:
+        """Whole-frame look for someone outside the tracked box (a person walking in)."""
+        h, w = self._shape
+        s = self.settings
+        prob = self.segmenter.predict(frame, order)
+        prob = filter_components(prob, s.threshold, self._min_area_px((0, 0, w, h)), s.keep_largest)
+        bx0, by0, bx1, by1 = mask_bbox(prob, s.threshold)
+        if bx0 < 0:
+            return
+        mh, mw = prob.shape
+        found = np.array([bx0 * w / mw, by0 * h / mh, bx1 * w / mw, by1 * h / mh])
+        cur = self.tracker.last
+        tol = 0.05 * max(w, h)  # the whole-frame detection is coarse: ignore small differences
+        if (found[:2] < cur[:2] - tol).any() or (found[2:] > cur[2:] + tol).any():
+            self.tracker.restart(np.concatenate([np.minimum(found[:2], cur[:2]), np.maximum(found[2:], cur[2:])]))
+
+    def _min_area_px(self, box) -> float:
+        """``min_area`` (fraction of the frame) in model pixels for this crop."""
+        h, w = self._shape
+        mh, mw = self.segmenter.input_hw
+        crop_area = max(1, (box[2] - box[0]) * (box[3] - box[1]))
+        return self.settings.min_area * h * w * (mh * mw) / crop_area
+
+    def _paste(self, prob: np.ndarray, box) -> None:
+        """Put the crop's probability into the grid, zero elsewhere."""
+        gh, gw = self._grid
+        x0, y0, x1, y1 = box
+        gx0, gy0 = min(gw - 1, int(round(x0 / self._sx))), min(gh - 1, int(round(y0 / self._sy)))
+        gx1, gy1 = max(gx0 + 1, min(gw, int(round(x1 / self._sx)))), max(gy0 + 1, min(gh, int(round(y1 / self._sy))))
+        self._current.fill(0)
+        self._current[gy0:gy1, gx0:gx1] = cv2.resize(prob, (gx1 - gx0, gy1 - gy0), interpolation=cv2.INTER_LINEAR)
+
+    def _track(self) -> None:
+        """The matte's box becomes the next frame's ROI; nobody there → detect again."""
+        if not self.settings.roi:
+            return
+        gx0, gy0, gx1, gy1 = mask_bbox(self._alpha_grid, self.settings.threshold)
+        if gx0 < 0:
+            self.tracker.reset()
+            return
+        self.tracker.observe((gx0 * self._sx, gy0 * self._sy, gx1 * self._sx, gy1 * self._sy))
+
+    def _upsample(self):
+        """Grid matte → full-resolution uint8 matte, only over its non-zero box."""
+        h, w = self._shape
+        alpha = np.zeros((h, w), np.uint8)
+        gx0, gy0, gx1, gy1 = mask_bbox(self._alpha_grid, 0.5 / 255)
+        if gx0 < 0:
+            return alpha, (0, 0, 0, 0)
+        # One grid pixel of context on each side keeps the bilinear edge exact.
+        gh, gw = self._grid
+        gx0, gy0, gx1, gy1 = max(0, gx0 - 1), max(0, gy0 - 1), min(gw, gx1 + 1), min(gh, gy1 + 1)
+        x0, y0 = int(gx0 * self._sx), int(gy0 * self._sy)
+        x1, y1 = min(w, int(math.ceil(gx1 * self._sx))), min(h, int(math.ceil(gy1 * self._sy)))
+        region = _to_u8(self._alpha_grid[gy0:gy1, gx0:gx1])
+        alpha[y0:y1, x0:x1] = cv2.resize(region, (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR)
+        return alpha, (x0, y0, x1, y1)
+
