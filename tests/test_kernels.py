@@ -1,0 +1,181 @@
+"""Every numba kernel against a plain numpy twin, on random inputs."""
+
+from __future__ import annotations
+
+from collections import deque
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from matting.composite import composite
+from matting.postprocess import label_components, motion_mask, select_components, temporal_fuse
+from matting.roi import des_update, mask_bbox
+
+settings.register_profile("kernels", max_examples=60, deadline=None)
+settings.load_profile("kernels")
+
+shapes = st.tuples(st.integers(1, 40), st.integers(1, 40))
+
+
+# ---- twins -----------------------------------------------------------------------------
+def des_twin(level, trend, obs, a, b, first):
+    if first:
+        return obs.copy(), np.zeros_like(obs), obs.copy()
+    new_level = a * obs + (1 - a) * (level + trend)
+    new_trend = b * (new_level - level) + (1 - b) * trend
+    return new_level, new_trend, new_level + new_trend
+
+
+def bbox_twin(alpha, thr):
+    ys, xs = np.nonzero(alpha >= thr)
+    if ys.size == 0:
+        return (-1, -1, -1, -1)
+    return (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1)
+
+
+def label_twin(mask):
+    """Breadth-first flood fill in raster order, 8-connected."""
+    h, w = mask.shape
+    labels = np.zeros((h, w), np.int32)
+    n = 0
+    for y in range(h):
+        for x in range(w):
+            if mask[y, x] and not labels[y, x]:
+                n += 1
+                labels[y, x] = n
+                todo = deque([(y, x)])
+                while todo:
+                    cy, cx = todo.popleft()
+                    for dy in (-1, 0, 1):
+                        for dx in (-1, 0, 1):
+                            yy, xx = cy + dy, cx + dx
+                            if 0 <= yy < h and 0 <= xx < w and mask[yy, xx] and not labels[yy, xx]:
+                                labels[yy, xx] = n
+                                todo.append((yy, xx))
+    return labels, n
+
+
+def composite_twin(image, alpha, background):
+    a = alpha[..., None].astype(np.float64)
+    out = np.rint((a * image[..., :3] + (255 - a) * background[..., :3]) / 255).astype(np.uint8)
+    if background.shape[2] == 4:
+        fourth = np.where(alpha == 255, image[..., 3] if image.shape[2] == 4 else 255, background[..., 3])
+        out = np.dstack([out, fourth.astype(np.uint8)])
+    return out
+
+
+# ---- tests -----------------------------------------------------------------------------
+@given(obs=arrays(np.float64, 4, elements=st.floats(-1e4, 1e4)),
+       level=arrays(np.float64, 4, elements=st.floats(-1e4, 1e4)),
+       trend=arrays(np.float64, 4, elements=st.floats(-100, 100)),
+       a=st.floats(0.01, 1), b=st.floats(0, 1), first=st.booleans())
+def test_des_update_matches_twin(obs, level, trend, a, b, first):
+    want_level, want_trend, want = des_twin(level, trend, obs, a, b, first)
+    lv, tr = level.copy(), trend.copy()
+    got = des_update(lv, tr, obs, a, b, first)
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-9)
+    np.testing.assert_allclose(lv, want_level, rtol=1e-12, atol=1e-9)
+    np.testing.assert_allclose(tr, want_trend, rtol=1e-12, atol=1e-9)
+
+
+@given(shape=shapes, data=st.data(), thr=st.floats(0.05, 0.95))
+def test_mask_bbox_matches_twin(shape, data, thr):
+    alpha = data.draw(arrays(np.float32, shape, elements=st.sampled_from([0.0, 0.2, 0.5, 0.7, 1.0])))
+    assert tuple(mask_bbox(alpha, thr)) == bbox_twin(alpha, thr)
+
+
+@given(shape=shapes, data=st.data())
+def test_label_components_matches_flood_fill(shape, data):
+    mask = data.draw(arrays(np.bool_, shape))
+    labels, count, areas = label_components(mask)
+    want, n = label_twin(mask)
+    assert count == n
+    np.testing.assert_array_equal(labels, want)
+    np.testing.assert_array_equal(areas[1:], np.bincount(want.ravel(), minlength=n + 1)[1:])
+
+
+def test_label_components_large_random_and_spiral():
+    rng = np.random.default_rng(0)
+    mask = rng.random((200, 300)) > 0.55
+    labels, count, _ = label_components(mask)
+    want, n = label_twin(mask)
+    assert count == n
+    np.testing.assert_array_equal(labels, want)
+    # A U shape: two branches met late must merge into one component.
+    u = np.zeros((10, 10), bool)
+    u[1:9, 1] = u[1:9, 8] = u[8, 1:9] = True
+    assert label_components(u)[1] == 1
+
+
+@given(shape=shapes, data=st.data(), min_area=st.integers(0, 30), keep_largest=st.booleans())
+def test_select_components_matches_twin(shape, data, min_area, keep_largest):
+    mask = data.draw(arrays(np.bool_, shape))
+    labels, count, areas = label_components(mask)
+    got = select_components(labels, areas, float(min_area), keep_largest)
+    if keep_largest:
+        keep = set()
+        if count:
+            best = 1 + int(np.argmax(areas[1:]))
+            if areas[best] >= min_area:
+                keep = {best}
+    else:
+        keep = {i for i in range(1, count + 1) if areas[i] >= min_area}
+    want = np.isin(labels, list(keep)).astype(np.uint8) if keep else np.zeros(shape, np.uint8)
+    np.testing.assert_array_equal(got, want)
+
+
+@given(shape=shapes, data=st.data(), low=st.floats(0, 20), span=st.floats(1, 40))
+def test_motion_mask_matches_twin(shape, data, low, span):
+    a = data.draw(arrays(np.uint8, shape))
+    b = data.draw(arrays(np.uint8, shape))
+    want = np.clip((np.abs(a.astype(np.float64) - b) - low) / span, 0, 1)
+    np.testing.assert_allclose(motion_mask(a, b, low, low + span), want, atol=1e-5)
+
+
+@given(shape=shapes, data=st.data(), strength=st.floats(0, 0.95))
+def test_temporal_fuse_matches_twin(shape, data, strength):
+    unit = st.floats(0, 1, width=32)
+    cur, prev, motion = (data.draw(arrays(np.float32, shape, elements=unit)) for _ in range(3))
+    w = strength * (1 - motion.astype(np.float64))
+    want = w * prev + (1 - w) * cur
+    out = np.empty_like(cur)
+    np.testing.assert_allclose(temporal_fuse(cur, prev, motion, strength, out), want, atol=1e-6)
+    # In place over `previous`, as the pipeline uses it.
+    temporal_fuse(cur, prev, motion, strength, prev)
+    np.testing.assert_allclose(prev, want, atol=1e-6)
+
+
+@pytest.mark.parametrize("channels", [3, 4])
+@given(shape=shapes, data=st.data(), use_box=st.booleans(), inplace=st.booleans())
+def test_composite_matches_twin(channels, shape, data, use_box, inplace):
+    image = data.draw(arrays(np.uint8, (*shape, channels)))
+    background = data.draw(arrays(np.uint8, (*shape, channels)))
+    alpha = data.draw(arrays(np.uint8, shape, elements=st.sampled_from([0, 0, 1, 77, 128, 254, 255, 255])))
+    box = None
+    if use_box:
+        x0 = data.draw(st.integers(0, shape[1]))
+        y0 = data.draw(st.integers(0, shape[0]))
+        box = (x0, y0, data.draw(st.integers(x0, shape[1])), data.draw(st.integers(y0, shape[0])))
+        inside = np.zeros(shape, bool)
+        inside[box[1]:box[3], box[0]:box[2]] = True
+        alpha[~inside] = 0  # the promise `box` makes
+    want = composite_twin(image, alpha, background)
+    if inplace:
+        got = composite(image, alpha, background, image, box)
+        if channels == 4:  # in place the person's pixels are untouched, 4th channel included
+            want[..., 3] = np.where(alpha == 255, image[..., 3], want[..., 3])
+    else:
+        got = composite(image, alpha, background, None, box)
+    np.testing.assert_array_equal(got, want)
+
+
+@given(shape=shapes, data=st.data(), channels=st.sampled_from([3, 4]))
+def test_composite_transparent_writes_matte(shape, data, channels):
+    image = data.draw(arrays(np.uint8, (*shape, channels)))
+    alpha = data.draw(arrays(np.uint8, shape))
+    got = composite(image, alpha, None)
+    np.testing.assert_array_equal(got[..., :3], image[..., :3])
+    np.testing.assert_array_equal(got[..., 3], alpha)

@@ -1,0 +1,160 @@
+"""Behaviour of the stages the issue asks for: ROI smoother, component filter, temporal
+fusion, backgrounds and settings."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from matting.background import Background, fit_image
+from matting.errors import BackgroundError, SettingsError
+from matting.postprocess import filter_components, motion_mask, temporal_fuse
+from matting.roi import RoiTracker, fit_box
+from matting.settings import Settings
+
+
+# ---- ROI smoothing ---------------------------------------------------------------------
+def _track(boxes, alpha, beta):
+    t = RoiTracker(alpha, beta, margin=0.0)
+    return np.array([t.observe(b).copy() for b in boxes]), t
+
+
+def test_roi_no_smoothing_when_alpha_and_beta_are_one():
+    rng = np.random.default_rng(1)
+    boxes = [tuple(rng.uniform(0, 500, 4)) for _ in range(20)]
+    t = RoiTracker(1.0, 1.0, margin=0.0)
+    for b in boxes:
+        t.observe(b)
+        np.testing.assert_allclose(t.level, b)  # the level is the observation itself
+
+
+def test_roi_follows_moving_box_without_overshoot():
+    # Moving right at 8 px/frame for 40 frames, then stopping for 40 frames.
+    xs = [8.0 * min(i, 40) for i in range(80)]
+    boxes = [(x, 100.0, x + 200.0, 500.0) for x in xs]
+    fc, _ = _track(boxes, alpha=0.6, beta=0.3)
+    # While moving, the forecast predicts the next position closely (no lag).
+    moving_err = fc[10:39, 0] - np.array(xs[11:40])
+    assert np.abs(moving_err).max() < 2.0
+    # After the stop, it overshoots by less than a few frames of motion and settles.
+    overshoot = fc[40:, 0] - xs[-1]
+    assert overshoot.max() < 3 * 8.0
+    assert np.abs(overshoot[-10:]).max() < 1.0
+    # Noise on a still box is damped: the forecast jitters less than the observations.
+    rng = np.random.default_rng(2)
+    noisy = [(100 + n, 100.0, 300.0, 500.0) for n in rng.normal(0, 4, 200)]
+    fc, _ = _track(noisy, alpha=0.6, beta=0.3)
+    assert fc[20:, 0].std() < np.std([b[0] for b in noisy[20:]])
+
+
+def test_fit_box_clamps_and_enforces_minimum_size():
+    assert fit_box((-50, -50, 10, 10), 640, 480, 64, 1.0) == (0, 0, 64, 64)
+    x0, y0, x1, y1 = fit_box((600, 400, 700, 520), 640, 480, 64, 1.0)
+    assert 0 <= x0 < x1 <= 640 and 0 <= y0 < y1 <= 480
+    x0, y0, x1, y1 = fit_box((300, 0, 310, 480), 640, 480, 32, 1.0)  # very thin
+    assert (x1 - x0) * 2 >= (y1 - y0)  # widened to at most 2:1 stretch
+
+
+# ---- connected components --------------------------------------------------------------
+def _person(prob, y0, y1, x0, x1, value=0.95):
+    prob[y0:y1, x0:x1] = value
+
+
+def test_cc_removes_specks_keeps_holes_and_two_people():
+    prob = np.zeros((128, 128), np.float32)
+    _person(prob, 20, 120, 10, 50)  # person 1 (4000 px)
+    prob[60:70, 25:35] = 0.0  # a hole (arm on the hip)
+    _person(prob, 30, 120, 80, 115)  # person 2 (3150 px)
+    _person(prob, 5, 8, 70, 73)  # speck (9 px)
+    prob[100:103, 60:63] = 0.3  # faint haze far from everyone
+    out = filter_components(prob, 0.5, min_area=100, keep_largest=False)
+    assert out[5:8, 70:73].max() == 0  # speck gone
+    assert out[100:103, 60:63].max() == 0  # haze gone
+    assert out[62:68, 27:33].max() == 0  # hole stays a hole
+    assert out[50, 30] == pytest.approx(0.95) and out[50, 100] == pytest.approx(0.95)  # both people
+    largest = filter_components(prob, 0.5, min_area=100, keep_largest=True)
+    assert largest[50, 30] > 0.9 and largest[50, 100] == 0
+
+
+def test_cc_keeps_soft_edge_of_kept_component():
+    prob = np.zeros((64, 64), np.float32)
+    _person(prob, 10, 50, 10, 50)
+    prob[10:50, 50] = 0.3  # soft edge next to the person
+    out = filter_components(prob, 0.5, 10, False)
+    assert out[20, 50] == pytest.approx(0.3)
+
+
+# ---- temporal fusion -------------------------------------------------------------------
+def test_temporal_fusion_damps_static_noise_and_follows_motion():
+    rng = np.random.default_rng(3)
+    shape = (64, 64)
+    gray = rng.integers(0, 255, shape, dtype=np.uint8)
+    state = np.full(shape, 0.5, np.float32)
+    outs = []
+    for _ in range(60):  # still picture, noisy model output
+        cur = np.clip(0.5 + rng.normal(0, 0.1, shape), 0, 1).astype(np.float32)
+        motion = motion_mask(gray, gray, 4.0, 16.0)
+        temporal_fuse(cur, state, motion, 0.6, state)
+        outs.append(state.copy())
+    assert np.std(outs[10:], axis=0).mean() < 0.5 * 0.1  # flicker at least halved
+    # A step change where the picture moves is followed at once (≤ 2 frames).
+    moved = (255 - gray).astype(np.uint8)
+    cur = np.ones(shape, np.float32)
+    for frame in range(2):
+        motion = motion_mask(moved if frame == 0 else moved, gray if frame == 0 else moved, 4.0, 16.0)
+        temporal_fuse(cur, state, motion, 0.6, state)
+        if frame == 0:
+            changed = np.abs(moved.astype(int) - gray) > 16
+            assert np.all(state[changed] == 1.0)
+    assert np.mean(state) > 0.9
+
+
+def test_temporal_strength_zero_is_off():
+    cur = np.random.default_rng(4).random((8, 8)).astype(np.float32)
+    prev = np.zeros((8, 8), np.float32)
+    np.testing.assert_array_equal(temporal_fuse(cur, prev, np.zeros_like(cur), 0.0, np.empty_like(cur)), cur)
+
+
+# ---- settings and backgrounds ----------------------------------------------------------
+@pytest.mark.parametrize("name,value", [
+    ("temporal_strength", 2.0), ("smooth_alpha", 0.0), ("device", "tpu"), ("roi", "yes"),
+    ("threads", -1), ("min_area", -0.1), ("background", "#12345"), ("background_fit", "tile"),
+])
+def test_bad_setting_names_the_setting(name, value):
+    with pytest.raises(SettingsError, match=name):
+        Settings(**{name: value})
+
+
+def test_settings_replace_rejects_unknown_names():
+    with pytest.raises(SettingsError, match="colour"):
+        Settings().replace(colour="#000000")
+    assert Settings().replace(threshold=0.4).threshold == 0.4
+
+
+def test_background_colour_and_transparent():
+    bg = Background("#102030")
+    px = bg.frame(4, 6, 4, "BGR")
+    assert px.shape == (4, 6, 4) and tuple(px[0, 0]) == (0x30, 0x20, 0x10, 255)
+    assert bg.frame(4, 6, 4, "BGR") is px  # prepared once, not per frame
+    assert tuple(bg.frame(4, 6, 3, "RGB")[2, 3]) == (0x10, 0x20, 0x30)
+    assert Background("transparent").frame(4, 6, 4) is None
+
+
+def test_background_errors(tmp_path):
+    with pytest.raises(BackgroundError, match="not found"):
+        Background(str(tmp_path / "missing.png"))
+    bad = tmp_path / "corrupt.png"
+    bad.write_bytes(b"not a png")
+    with pytest.raises(BackgroundError, match="decode"):
+        Background(str(bad))
+
+
+@pytest.mark.parametrize("fit", ["cover", "contain", "stretch"])
+def test_fit_image_sizes(fit):
+    img = np.full((100, 300, 3), 200, np.uint8)
+    out = fit_image(img, 160, 90, fit)
+    assert out.shape == (90, 160, 3)
+    if fit == "contain":  # letterboxed: black bars top and bottom
+        assert out[0].max() == 0 and out[45].min() == 200
+    else:
+        assert out.min() == 200
