@@ -133,7 +133,7 @@ class Segmenter:
         """Model input tensor → float32 probability (model height × width) in [0, 1]."""
         out = self.session.run([self.output_name], {self.input_name: tensor})[0]
         h, w = self.input_hw
-        if out.size != h * w:
+        if out.size != h * w or out.squeeze().shape != (h, w):
             raise ModelError(f"model {self.path.name}: output must be one {h}x{w} probability map, "
                              f"got shape {list(out.shape)}")
         return np.clip(out.reshape(h, w).astype(np.float32, copy=False), 0.0, 1.0)
