@@ -258,7 +258,9 @@ class SequenceScorer:
             for name, fn in self.metrics.items():
                 row[name] = fn(pred, true, valid)
         if self.temporal:
-            row["dtssd"] = row["flicker"] = math.nan
+            row["flicker"] = math.nan
+            if true is not None:
+                row["dtssd"] = math.nan
             if self._prev is not None:
                 ppred, ptrue, pvalid, pframe = self._prev
                 if true is not None:

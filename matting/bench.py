@@ -1,0 +1,479 @@
+"""``python -m matting bench``: time per stage at 720p, 1080p and 4K; ``--soak N``: memory.
+
+Frames are real pictures: the demo clip (scikit-image's public-domain astronaut photo
+moving over a generated room) or, with ``--video``, a clip of yours, cover-fitted to each
+size and played back and forth so motion is continuous. Per size, after a warm-up (which
+also makes sure every numba kernel is compiled or loaded from its cache), each repetition
+runs, interleaved so that machine noise hits all alike:
+
+* the pipeline (``Pipeline.process``; per-stage times from ``Pipeline.timings``),
+* the baseline path (``baseline_alpha`` — whole frame stretched to the model, bilinear
+  upsample — and the same composite onto the same background),
+* a plain numpy copy of the frame (``frame.copy()``), the floor of any per-frame work.
+
+Medians with the 25–75 % spread are printed, with the ratios the project's targets are
+about; ``--json`` writes every number.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import sys
+import tempfile
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .errors import InputError
+from .settings import Settings
+
+SIZES = {"480p": (854, 480), "720p": (1280, 720), "1080p": (1920, 1080), "4k": (3840, 2160)}
+BENCH_SIZES = ("720p", "1080p", "4k")
+STAGES = ("roi", "preprocess", "inference", "postprocess", "refine", "composite", "total")
+CLIP_FRAMES = 16  # distinct frames per size, played back and forth
+TARGETS = {"pipeline_1080p_ms": 8.0, "composite_over_copy": 2.0, "4k_over_1080p": 2.5}
+# soak: every SOAK_BLOCK frames the size and the settings change (two different cycles,
+# so the combinations vary); every other block gets 4-channel (BGRA, as from OBS) frames
+SOAK_SIZES = ("720p", "1080p", "480p", "4k")
+SOAK_SETTINGS = ({}, {"roi": False}, {"temporal_strength": 0.0}, {"cc_filter": False, "keep_largest": True},
+                 {"background": "<image>", "background_fit": "contain"}, {"background": "transparent"},
+                 {"background": "#202020", "redetect_interval": 5, "temporal_strength": 0.9})
+SOAK_BLOCK = 300
+SOAK_SAMPLE = 50  # RSS sampled every this many frames
+
+
+# ---- the machine ---------------------------------------------------------------------------
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine_info(provider: str = "", threads: int | None = None) -> dict:
+    """What the numbers were measured on (and how busy it was: the load average)."""
+    import numba
+    import onnxruntime
+
+    info = {
+        "cpu": _cpu_name(), "cores": os.cpu_count(), "os": platform.platform(),
+        "python": platform.python_version(), "numpy": np.__version__, "opencv": cv2.__version__,
+        "numba": numba.__version__, "onnxruntime": onnxruntime.__version__, "provider": provider,
+        "ort_threads": threads, "numba_threads": numba.get_num_threads(), "opencv_threads": cv2.getNumThreads(),
+        "load_avg": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+    }
+    load = f", load avg {info['load_avg'][0]:.2f}" if info["load_avg"] else ""
+    info["summary"] = (f"{info['cpu']}, {info['cores']} cores, {platform.system()}, Python {info['python']}, "
+                       f"onnxruntime {info['onnxruntime']} {provider or ''} ({threads} intra-op threads), "
+                       f"numba {info['numba']} ({info['numba_threads']} threads), OpenCV {info['opencv']} "
+                       f"({info['opencv_threads']} threads){load}")
+    return info
+
+
+def rss_bytes() -> int | None:
+    """Resident memory of this process now."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, AttributeError):
+        pass
+    try:
+        import psutil
+
+        return psutil.Process().memory_info().rss
+    except ImportError:
+        return None
+
+
+def peak_rss_bytes() -> int | None:
+    """Peak resident memory of this process so far."""
+    try:
+        import resource
+
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return peak if sys.platform == "darwin" else peak * 1024
+    except ImportError:
+        try:
+            import psutil
+
+            return getattr(psutil.Process().memory_info(), "peak_wset", None)
+        except ImportError:
+            return None
+
+
+def _mb(v: int | None) -> float | None:
+    return None if v is None else v / 2 ** 20
+
+
+# ---- numba ---------------------------------------------------------------------------------
+def numba_kernels() -> dict:
+    """The library's numba kernels (name → dispatcher)."""
+    from numba.core.registry import CPUDispatcher
+
+    from . import composite, postprocess, roi
+
+    return {f"{m.__name__.split('.')[-1]}.{n}": o for m in (composite, postprocess, roi)
+            for n, o in vars(m).items() if isinstance(o, CPUDispatcher)}
+
+
+def kernel_report() -> dict:
+    """Per kernel: compiled signatures, and how many came from the on-disk cache."""
+    out = {}
+    for name, d in numba_kernels().items():
+        stats = d.stats
+        out[name] = {"signatures": len(d.signatures), "cache_hits": sum(stats.cache_hits.values()),
+                     "cache_misses": sum(stats.cache_misses.values()),
+                     "cached": bool(getattr(d, "_cache", None) is not None and type(d._cache).__name__ != "NullCache")}
+    return out
+
+
+# ---- frames --------------------------------------------------------------------------------
+def source_frames(video: str | None, n: int = CLIP_FRAMES) -> list[np.ndarray]:
+    """``n`` consecutive real frames: from ``video``, or the demo clip at 1280×720."""
+    if video is None:
+        from . import demo
+
+        return demo.clip(90)[:n]
+    cap = cv2.VideoCapture(str(video))
+    frames = []
+    while len(frames) < n:
+        ok, f = cap.read()
+        if not ok:
+            break
+        frames.append(f)
+    cap.release()
+    if not frames:
+        raise InputError(f"cannot read frames from {video}")
+    return frames
+
+
+def fit_frames(frames: list[np.ndarray], size: str, channels: int = 3) -> list[np.ndarray]:
+    """The frames cover-fitted to a named size (crop to the aspect ratio, then scale)."""
+    from .background import fit_image
+
+    w, h = SIZES[size]
+    out = [fit_image(f, w, h, "cover") if f.shape[:2] != (h, w) else f.copy() for f in frames]
+    return [cv2.cvtColor(f, cv2.COLOR_BGR2BGRA) for f in out] if channels == 4 else out
+
+
+def ping_pong(n: int) -> list[int]:
+    """0, 1, …, n-1, n-2, …, 1: a loop without jumps."""
+    return list(range(n)) + list(range(n - 2, 0, -1))
+
+
+def stats(values) -> dict:
+    v = np.asarray(values, np.float64)
+    return {"median": float(np.median(v)), "p25": float(np.percentile(v, 25)), "p75": float(np.percentile(v, 75)),
+            "p90": float(np.percentile(v, 90)), "min": float(v.min()), "max": float(v.max()), "n": int(v.size)}
+
+
+# ---- timing --------------------------------------------------------------------------------
+def time_size(pipeline, frames: list[np.ndarray], reps: int, warmup: int) -> dict[str, dict]:
+    """Interleaved timings at one size: pipeline stages, baseline path, frame copy."""
+    from .composite import composite
+    from .pipeline import baseline_alpha
+
+    order = ping_pong(len(frames))
+    h, w = frames[0].shape[:2]
+    bg = pipeline.background.frame(h, w, frames[0].shape[2], "BGR")
+    seg = pipeline.segmenter
+    pipeline.reset()
+    for i in range(warmup):
+        f = frames[order[i % len(order)]]
+        pipeline.process(f)
+        composite(f, baseline_alpha(f, seg), bg)
+    kernels_before = {k: v["signatures"] for k, v in kernel_report().items()}
+    times: dict[str, list[float]] = {k: [] for k in (*STAGES, "baseline", "copy")}
+    clock = time.perf_counter
+    for i in range(reps):
+        f = frames[order[(warmup + i) % len(order)]]
+        pipeline.process(f)
+        for k in STAGES:
+            times[k].append(pipeline.timings[k])
+        t0 = clock()
+        composite(f, baseline_alpha(f, seg), bg)
+        t1 = clock()
+        f.copy()
+        t2 = clock()
+        times["baseline"].append(1e3 * (t1 - t0))
+        times["copy"].append(1e3 * (t2 - t1))
+    compiled_during = sorted(k for k, v in kernel_report().items() if v["signatures"] != kernels_before[k])
+    out = {k: stats(v) for k, v in times.items()}
+    out["_compiled_during_timing"] = compiled_during
+    return out
+
+
+def run_bench(base: Settings, sizes=BENCH_SIZES, reps: int = 200, warmup: int = 30,
+              video: str | None = None, n_frames: int = CLIP_FRAMES) -> dict:
+    """The timing benchmark; returns the report (see ``--json``)."""
+    from .pipeline import Pipeline
+
+    t_start = time.perf_counter()
+    rss0 = rss_bytes()
+    src = source_frames(video, n_frames)
+    pipeline = Pipeline(base)
+    per_size = {}
+    for size in sizes:
+        frames = fit_frames(src, size)
+        per_size[size] = time_size(pipeline, frames, reps, warmup)
+        del frames
+    kernels = kernel_report()
+    report = {
+        "machine": machine_info(pipeline.provider, pipeline.segmenter.threads),
+        "settings": asdict(base), "source": video or "demo clip (astronaut over a generated room)",
+        "repetitions": reps, "warmup": warmup, "sizes": {s: SIZES[s] for s in sizes}, "stages": per_size,
+        "numba_kernels": kernels,
+        "numba_compiled_during_timing": sorted({k for s in per_size.values() for k in s["_compiled_during_timing"]}),
+        "rss_start_mb": _mb(rss0), "rss_end_mb": _mb(rss_bytes()), "peak_rss_mb": _mb(peak_rss_bytes()),
+    }
+    for s in per_size.values():
+        del s["_compiled_during_timing"]
+    med = {s: {k: v["median"] for k, v in per_size[s].items()} for s in sizes}
+    for s in sizes:
+        report[f"pipeline_{s}_ms"] = med[s]["total"]
+        report[f"baseline_{s}_ms"] = med[s]["baseline"]
+        report[f"composite_{s}_ms"] = med[s]["composite"]
+        report[f"copy_{s}_ms"] = med[s]["copy"]
+    ratios = {}
+    for s in sizes:
+        ratios[f"pipeline_over_baseline_{s}"] = med[s]["total"] / med[s]["baseline"]
+        ratios[f"composite_over_copy_{s}"] = med[s]["composite"] / med[s]["copy"]
+    if "4k" in sizes and "1080p" in sizes:
+        ratios["4k_over_1080p"] = med["4k"]["total"] / med["1080p"]["total"]
+    report["ratios"] = ratios
+    report["targets"] = _targets(report)
+    report["elapsed_s"] = time.perf_counter() - t_start
+    return report
+
+
+def _targets(r: dict) -> list[dict]:
+    out = []
+    if "pipeline_1080p_ms" in r:
+        out.append({"target": f"pipeline at 1080p ≤ {TARGETS['pipeline_1080p_ms']:g} ms (median)",
+                    "value": r["pipeline_1080p_ms"], "limit": TARGETS["pipeline_1080p_ms"]})
+    if "composite_over_copy_1080p" in r["ratios"]:
+        out.append({"target": f"composite ≤ {TARGETS['composite_over_copy']:g}× copy of the frame (1080p)",
+                    "value": r["ratios"]["composite_over_copy_1080p"], "limit": TARGETS["composite_over_copy"]})
+    if "4k_over_1080p" in r["ratios"]:
+        out.append({"target": f"4K ≤ {TARGETS['4k_over_1080p']:g}× 1080p (pipeline)",
+                    "value": r["ratios"]["4k_over_1080p"], "limit": TARGETS["4k_over_1080p"]})
+    for t in out:
+        t["met"] = t["value"] <= t["limit"]
+    return out
+
+
+def format_bench(r: dict) -> str:
+    sizes = list(r["stages"])
+    lines = [f"# matting bench: {r['repetitions']} repetitions per size after {r['warmup']} warm-up frames, "
+             f"{r['source']}", "", f"Machine: {r['machine']['summary']}", "",
+             "Milliseconds per frame, median [25–75 %]:", "",
+             "| stage | " + " | ".join(f"{s} ({SIZES[s][0]}×{SIZES[s][1]})" for s in sizes) + " |",
+             "|---|" + "---:|" * len(sizes)]
+    names = {"total": "**whole pipeline**", "baseline": "baseline path (alpha + composite)",
+             "copy": "numpy copy of the frame"}
+    for k in (*STAGES, "baseline", "copy"):
+        cells = []
+        for s in sizes:
+            v = r["stages"][s][k]
+            cells.append(f"{v['median']:.2f} [{v['p25']:.2f}–{v['p75']:.2f}]")
+        lines.append(f"| {names.get(k, k)} | " + " | ".join(cells) + " |")
+    lines += ["", "| ratio | " + " | ".join(sizes) + " |", "|---|" + "---:|" * len(sizes)]
+    for key, label in (("pipeline_over_baseline", "pipeline / baseline"), ("composite_over_copy", "composite / copy")):
+        lines.append(f"| {label} | " + " | ".join(f"{r['ratios'][f'{key}_{s}']:.2f}" for s in sizes) + " |")
+    if "4k_over_1080p" in r["ratios"]:
+        lines.append(f"\n4K / 1080p (whole pipeline): {r['ratios']['4k_over_1080p']:.2f}")
+    lines += ["", "## Targets", "", "| target | measured | met |", "|---|---:|:---:|"]
+    for t in r["targets"]:
+        lines.append(f"| {t['target']} | {t['value']:.2f} | {'yes' if t['met'] else '**no**'} |")
+    used = {k: v for k, v in r["numba_kernels"].items() if v["signatures"]}
+    loaded = sum(1 for v in used.values() if v["cache_hits"])
+    lines += ["", f"numba: {len(used)} kernel(s) used, all compiled before timing "
+                  f"({loaded} loaded from the on-disk cache, {len(used) - loaded} compiled in this run)"
+              if not r["numba_compiled_during_timing"] else
+              f"numba: WARNING, compiled during timing: {', '.join(r['numba_compiled_during_timing'])}",
+              f"memory: RSS {r['rss_start_mb']:.0f} MB at start, {r['rss_end_mb']:.0f} MB at the end, "
+              f"peak {r['peak_rss_mb']:.0f} MB (includes the test frames held for every size)",
+              f"elapsed: {r['elapsed_s']:.0f} s"]
+    return "\n".join(lines)
+
+
+# ---- soak ----------------------------------------------------------------------------------
+def run_soak(base: Settings, n: int, video: str | None = None, block: int = SOAK_BLOCK,
+             max_growth_mb: float = 20.0, progress=None, n_frames: int = 8) -> dict:
+    """``n`` frames through one pipeline, changing size, settings and channel count every
+    ``block`` frames; resident memory sampled along the way."""
+    from . import demo
+    from .io import write_image
+    from .pipeline import Pipeline
+
+    src = source_frames(video, n_frames)
+    with tempfile.TemporaryDirectory() as tmp:
+        bg_path = str(Path(tmp) / "background.png")
+        write_image(Path(bg_path), demo.backdrop())
+        variants = [{k: (bg_path if v == "<image>" else v) for k, v in s.items()} for s in SOAK_SETTINGS]
+        pipeline = Pipeline(base)
+        rss_start = rss_bytes()
+        samples, slowest, slowest_steady = [], (0.0, -1, ""), (0.0, -1, "")
+        # memory is compared from the end of the first full cycle of sizes and settings
+        warm_frames = min(n // 2, block * max(len(SOAK_SIZES), len(variants)))
+        rss_warm = None
+        t_start = time.perf_counter()
+        i = 0
+        k = 0
+        while i < n:
+            size, changes, channels = SOAK_SIZES[k % len(SOAK_SIZES)], variants[k % len(variants)], 4 if k % 2 else 3
+            pipeline.configure(base.replace(**changes))
+            frames = fit_frames(src, size, channels)
+            order = ping_pong(len(frames))
+            label = f"{size} {'BGRA' if channels == 4 else 'BGR'} {changes or 'defaults'}"
+            for j in range(min(block, n - i)):
+                pipeline.process(frames[order[j % len(order)]])
+                ms = pipeline.timings["total"]
+                if ms > slowest[0]:
+                    slowest = (ms, i, label)
+                if j > 0 and ms > slowest_steady[0]:
+                    slowest_steady = (ms, i, label)
+                i += 1
+                if i % SOAK_SAMPLE == 0:
+                    samples.append((i, rss_bytes()))
+                if i == warm_frames:
+                    rss_warm = rss_bytes()
+                if progress:
+                    progress.update(1)
+            del frames
+            k += 1
+        elapsed = time.perf_counter() - t_start
+    rss_end = rss_bytes()
+    if rss_warm is None:
+        rss_warm = rss_start
+    tail = [(x, y) for x, y in samples if x >= warm_frames and y is not None]
+    slope = None
+    if len(tail) >= 3:
+        slope = float(np.polyfit([x for x, _ in tail], [y / 2 ** 20 for _, y in tail], 1)[0] * 1000)
+    growth = _mb(rss_end - rss_warm) if rss_end is not None and rss_warm is not None else None
+    return {
+        "frames": n, "block": block, "sizes": list(SOAK_SIZES), "settings_cycle": [dict(s) for s in SOAK_SETTINGS],
+        "elapsed_s": elapsed, "machine": machine_info(pipeline.provider, pipeline.segmenter.threads),
+        "rss_start_mb": _mb(rss_start), "rss_after_warmup_mb": _mb(rss_warm), "warmup_frames": warm_frames,
+        "rss_end_mb": _mb(rss_end), "rss_max_mb": _mb(max((y for _, y in samples if y), default=rss_end)),
+        "peak_rss_mb": _mb(peak_rss_bytes()), "growth_mb": growth, "slope_mb_per_1000_frames": slope,
+        "max_growth_mb": max_growth_mb, "flat": growth is not None and growth <= max_growth_mb,
+        "slowest_frame_ms": slowest[0], "slowest_frame_index": slowest[1], "slowest_frame_config": slowest[2],
+        "slowest_steady_frame_ms": slowest_steady[0], "slowest_steady_frame_index": slowest_steady[1],
+        "slowest_steady_frame_config": slowest_steady[2],
+        "rss_samples_mb": [(x, _mb(y)) for x, y in samples],
+    }
+
+
+def format_soak(r: dict) -> str:
+    fmt = lambda v: "n/a" if v is None else f"{v:.1f}"  # noqa: E731
+    slope = "n/a" if r["slope_mb_per_1000_frames"] is None else f"{r['slope_mb_per_1000_frames']:+.2f}"
+    return "\n".join([
+        f"# matting bench --soak {r['frames']}: size, settings and channels changed every {r['block']} frames "
+        f"({', '.join(r['sizes'])}; {len(r['settings_cycle'])} settings variants; BGR and BGRA), "
+        f"{r['elapsed_s']:.0f} s",
+        "", f"Machine: {r['machine']['summary']}", "",
+        "| resident memory (RSS) | MB |", "|---|---:|",
+        f"| at the start (pipeline loaded) | {fmt(r['rss_start_mb'])} |",
+        f"| after the first cycle ({r['warmup_frames']} frames) | {fmt(r['rss_after_warmup_mb'])} |",
+        f"| at the end (frame {r['frames']}) | {fmt(r['rss_end_mb'])} |",
+        f"| highest sample (every {SOAK_SAMPLE} frames) | {fmt(r['rss_max_mb'])} |",
+        f"| growth after the first cycle | {fmt(r['growth_mb'])} |",
+        f"| trend after the first cycle, MB per 1000 frames | {slope} |",
+        "",
+        f"memory flat (growth ≤ {r['max_growth_mb']:g} MB): {'yes' if r['flat'] else '**no**'}",
+        f"slowest frame: {r['slowest_frame_ms']:.1f} ms (frame {r['slowest_frame_index']}, {r['slowest_frame_config']})",
+        f"slowest frame not right after a change: {r['slowest_steady_frame_ms']:.1f} ms "
+        f"(frame {r['slowest_steady_frame_index']}, {r['slowest_steady_frame_config']})",
+    ])
+
+
+# ---- command line --------------------------------------------------------------------------
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "bench", help="time each stage at 720p/1080p/4K against the baseline and a frame copy; --soak for memory",
+        description=__doc__.split("\n\n")[0])
+    parser.add_argument("--reps", type=int, default=200, metavar="N", help="timed repetitions per size (default 200)")
+    parser.add_argument("--warmup", type=int, default=30, metavar="N", help="untimed frames first (default 30)")
+    parser.add_argument("--sizes", default=",".join(BENCH_SIZES),
+                        help=f"comma-separated, of {', '.join(SIZES)} (default: {','.join(BENCH_SIZES)})")
+    parser.add_argument("--video", metavar="PATH", help="take the frames from this clip (default: the demo clip)")
+    parser.add_argument("--frames", type=int, default=CLIP_FRAMES, metavar="N",
+                        help=f"distinct frames per size, played back and forth (default {CLIP_FRAMES}; "
+                             "the soak uses at most 8)")
+    parser.add_argument("--json", metavar="PATH", help="write the numbers here")
+    parser.add_argument("--soak", type=int, nargs="?", const=10000, default=None, metavar="N",
+                        help="instead: run N frames (default 10000) changing size and settings, report memory")
+    parser.add_argument("--soak-block", type=int, default=SOAK_BLOCK, metavar="N",
+                        help=f"frames between changes in the soak (default {SOAK_BLOCK})")
+    parser.add_argument("--max-growth-mb", type=float, default=20.0,
+                        help="soak: RSS growth after the first cycle that still counts as flat (default 20)")
+    parser.add_argument("--check", action="store_true", help="exit with status 1 if a target is missed")
+    from .cli import add_settings_arguments
+
+    add_settings_arguments(parser)
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from .cli import settings_from_args
+
+    base = settings_from_args(args)
+    if args.soak is not None:
+        if args.soak < 1 or args.soak_block < 1:
+            raise InputError("--soak and --soak-block must be at least 1")
+        progress = None
+        try:
+            from tqdm import tqdm
+
+            progress = tqdm(total=args.soak, unit="frame", file=sys.stderr, desc="soak")
+        except ImportError:
+            pass
+        try:
+            report = run_soak(base, args.soak, args.video, args.soak_block, args.max_growth_mb, progress,
+                              min(8, args.frames))
+        finally:
+            if progress:
+                progress.close()
+        print(format_soak(report))
+        ok = report["flat"]
+    else:
+        sizes = [s.strip().lower() for s in args.sizes.split(",") if s.strip()]
+        bad = [s for s in sizes if s not in SIZES]
+        if bad or not sizes:
+            raise InputError(f"unknown size(s) {', '.join(bad) or '(none)'}; known: {', '.join(SIZES)}")
+        if args.reps < 1 or args.warmup < 0 or args.frames < 1:
+            raise InputError("--reps and --frames must be at least 1, --warmup at least 0")
+        report = run_bench(base, sizes, args.reps, args.warmup, args.video, args.frames)
+        print(format_bench(report))
+        ok = all(t["met"] for t in report["targets"]) and not report["numba_compiled_during_timing"]
+    report["command"] = "python -m matting " + " ".join(sys.argv[1:])
+    if args.json:
+        path = Path(args.json)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(json_safe(report), indent=1, ensure_ascii=False))
+        print(f"JSON: {path}")
+    return 1 if args.check and not ok else 0
+
+
+def json_safe(v):
+    """JSON-safe: NaN/inf → None, numpy scalars → Python, tuples → lists."""
+    if isinstance(v, dict):
+        return {k: json_safe(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [json_safe(x) for x in v]
+    if isinstance(v, (np.floating, np.integer)):
+        v = v.item()
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    return v

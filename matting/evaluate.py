@@ -1,0 +1,373 @@
+"""``python -m matting eval``: quality of the pipeline against the baseline, per stage.
+
+Every data set is run through several *configurations* in one pass (each frame is read
+once and given to each): ``baseline`` (what typical plugins do: the whole frame
+stretched to the model, bilinear upsample, no post-processing), ``full`` (the pipeline
+with its defaults) and ablations that switch off one stage each. The metrics are those
+of :mod:`matting.metrics`. Output: a markdown table per metric set on stdout, a JSON
+file with every number, and a contact sheet PNG of the worst frames (image, ground
+truth, baseline, prediction, error) so a person can look instead of read.
+
+Images of an image set are independent (the pipeline is reset before each); sequences
+and clips run in order, as a stream.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import heapq
+import json
+import math
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from . import metrics as M
+from .datasets import KINDS, DataSet, discover, default_root
+from .errors import InputError
+from .settings import Settings
+
+#: Configurations: name → Settings overrides on top of the base settings; None = baseline.
+#: Later stages add a row for their own ablation.
+CONFIGS: dict[str, dict | None] = {
+    "baseline": None,
+    "full": {},
+    "no_roi": {"roi": False},
+    "no_cc": {"cc_filter": False},
+    "no_temporal": {"temporal_strength": 0.0},
+}
+DESCRIPTIONS = {
+    "baseline": "whole frame stretched to the model, bilinear upsample, no post-processing",
+    "full": "the pipeline with its defaults",
+    "no_roi": "full, model on the whole frame (no ROI tracking)",
+    "no_cc": "full, without the connected-component filter",
+    "no_temporal": "full, without temporal fusion",
+}
+#: Columns of the table: metric → (header, format); temporal ones only for sequences.
+COLUMNS = {
+    "iou": ("IoU", ".3f"), "mad": ("MAD", ".1f"), "mse": ("MSE", ".1f"), "sad": ("SAD", ".2f"),
+    "grad": ("Grad", ".2f"), "conn": ("Conn", ".2f"), "dtssd": ("dtSSD", ".2f"),
+    "flicker": ("flicker", ".2f"), "static": ("static share", ".2f"), "ms": ("ms", ".1f"),
+}
+FLICKER_SETS = "davis/*,videos/*"  # where `full` must at least halve the baseline's flicker
+FLICKER_CUT = 0.5
+
+
+# ---- predictors -----------------------------------------------------------------------------
+class _PipelinePredictor:
+    def __init__(self, settings: Settings):
+        from .pipeline import Pipeline
+
+        self.pipeline = Pipeline(settings)
+        self.ms = 0.0
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        _, alpha = self.pipeline.process(image)
+        t = self.pipeline.timings
+        self.ms = t["total"] - t["composite"]  # the matte, as for the baseline
+        return alpha
+
+    def reset(self) -> None:
+        self.pipeline.reset()
+
+
+class _BaselinePredictor:
+    def __init__(self, settings: Settings, segmenter=None):
+        from .model import Segmenter
+
+        self.segmenter = segmenter or Segmenter(settings.model, settings.device, settings.threads)
+        self.ms = 0.0
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        from .pipeline import baseline_alpha
+
+        t0 = time.perf_counter()
+        alpha = baseline_alpha(image, self.segmenter)
+        self.ms = 1e3 * (time.perf_counter() - t0)
+        return alpha
+
+    def reset(self) -> None:
+        pass
+
+
+def make_predictors(names: list[str], base: Settings) -> dict:
+    """One predictor per configuration name; the baseline shares a pipeline's model."""
+    unknown = [n for n in names if n not in CONFIGS]
+    if unknown:
+        raise InputError(f"unknown configuration(s) {', '.join(unknown)}; known: {', '.join(CONFIGS)}")
+    preds = {n: _PipelinePredictor(base.replace(**CONFIGS[n])) for n in names if CONFIGS[n] is not None}
+    segmenter = next((p.pipeline.segmenter for p in preds.values()
+                      if p.pipeline.settings.model == base.model), None)
+    return {n: preds[n] if n in preds else _BaselinePredictor(base, segmenter) for n in names}
+
+
+# ---- the run -------------------------------------------------------------------------------
+class _Worst:
+    """The k worst frames of a set by one metric (kept with their pictures)."""
+
+    def __init__(self, k: int):
+        self.k, self.heap, self.n = k, [], 0
+
+    def offer(self, score: float, item) -> None:
+        if self.k <= 0 or math.isnan(score):
+            return
+        self.n += 1  # tie-breaker: heapq never compares the items
+        entry = (score, self.n, item)
+        if len(self.heap) < self.k:
+            heapq.heappush(self.heap, entry)
+        elif score > self.heap[0][0]:
+            heapq.heapreplace(self.heap, entry)
+
+    def items(self):
+        return [(s, item) for s, _, item in sorted(self.heap, reverse=True)]
+
+
+def evaluate_set(ds: DataSet, predictors: dict, limit: int | None = None, sheet_config: str | None = None,
+                 worst_k: int = 2, progress=None) -> tuple[dict[str, list[dict]], list]:
+    """Run every predictor over a set; per-frame metric rows per configuration, and the
+    set's worst frames by ``sheet_config``'s MAD (with the pictures for the sheet)."""
+    for p in predictors.values():
+        p.reset()
+    scorers = {n: M.SequenceScorer(temporal=ds.temporal) for n in predictors}
+    worst = _Worst(worst_k if ds.has_truth and sheet_config in predictors else 0)
+    for frame in ds.frames(limit):
+        preds = {}
+        for name, predictor in predictors.items():
+            if not ds.temporal:
+                predictor.reset()  # independent images
+            preds[name] = predictor(frame.image)
+            row = scorers[name].add(preds[name], frame.alpha, frame.valid, frame.image)
+            row["ms"] = predictor.ms
+        if worst.k:
+            worst.offer(scorers[sheet_config].rows[-1]["mad"],
+                        (ds.name, frame.name, frame.image, frame.alpha, frame.valid,
+                         {n: preds[n] for n in ("baseline", sheet_config) if n in preds},
+                         {n: scorers[n].rows[-1] for n in ("baseline", sheet_config) if n in preds}))
+        if progress:
+            progress.update(1)
+    return {n: s.rows for n, s in scorers.items()}, worst.items()
+
+
+def aggregate(rows: list[dict]) -> dict[str, float]:
+    """Means over the frames; ``ms`` as the median (timings have outliers)."""
+    out = M.summarize(rows, [k for k in COLUMNS if k != "ms" and any(k in r for r in rows)])
+    out["ms"] = float(np.median([r["ms"] for r in rows])) if rows else math.nan
+    return out
+
+
+# ---- reporting -----------------------------------------------------------------------------
+def _fmt(v: float, spec: str) -> str:
+    return "–" if v is None or (isinstance(v, float) and math.isnan(v)) else format(v, spec)
+
+
+def markdown_table(entries: list[dict], configs: list[str]) -> str:
+    """One row per (set, configuration); the columns that apply to any of the sets."""
+    cols = [c for c in COLUMNS if any(c in e["results"][configs[0]] for e in entries)]
+    lines = ["| set | frames | config | " + " | ".join(COLUMNS[c][0] for c in cols) + " |",
+             "|---|---:|---|" + "---:|" * len(cols)]
+    for e in entries:
+        for i, cfg in enumerate(configs):
+            r = e["results"][cfg]
+            head = f"| {e['name']} | {e['frames']} |" if i == 0 else "| | |"
+            lines.append(f"{head} {cfg} | " + " | ".join(_fmt(r.get(c), COLUMNS[c][1]) for c in cols) + " |")
+    return "\n".join(lines)
+
+
+def check_targets(entries: list[dict], flicker_sets: str = FLICKER_SETS) -> list[dict]:
+    """The issue's quality targets, ``full`` against ``baseline``: better IoU and MAD on
+    every set with ground truth (on its fg-filtered subset where there is one), and at
+    most half the flicker on the sets matching ``flicker_sets``."""
+    patterns = [p.strip() for p in flicker_sets.split(",") if p.strip()]
+    by_name = {e["name"]: e for e in entries}
+    out = []
+    for e in entries:
+        if e.get("subset_of"):
+            continue
+        scored = next((s for s in entries if s.get("subset_of") == e["name"]), e)
+        b, f = scored["results"].get("baseline"), scored["results"].get("full")
+        if b is None or f is None:
+            continue
+        if e["kind"] != "video":
+            out.append({"set": scored["name"], "criterion": "IoU higher", "baseline": b["iou"],
+                        "full": f["iou"], "met": f["iou"] > b["iou"]})
+            out.append({"set": scored["name"], "criterion": "MAD lower", "baseline": b["mad"],
+                        "full": f["mad"], "met": f["mad"] < b["mad"]})
+        if "flicker" in b and any(fnmatch.fnmatch(e["name"], p) for p in patterns):
+            fb, ff = by_name[e["name"]]["results"]["baseline"]["flicker"], by_name[e["name"]]["results"]["full"]["flicker"]
+            out.append({"set": e["name"], "criterion": f"flicker ≤ {FLICKER_CUT:g}× baseline", "baseline": fb,
+                        "full": ff, "ratio": ff / fb if fb else math.nan, "met": ff <= FLICKER_CUT * fb})
+    return out
+
+
+def targets_table(targets: list[dict]) -> str:
+    lines = ["| set | target | baseline | full | full/baseline | met |", "|---|---|---:|---:|---:|:---:|"]
+    for t in targets:
+        spec = ".3f" if t["criterion"].startswith("IoU") else ".2f"
+        ratio = t["full"] / t["baseline"] if t["baseline"] else math.nan
+        lines.append(f"| {t['set']} | {t['criterion']} | {_fmt(t['baseline'], spec)} | {_fmt(t['full'], spec)} | "
+                     f"{_fmt(ratio, '.2f')} | {'yes' if t['met'] else '**no**'} |")
+    return "\n".join(lines)
+
+
+def _tile(img: np.ndarray, height: int) -> np.ndarray:
+    if img.ndim == 2:
+        img = cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)
+    w = max(1, round(img.shape[1] * height / img.shape[0]))
+    return cv2.resize(img, (w, height), interpolation=cv2.INTER_AREA)
+
+
+def error_map(pred: np.ndarray, true: np.ndarray, valid: np.ndarray | None) -> np.ndarray:
+    """BGR picture of pred − truth: red = extra (background kept as person), blue = missing
+    (person cut away), black = right, grey = not scored."""
+    d = pred.astype(np.int16) - true.astype(np.int16)
+    out = np.zeros((*d.shape, 3), np.uint8)
+    out[..., 2] = np.clip(d, 0, 255)
+    out[..., 0] = np.clip(-d, 0, 255)
+    out[..., 1] = np.clip(-d, 0, 255) // 2
+    if valid is not None:
+        out[~valid] = 96
+    return out
+
+
+def contact_sheet(worst: list, height: int = 180) -> np.ndarray | None:
+    """Rows of image | truth | baseline | prediction | error, each with a caption."""
+    rows = []
+    for score, (set_name, frame_name, image, alpha, valid, preds, rows_by_cfg) in worst:
+        names = list(preds)
+        shown = preds[names[-1]]
+        tiles = [_tile(image, height), _tile(alpha, height)] + [_tile(preds[n], height) for n in names]
+        tiles.append(_tile(error_map(shown, alpha, valid), height))
+        strip = np.hstack(tiles)
+        caption = f"{set_name}/{frame_name}   columns: image | truth | " + " | ".join(names) + f" | error of {names[-1]}"
+        scores = "   ".join(f"{n}: IoU {rows_by_cfg[n]['iou']:.3f} MAD {rows_by_cfg[n]['mad']:.1f}" for n in names)
+        bar = np.full((44, strip.shape[1], 3), 255, np.uint8)
+        cv2.putText(bar, caption, (6, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
+        cv2.putText(bar, scores, (6, 38), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 160), 1, cv2.LINE_AA)
+        rows.append(np.vstack([bar, strip]))
+    if not rows:
+        return None
+    width = max(r.shape[1] for r in rows)
+    return np.vstack([np.pad(r, ((0, 4), (0, width - r.shape[1]), (0, 0)), constant_values=255) for r in rows])
+
+
+# ---- command line --------------------------------------------------------------------------
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "eval", help="score the pipeline, the baseline and ablations on data sets with ground truth",
+        description=__doc__.split("\n\n")[1])
+    parser.add_argument("data", nargs="*",
+                        help=f"data set folders or clips (default: {default_root()}); a folder of "
+                             "sets is walked, a folder of sequence folders is a video set")
+    parser.add_argument("--configs", default=",".join(CONFIGS),
+                        help=f"comma-separated configurations (default: all: {','.join(CONFIGS)})")
+    parser.add_argument("--limit", type=int, default=None, metavar="N", help="first N frames of each set")
+    parser.add_argument("--min-fg", type=float, default=0.15, metavar="F",
+                        help="also score each image set's images whose person covers ≥ F of the frame "
+                             "(default 0.15; 0 = off)")
+    parser.add_argument("--as", dest="kind", choices=KINDS, default="auto",
+                        help="read every set as independent images or as sequences (default: auto)")
+    parser.add_argument("--out", default="out/eval", metavar="DIR",
+                        help="folder for eval.json and worst.png (default: out/eval)")
+    parser.add_argument("--json", metavar="PATH", help="JSON file (default: DIR/eval.json)")
+    parser.add_argument("--sheet", metavar="PATH", help="contact sheet PNG (default: DIR/worst.png)")
+    parser.add_argument("--sheet-config", default="full", help="configuration whose worst frames are shown")
+    parser.add_argument("--worst", type=int, default=2, metavar="K", help="worst frames per set on the sheet")
+    parser.add_argument("--flicker-sets", default=FLICKER_SETS, metavar="GLOBS",
+                        help=f"sets where full must halve the baseline's flicker (default: {FLICKER_SETS})")
+    parser.add_argument("--check", action="store_true", help="exit with status 1 if a target is missed")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    from .cli import add_settings_arguments
+
+    add_settings_arguments(parser)
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from .bench import json_safe, machine_info
+    from .cli import settings_from_args
+
+    base = settings_from_args(args)
+    configs = [c.strip() for c in args.configs.split(",") if c.strip()]
+    datasets = discover(args.data or [default_root()], args.kind)
+    predictors = make_predictors(configs, base)
+    if args.limit is not None and args.limit < 1:
+        raise InputError(f"--limit must be at least 1, got {args.limit}")
+
+    total = sum(min(len(ds), args.limit or len(ds)) for ds in datasets)
+    progress = None
+    if not args.quiet:
+        try:
+            from tqdm import tqdm
+
+            progress = tqdm(total=total, unit="frame", file=sys.stderr, desc="eval")
+        except ImportError:
+            pass
+    t0 = time.perf_counter()
+    entries, worst = [], []
+    try:
+        for ds in datasets:
+            rows, bad = evaluate_set(ds, predictors, args.limit, args.sheet_config, args.worst, progress)
+            worst += bad
+            n = len(next(iter(rows.values())))
+            entry = {"name": ds.name, "kind": ds.kind, "path": str(ds.path), "frames": n,
+                     "results": {c: aggregate(r) for c, r in rows.items()}}
+            entries.append(entry)
+            if ds.kind == "images" and args.min_fg > 0:
+                keep = [i for i, r in enumerate(next(iter(rows.values()))) if r["fg"] >= args.min_fg]
+                if 0 < len(keep) < n:
+                    entries.append({"name": f"{ds.name} fg≥{args.min_fg:g}", "kind": ds.kind, "subset_of": ds.name,
+                                    "frames": len(keep), "min_fg": args.min_fg,
+                                    "results": {c: aggregate([r[i] for i in keep]) for c, r in rows.items()}})
+    finally:
+        if progress:
+            progress.close()
+    elapsed = time.perf_counter() - t0
+
+    targets = check_targets(entries, args.flicker_sets)
+    provider = next((p.pipeline.provider for p in predictors.values() if hasattr(p, "pipeline")), "")
+    info = machine_info(provider=provider, threads=next(
+        (p.pipeline.segmenter.threads for p in predictors.values() if hasattr(p, "pipeline")), None))
+    gt_entries = [e for e in entries if e["kind"] != "video"]
+    clip_entries = [e for e in entries if e["kind"] == "video"]
+    print(f"# matting eval: {len(datasets)} set(s), {total} frames, {len(configs)} configurations, "
+          f"{elapsed:.0f} s\n")
+    print(f"Machine: {info['summary']}\n")
+    print("Configurations: " + "; ".join(f"`{c}` = {DESCRIPTIONS.get(c, CONFIGS[c])}" for c in configs) + "\n")
+    if gt_entries:
+        print("## Sets with ground truth\n")
+        print("IoU at 0.5; MAD, MSE ×1e3; SAD, Grad, Conn /1e3; dtSSD ×1e2; flicker ×1e3 "
+              "(mean |αₜ − αₜ₋₁| where the truth did not change); ms = median time per frame "
+              "for the matte.\n")
+        print(markdown_table(gt_entries, configs) + "\n")
+    if clip_entries:
+        print("## Clips without ground truth\n")
+        print("flicker ×1e3: mean |αₜ − αₜ₋₁| where the picture did not change "
+              f"(grey level within ±{M.STATIC_LEVELS:g} after a σ=1 blur, {M.STATIC_RADIUS} px around).\n")
+        print(markdown_table(clip_entries, configs) + "\n")
+    if targets:
+        print("## Targets (full against baseline)\n")
+        print(targets_table(targets) + "\n")
+
+    out_dir = Path(args.out)
+    json_path = Path(args.json) if args.json else out_dir / "eval.json"
+    sheet_path = Path(args.sheet) if args.sheet else out_dir / "worst.png"
+    report = {"command": "python -m matting " + " ".join(sys.argv[1:]),
+              "machine": info, "elapsed_s": elapsed, "settings": asdict(base),
+              "configs": {c: CONFIGS[c] for c in configs}, "descriptions": {c: DESCRIPTIONS.get(c, "") for c in configs},
+              "sets": entries, "targets": targets, "all_targets_met": all(t["met"] for t in targets)}
+    json_path.parent.mkdir(parents=True, exist_ok=True)
+    json_path.write_text(json.dumps(json_safe(report), indent=1, ensure_ascii=False))
+    sheet = contact_sheet(worst)
+    if sheet is not None:
+        from .io import write_image
+
+        write_image(sheet_path, sheet)
+    print(f"JSON: {json_path}" + (f"   worst frames: {sheet_path}" if sheet is not None else ""))
+    missed = [t for t in targets if not t["met"]]
+    return 1 if args.check and missed else 0
+
