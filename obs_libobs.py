@@ -1,0 +1,693 @@
+"""ctypes bindings to libobs for the Background Replace filter (obs_bg_replace.py).
+
+OBS's Python API (obspython) cannot register a video filter nor touch pixels, so this
+module talks to libobs directly:
+
+* :func:`register_filter` fills a ``struct obs_source_info`` and registers it. libobs
+  keeps raw pointers to the callbacks for the life of the process and a source type can
+  never be unregistered, so every ctypes object lives in a *store* module kept in
+  ``sys.modules``; the trampolines call whatever handler is bound there now, which lets a
+  script reload re-bind them to the new code instead of leaving dangling pointers.
+* :class:`Data`, :class:`Properties`, :class:`FilterSource` wrap the few obs_data /
+  obs_properties / obs_source calls the filter needs.
+* :class:`Graphics` moves frames between the GPU and numpy inside ``video_render``
+  (render the filter target into a texrender, stage and map it, upload textures, draw
+  with the default effect or with the mask-blend effect below).
+
+Nothing here knows about matting; the glue decides what to do with the pixels.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import sys
+import threading
+import types
+from ctypes import (CFUNCTYPE, POINTER, Structure, byref, c_bool, c_char_p, c_double, c_float,
+                    c_int, c_longlong, c_size_t, c_uint8, c_uint32, c_void_p)
+
+import numpy as np
+
+# -- constants (libobs headers, OBS 29) -------------------------------------------------
+OBS_SOURCE_TYPE_FILTER = 1
+OBS_SOURCE_VIDEO = 1 << 0
+OBS_SOURCE_ASYNC = 1 << 2
+OBS_SOURCE_CUSTOM_DRAW = 1 << 3
+GS_R8, GS_RGBA = 2, 3
+GS_ZS_NONE = 0
+GS_DYNAMIC = 1 << 1
+GS_CLEAR_COLOR = 1 << 0
+GS_BLEND_ZERO, GS_BLEND_ONE = 0, 1
+OBS_EFFECT_DEFAULT = 0
+OBS_COMBO_TYPE_LIST, OBS_COMBO_FORMAT_STRING = 2, 3
+OBS_PATH_FILE = 0
+OBS_TEXT_INFO = 3
+OBS_TEXT_INFO_NORMAL, OBS_TEXT_INFO_WARNING, OBS_TEXT_INFO_ERROR = 0, 1, 2
+LOG_ERROR, LOG_WARNING, LOG_INFO, LOG_DEBUG = 100, 200, 300, 400
+
+STORE_NAME = "_obs_bg_replace_store"
+
+# -- callback types of struct obs_source_info --------------------------------------------
+GET_NAME = CFUNCTYPE(c_void_p, c_void_p)  # returns const char*; c_void_p: we own the buffer
+CREATE = CFUNCTYPE(c_void_p, c_void_p, c_void_p)
+DESTROY = CFUNCTYPE(None, c_void_p)
+GET_SIZE = CFUNCTYPE(c_uint32, c_void_p)
+GET_DEFAULTS = CFUNCTYPE(None, c_void_p)
+GET_PROPERTIES = CFUNCTYPE(c_void_p, c_void_p)
+UPDATE = CFUNCTYPE(None, c_void_p, c_void_p)
+VOID_DATA = CFUNCTYPE(None, c_void_p)  # activate, deactivate, show, hide
+VIDEO_TICK = CFUNCTYPE(None, c_void_p, c_float)
+VIDEO_RENDER = CFUNCTYPE(None, c_void_p, c_void_p)
+FILTER_REMOVE = CFUNCTYPE(None, c_void_p, c_void_p)
+PROPERTY_MODIFIED = CFUNCTYPE(c_bool, c_void_p, c_void_p, c_void_p)
+
+_P = c_void_p
+# Field order of struct obs_source_info in OBS 29 (400 bytes on x86-64). The size is
+# passed to obs_register_source_s, so newer OBS versions accept it as well.
+_INFO_FIELDS = [
+    ("id", c_char_p), ("type", c_int), ("output_flags", c_uint32),
+    ("get_name", GET_NAME), ("create", CREATE), ("destroy", DESTROY),
+    ("get_width", GET_SIZE), ("get_height", GET_SIZE),
+    ("get_defaults", GET_DEFAULTS), ("get_properties", GET_PROPERTIES), ("update", UPDATE),
+    ("activate", VOID_DATA), ("deactivate", VOID_DATA), ("show", VOID_DATA), ("hide", VOID_DATA),
+    ("video_tick", VIDEO_TICK), ("video_render", VIDEO_RENDER),
+    ("filter_video", _P), ("filter_audio", _P), ("enum_active_sources", _P),
+    ("save", _P), ("load", _P), ("mouse_click", _P), ("mouse_move", _P), ("mouse_wheel", _P),
+    ("focus", _P), ("key_click", _P), ("filter_remove", FILTER_REMOVE),
+    ("type_data", _P), ("free_type_data", _P), ("audio_render", _P), ("enum_all_sources", _P),
+    ("transition_start", _P), ("transition_stop", _P), ("get_defaults2", _P),
+    ("get_properties2", _P), ("audio_mix", _P), ("icon_type", c_int),
+    ("media_play_pause", _P), ("media_restart", _P), ("media_stop", _P), ("media_next", _P),
+    ("media_previous", _P), ("media_get_duration", _P), ("media_get_time", _P),
+    ("media_set_time", _P), ("media_get_state", _P), ("version", c_uint32),
+    ("unversioned_id", c_char_p), ("missing_files", _P), ("video_get_color_space", _P),
+]
+
+
+class ObsSourceInfo(Structure):
+    _fields_ = _INFO_FIELDS
+
+
+# -- the library ------------------------------------------------------------------------
+# name: (restype, argtypes). Only what the filter uses.
+_FUNCS = {
+    "obs_register_source_s": (None, [c_void_p, c_size_t]),
+    # blog is variadic; it is called with a fixed format only (no variadic arguments),
+    # which is portable (arm64 macOS passes variadic arguments on the stack).
+    "blog": (None, [c_int, c_char_p]),
+    "obs_enter_graphics": (None, []),
+    "obs_leave_graphics": (None, []),
+    "obs_get_base_effect": (c_void_p, [c_int]),
+    # sources
+    "obs_filter_get_target": (c_void_p, [c_void_p]),
+    "obs_filter_get_parent": (c_void_p, [c_void_p]),
+    "obs_source_get_output_flags": (c_uint32, [c_void_p]),
+    "obs_source_get_base_width": (c_uint32, [c_void_p]),
+    "obs_source_get_base_height": (c_uint32, [c_void_p]),
+    "obs_source_default_render": (None, [c_void_p]),
+    "obs_source_video_render": (None, [c_void_p]),
+    "obs_source_skip_video_filter": (None, [c_void_p]),
+    "obs_source_enabled": (c_bool, [c_void_p]),
+    "obs_source_showing": (c_bool, [c_void_p]),
+    "obs_source_get_name": (c_char_p, [c_void_p]),
+    "obs_source_get_settings": (c_void_p, [c_void_p]),
+    "obs_source_update_properties": (None, [c_void_p]),
+    # data
+    "obs_data_get_string": (c_char_p, [c_void_p, c_char_p]),
+    "obs_data_get_int": (c_longlong, [c_void_p, c_char_p]),
+    "obs_data_get_double": (c_double, [c_void_p, c_char_p]),
+    "obs_data_get_bool": (c_bool, [c_void_p, c_char_p]),
+    "obs_data_set_default_string": (None, [c_void_p, c_char_p, c_char_p]),
+    "obs_data_set_default_int": (None, [c_void_p, c_char_p, c_longlong]),
+    "obs_data_set_default_double": (None, [c_void_p, c_char_p, c_double]),
+    "obs_data_set_default_bool": (None, [c_void_p, c_char_p, c_bool]),
+    "obs_data_release": (None, [c_void_p]),
+    # properties
+    "obs_properties_create": (c_void_p, []),
+    "obs_properties_get": (c_void_p, [c_void_p, c_char_p]),
+    "obs_properties_add_bool": (c_void_p, [c_void_p, c_char_p, c_char_p]),
+    "obs_properties_add_float_slider": (c_void_p, [c_void_p, c_char_p, c_char_p, c_double, c_double, c_double]),
+    "obs_properties_add_text": (c_void_p, [c_void_p, c_char_p, c_char_p, c_int]),
+    "obs_properties_add_path": (c_void_p, [c_void_p, c_char_p, c_char_p, c_int, c_char_p, c_char_p]),
+    "obs_properties_add_list": (c_void_p, [c_void_p, c_char_p, c_char_p, c_int, c_int]),
+    "obs_properties_add_color": (c_void_p, [c_void_p, c_char_p, c_char_p]),
+    "obs_property_list_add_string": (c_size_t, [c_void_p, c_char_p, c_char_p]),
+    "obs_property_set_modified_callback": (None, [c_void_p, PROPERTY_MODIFIED]),
+    "obs_property_set_visible": (None, [c_void_p, c_bool]),
+    "obs_property_set_long_description": (None, [c_void_p, c_char_p]),
+    "obs_property_text_set_info_type": (None, [c_void_p, c_int]),
+    # graphics
+    "gs_texrender_create": (c_void_p, [c_int, c_int]),
+    "gs_texrender_destroy": (None, [c_void_p]),
+    "gs_texrender_reset": (None, [c_void_p]),
+    "gs_texrender_begin": (c_bool, [c_void_p, c_uint32, c_uint32]),
+    "gs_texrender_end": (None, [c_void_p]),
+    "gs_texrender_get_texture": (c_void_p, [c_void_p]),
+    "gs_stagesurface_create": (c_void_p, [c_uint32, c_uint32, c_int]),
+    "gs_stagesurface_destroy": (None, [c_void_p]),
+    "gs_stage_texture": (None, [c_void_p, c_void_p]),
+    "gs_stagesurface_map": (c_bool, [c_void_p, POINTER(POINTER(c_uint8)), POINTER(c_uint32)]),
+    "gs_stagesurface_unmap": (None, [c_void_p]),
+    "gs_texture_create": (c_void_p, [c_uint32, c_uint32, c_int, c_uint32, c_void_p, c_uint32]),
+    "gs_texture_destroy": (None, [c_void_p]),
+    "gs_texture_set_image": (None, [c_void_p, c_void_p, c_uint32, c_bool]),
+    "gs_effect_create": (c_void_p, [c_char_p, c_char_p, POINTER(c_char_p)]),
+    "gs_effect_destroy": (None, [c_void_p]),
+    "gs_effect_get_param_by_name": (c_void_p, [c_void_p, c_char_p]),
+    "gs_effect_set_texture": (None, [c_void_p, c_void_p]),
+    "gs_effect_set_vec4": (None, [c_void_p, c_void_p]),
+    "gs_effect_loop": (c_bool, [c_void_p, c_char_p]),
+    "gs_draw_sprite": (None, [c_void_p, c_uint32, c_uint32, c_uint32]),
+    "gs_clear": (None, [c_uint32, c_void_p, c_float, c_uint8]),
+    "gs_ortho": (None, [c_float] * 6),
+    "gs_blend_state_push": (None, []),
+    "gs_blend_state_pop": (None, []),
+    "gs_blend_function": (None, [c_int, c_int]),
+    "bfree": (None, [c_void_p]),
+}
+
+
+def _library_candidates() -> list[str | None]:
+    if sys.platform == "win32":
+        return ["obs.dll", "obs"]
+    if sys.platform == "darwin":
+        return ["@executable_path/../Frameworks/libobs.framework/Versions/A/libobs",
+                "libobs.framework/libobs", "libobs.dylib", None]
+    return ["libobs.so.0", "libobs.so", None]  # None: symbols already loaded in OBS
+
+
+class Libobs:
+    """The libobs functions above as attributes with their C signatures."""
+
+    def __init__(self, cdll: ctypes.CDLL):
+        self.cdll = cdll
+        missing = []
+        for name, (restype, argtypes) in _FUNCS.items():
+            try:
+                fn = getattr(cdll, name)
+            except AttributeError:
+                missing.append(name)
+                continue
+            fn.restype, fn.argtypes = restype, argtypes
+            setattr(self, name, fn)
+        if missing:
+            raise OSError(f"libobs lacks {', '.join(missing)} (OBS too old?)")
+
+
+def store() -> types.ModuleType:
+    """The process-wide keep-alive store (survives script reloads)."""
+    mod = sys.modules.get(STORE_NAME)
+    if mod is None:
+        mod = types.ModuleType(STORE_NAME)
+        mod.lib = None  # Libobs
+        mod.registered = {}  # type id → (ObsSourceInfo, [callbacks], name buffer)
+        mod.keep = []  # other ctypes objects libobs points to (property callbacks)
+        mod.handler = None  # object whose methods the trampolines call
+        mod.instances = {}  # int key → filter instance (the void *data of each filter)
+        mod.next_key = 1
+        mod.lock = threading.RLock()
+        sys.modules[STORE_NAME] = mod
+    return mod
+
+
+def lib() -> Libobs:
+    st = store()
+    if st.lib is None:
+        errors = []
+        for name in _library_candidates():
+            try:
+                st.lib = Libobs(ctypes.CDLL(name))
+                break
+            except OSError as exc:
+                errors.append(f"{name}: {exc}")
+        else:
+            raise OSError("cannot load libobs (" + "; ".join(errors) + ")")
+    return st.lib
+
+
+def log(level: int, message: str) -> None:
+    """Write one line to the OBS log (any thread)."""
+    try:
+        text = "[obs_bg_replace] " + message.replace("%", "%%")
+        lib().blog(level, text.encode("utf-8", "replace"))
+    except OSError:
+        print(f"[obs_bg_replace] {message}", file=sys.stderr)
+
+
+# -- registration -----------------------------------------------------------------------
+def _trampoline(method: str, default=None):
+    """A C callback that forwards to ``store().handler.<method>``; never raises into C."""
+
+    def call(*args):
+        handler = store().handler
+        fn = getattr(handler, method, None) if handler is not None else None
+        if fn is None:
+            return default
+        try:
+            result = fn(*args)
+            return default if result is None else result
+        except BaseException as exc:  # noqa: BLE001 - an exception must not reach libobs
+            try:
+                handler.on_callback_error(method, exc)
+            except BaseException:  # noqa: BLE001
+                pass
+            return default
+
+    return call
+
+
+def register_filter(type_id: str, display_name: str) -> bool:
+    """Register the video filter type once per process; later calls (script reloads) only
+    keep the existing registration. The callbacks go to ``store().handler``."""
+    st = store()
+    with st.lock:
+        if type_id in st.registered:
+            return False
+        name_buf = ctypes.create_string_buffer(display_name.encode())
+        id_buf = ctypes.create_string_buffer(type_id.encode())
+        callbacks = {
+            "get_name": GET_NAME(lambda _type_data: ctypes.addressof(name_buf)),
+            "create": CREATE(_trampoline("create", 0)),
+            "destroy": DESTROY(_trampoline("destroy")),
+            "get_defaults": GET_DEFAULTS(_trampoline("get_defaults")),
+            "get_properties": GET_PROPERTIES(_trampoline("get_properties", 0)),
+            "update": UPDATE(_trampoline("update")),
+            "show": VOID_DATA(_trampoline("show")),
+            "hide": VOID_DATA(_trampoline("hide")),
+            "video_tick": VIDEO_TICK(_trampoline("video_tick")),
+            "video_render": VIDEO_RENDER(_trampoline("video_render")),
+            "filter_remove": FILTER_REMOVE(_trampoline("filter_remove")),
+        }
+        info = ObsSourceInfo()
+        info.id = id_buf.value  # the structure keeps this bytes object alive
+        info.type = OBS_SOURCE_TYPE_FILTER
+        info.output_flags = OBS_SOURCE_VIDEO
+        for field, cb in callbacks.items():
+            setattr(info, field, cb)
+        lib().obs_register_source_s(ctypes.addressof(info), ctypes.sizeof(info))
+        st.registered[type_id] = (info, callbacks, name_buf, id_buf)
+        return True
+
+
+def new_key(instance) -> int:
+    """An opaque non-zero ``void *data`` for a filter instance."""
+    st = store()
+    with st.lock:
+        key = st.next_key
+        st.next_key += 1
+        st.instances[key] = instance
+        return key
+
+
+def instance(key):
+    return store().instances.get(key) if key else None
+
+
+def drop_key(key) -> None:
+    store().instances.pop(key, None)
+
+
+# -- obs_data and obs_properties --------------------------------------------------------
+class Data:
+    """Read access and defaults of an ``obs_data_t *`` (borrowed: not released)."""
+
+    def __init__(self, ptr):
+        self.ptr = ptr
+        self.lib = lib()
+
+    def get_string(self, name: str) -> str:
+        v = self.lib.obs_data_get_string(self.ptr, name.encode())
+        return v.decode("utf-8", "replace") if v else ""
+
+    def get_int(self, name: str) -> int:
+        return int(self.lib.obs_data_get_int(self.ptr, name.encode()))
+
+    def get_double(self, name: str) -> float:
+        return float(self.lib.obs_data_get_double(self.ptr, name.encode()))
+
+    def get_bool(self, name: str) -> bool:
+        return bool(self.lib.obs_data_get_bool(self.ptr, name.encode()))
+
+    def set_default(self, name: str, value) -> None:
+        key = name.encode()
+        if isinstance(value, bool):
+            self.lib.obs_data_set_default_bool(self.ptr, key, value)
+        elif isinstance(value, int):
+            self.lib.obs_data_set_default_int(self.ptr, key, value)
+        elif isinstance(value, float):
+            self.lib.obs_data_set_default_double(self.ptr, key, value)
+        else:
+            self.lib.obs_data_set_default_string(self.ptr, key, str(value).encode())
+
+
+class Properties:
+    """Builds an ``obs_properties_t *`` (ownership goes to OBS when returned)."""
+
+    def __init__(self, ptr=None):
+        self.lib = lib()
+        self.ptr = ptr or self.lib.obs_properties_create()
+
+    def _s(self, text):
+        return text.encode() if text is not None else None
+
+    def add_list(self, name, desc, items):
+        p = self.lib.obs_properties_add_list(self.ptr, name.encode(), desc.encode(),
+                                             OBS_COMBO_TYPE_LIST, OBS_COMBO_FORMAT_STRING)
+        for label, value in items:
+            self.lib.obs_property_list_add_string(p, label.encode(), value.encode())
+        return p
+
+    def add_path(self, name, desc, file_filter):
+        return self.lib.obs_properties_add_path(self.ptr, name.encode(), desc.encode(), OBS_PATH_FILE,
+                                                file_filter.encode(), None)
+
+    def add_color(self, name, desc):
+        return self.lib.obs_properties_add_color(self.ptr, name.encode(), desc.encode())
+
+    def add_float(self, name, desc, lo, hi, step):
+        return self.lib.obs_properties_add_float_slider(self.ptr, name.encode(), desc.encode(), lo, hi, step)
+
+    def add_bool(self, name, desc):
+        return self.lib.obs_properties_add_bool(self.ptr, name.encode(), desc.encode())
+
+    def add_info(self, name, text, error=False):
+        p = self.lib.obs_properties_add_text(self.ptr, name.encode(), text.encode("utf-8", "replace"),
+                                             OBS_TEXT_INFO)
+        self.lib.obs_property_text_set_info_type(p, OBS_TEXT_INFO_ERROR if error else OBS_TEXT_INFO_NORMAL)
+        return p
+
+    def set_tooltip(self, prop, text):
+        self.lib.obs_property_set_long_description(prop, text.encode())
+
+    def get(self, name):
+        return self.lib.obs_properties_get(self.ptr, name.encode())
+
+    def set_visible(self, name, visible: bool):
+        p = self.get(name)
+        if p:
+            self.lib.obs_property_set_visible(p, visible)
+
+    def on_modified(self, prop, func):
+        """``func(Properties, Data) -> bool`` (True: redraw the panel)."""
+
+        def cb(props, _prop, settings):
+            try:
+                return bool(func(Properties(props), Data(settings)))
+            except Exception as exc:  # noqa: BLE001
+                log(LOG_WARNING, f"property callback failed: {exc}")
+                return False
+
+        c = PROPERTY_MODIFIED(cb)
+        st = store()
+        with st.lock:
+            # libobs keeps the pointer as long as the properties live; they are rebuilt
+            # often, so keep only the latest few per name (old panels are gone by then).
+            st.keep.append(c)
+            del st.keep[:-64]
+        self.lib.obs_property_set_modified_callback(prop, c)
+
+
+# -- the filter's source ----------------------------------------------------------------
+class FilterSource:
+    """The filter's ``obs_source_t *`` and its target."""
+
+    def __init__(self, ptr):
+        self.ptr = ptr
+        self.lib = lib()
+
+    @property
+    def name(self) -> str:
+        n = self.lib.obs_source_get_name(self.ptr)
+        return n.decode("utf-8", "replace") if n else "?"
+
+    def target_size(self) -> tuple[int, int]:
+        t = self.lib.obs_filter_get_target(self.ptr)
+        if not t:
+            return 0, 0
+        return int(self.lib.obs_source_get_base_width(t)), int(self.lib.obs_source_get_base_height(t))
+
+    def enabled(self) -> bool:
+        return bool(self.lib.obs_source_enabled(self.ptr))
+
+    def showing(self) -> bool:
+        p = self.lib.obs_filter_get_parent(self.ptr)
+        return bool(p and self.lib.obs_source_showing(p))
+
+    def skip(self) -> None:
+        """Draw the target unchanged (the filter does nothing this frame)."""
+        self.lib.obs_source_skip_video_filter(self.ptr)
+
+    def update_properties(self) -> None:
+        self.lib.obs_source_update_properties(self.ptr)
+
+    def settings(self) -> Data:
+        """The filter's current settings (released by :meth:`release`)."""
+        return Data(self.lib.obs_source_get_settings(self.ptr))
+
+    def release(self, data: Data) -> None:
+        self.lib.obs_data_release(data.ptr)
+
+
+# -- graphics ---------------------------------------------------------------------------
+class _Vec4:
+    """A 16-byte aligned ``struct vec4`` (libobs copies it with aligned SSE loads)."""
+
+    def __init__(self):
+        self._buf = ctypes.create_string_buffer(32)
+        addr = ctypes.addressof(self._buf)
+        self.addr = (addr + 15) & ~15
+        self.values = (c_float * 4).from_address(self.addr)
+
+    def set(self, x, y, z, w):
+        self.values[:] = (x, y, z, w)
+        return self.addr
+
+
+# The GPU compositing path: α from an 8-bit mask (bilinear, like the CPU path's upsample),
+# out = α·image + (1−α)·background, in straight alpha like any OBS texture.
+BLEND_EFFECT = b"""
+uniform float4x4 ViewProj;
+uniform texture2d image;
+uniform texture2d mask;
+uniform texture2d bg;
+uniform float4 bg_color;
+
+sampler_state point_clamp { Filter = Point; AddressU = Clamp; AddressV = Clamp; };
+sampler_state linear_clamp { Filter = Linear; AddressU = Clamp; AddressV = Clamp; };
+
+struct VertData { float4 pos : POSITION; float2 uv : TEXCOORD0; };
+
+VertData VSDefault(VertData v)
+{
+    VertData o;
+    o.pos = mul(float4(v.pos.xyz, 1.0), ViewProj);
+    o.uv = v.uv;
+    return o;
+}
+
+float4 PSColor(VertData v) : TARGET
+{
+    float4 c = image.Sample(point_clamp, v.uv);
+    float a = mask.Sample(linear_clamp, v.uv).r;
+    return float4(lerp(bg_color.rgb, c.rgb, a), lerp(1.0, c.a, a));
+}
+
+float4 PSImage(VertData v) : TARGET
+{
+    float4 c = image.Sample(point_clamp, v.uv);
+    float4 b = bg.Sample(point_clamp, v.uv);
+    float a = mask.Sample(linear_clamp, v.uv).r;
+    return float4(lerp(b.rgb, c.rgb, a), lerp(b.a, c.a, a));
+}
+
+float4 PSTransparent(VertData v) : TARGET
+{
+    float4 c = image.Sample(point_clamp, v.uv);
+    float a = mask.Sample(linear_clamp, v.uv).r;
+    return float4(c.rgb, a);
+}
+
+technique Color { pass { vertex_shader = VSDefault(v); pixel_shader = PSColor(v); } }
+technique Image { pass { vertex_shader = VSDefault(v); pixel_shader = PSImage(v); } }
+technique Transparent { pass { vertex_shader = VSDefault(v); pixel_shader = PSTransparent(v); } }
+"""
+
+
+class Graphics:
+    """GPU objects of one filter instance. Every method runs on the graphics thread
+    (inside video_render) except :meth:`destroy`, which enters the graphics context."""
+
+    def __init__(self):
+        self.lib = lib()
+        self._texrenders = {}  # purpose → texrender
+        self._stages = {}  # (w, h) → stage surface
+        self._textures = {}  # purpose → (texture, w, h, format)
+        self._effect = None
+        self._params = {}
+        self._clear = _Vec4()
+        self._colour = _Vec4()
+
+    # resources
+    def _texrender(self, purpose):
+        tr = self._texrenders.get(purpose)
+        if tr is None:
+            tr = self.lib.gs_texrender_create(GS_RGBA, GS_ZS_NONE)
+            self._texrenders[purpose] = tr
+        return tr
+
+    def _texture(self, purpose, w, h, fmt):
+        cur = self._textures.get(purpose)
+        if cur is not None and cur[1:] == (w, h, fmt):
+            return cur[0]
+        if cur is not None:
+            self.lib.gs_texture_destroy(cur[0])
+        tex = self.lib.gs_texture_create(w, h, fmt, 1, None, GS_DYNAMIC)
+        self._textures[purpose] = (tex, w, h, fmt)
+        return tex
+
+    def effect(self):
+        if self._effect is None:
+            err = c_char_p()
+            eff = self.lib.gs_effect_create(BLEND_EFFECT, b"obs_bg_replace_blend.effect", byref(err))
+            if not eff:
+                msg = err.value.decode(errors="replace") if err.value else "unknown error"
+                raise RuntimeError(f"the blend shader does not compile: {msg}")
+            self._effect = eff
+            for name in (b"image", b"mask", b"bg", b"bg_color"):
+                self._params[name] = self.lib.gs_effect_get_param_by_name(eff, name)
+        return self._effect
+
+    def destroy(self, enter: bool = True) -> None:
+        """Free every GPU object (idempotent)."""
+        if not (self._texrenders or self._stages or self._textures or self._effect):
+            return
+        if enter:
+            self.lib.obs_enter_graphics()
+        try:
+            for tr in self._texrenders.values():
+                self.lib.gs_texrender_destroy(tr)
+            for st in self._stages.values():
+                self.lib.gs_stagesurface_destroy(st)
+            for tex, *_ in self._textures.values():
+                self.lib.gs_texture_destroy(tex)
+            if self._effect:
+                self.lib.gs_effect_destroy(self._effect)
+        finally:
+            if enter:
+                self.lib.obs_leave_graphics()
+        self._texrenders, self._stages, self._textures = {}, {}, {}
+        self._effect, self._params = None, {}
+
+    # frames
+    def capture(self, filter_source: FilterSource, width: int, height: int):
+        """Render the filter's target at its own size into a texture (or None)."""
+        lb = self.lib
+        target = lb.obs_filter_get_target(filter_source.ptr)
+        parent = lb.obs_filter_get_parent(filter_source.ptr)
+        if not target or not parent:
+            return None
+        tr = self._texrender("full")
+        lb.gs_texrender_reset(tr)
+        if not lb.gs_texrender_begin(tr, width, height):
+            return None
+        try:
+            lb.gs_clear(GS_CLEAR_COLOR, self._clear.set(0, 0, 0, 0), 0.0, 0)
+            lb.gs_ortho(0.0, float(width), 0.0, float(height), -100.0, 100.0)
+            lb.gs_blend_state_push()
+            lb.gs_blend_function(GS_BLEND_ONE, GS_BLEND_ZERO)
+            flags = lb.obs_source_get_output_flags(target)
+            # The same choice obs_source_process_filter_begin makes; the wrong one renders
+            # blank and floods the log with "invalid param".
+            if target == parent and not flags & (OBS_SOURCE_CUSTOM_DRAW | OBS_SOURCE_ASYNC):
+                lb.obs_source_default_render(target)
+            else:
+                lb.obs_source_video_render(target)
+            lb.gs_blend_state_pop()
+        finally:
+            lb.gs_texrender_end(tr)
+        return lb.gs_texrender_get_texture(tr)
+
+    def scaled(self, texture, width: int, height: int, out_w: int, out_h: int):
+        """``texture`` (width×height) drawn at out_w×out_h (bilinear) into a texture."""
+        lb = self.lib
+        tr = self._texrender("small")
+        lb.gs_texrender_reset(tr)
+        if not lb.gs_texrender_begin(tr, out_w, out_h):
+            return None
+        try:
+            lb.gs_clear(GS_CLEAR_COLOR, self._clear.set(0, 0, 0, 0), 0.0, 0)
+            lb.gs_ortho(0.0, float(width), 0.0, float(height), -100.0, 100.0)
+            lb.gs_blend_state_push()
+            lb.gs_blend_function(GS_BLEND_ONE, GS_BLEND_ZERO)
+            self.draw(texture, width, height)
+            lb.gs_blend_state_pop()
+        finally:
+            lb.gs_texrender_end(tr)
+        return lb.gs_texrender_get_texture(tr)
+
+    def read(self, texture, width: int, height: int) -> np.ndarray | None:
+        """Copy an RGBA texture to a new uint8 height×width×4 array (or None)."""
+        lb = self.lib
+        stage = self._stages.get((width, height))
+        if stage is None:
+            for s in self._stages.values():  # one size at a time per purpose is enough
+                lb.gs_stagesurface_destroy(s)
+            self._stages = {}
+            stage = lb.gs_stagesurface_create(width, height, GS_RGBA)
+            self._stages[(width, height)] = stage
+        lb.gs_stage_texture(stage, texture)
+        ptr, linesize = POINTER(c_uint8)(), c_uint32()
+        if not lb.gs_stagesurface_map(stage, byref(ptr), byref(linesize)):
+            return None
+        try:
+            pitch = int(linesize.value)  # rows may be padded
+            buf = (c_uint8 * (pitch * height)).from_address(ctypes.addressof(ptr.contents))
+            rows = np.frombuffer(buf, np.uint8).reshape(height, pitch)
+            return rows[:, : width * 4].reshape(height, width, 4).copy()
+        finally:
+            lb.gs_stagesurface_unmap(stage)
+
+    def upload(self, purpose: str, array: np.ndarray):
+        """A dynamic texture holding ``array`` (uint8 HxW → R8, HxWx4 → RGBA)."""
+        h, w = array.shape[:2]
+        fmt = GS_R8 if array.ndim == 2 else GS_RGBA
+        tex = self._texture(purpose, w, h, fmt)
+        a = np.ascontiguousarray(array)
+        self.lib.gs_texture_set_image(tex, a.ctypes.data, a.strides[0], False)
+        return tex
+
+    def draw(self, texture, width: int, height: int) -> None:
+        """Draw a texture with OBS's default effect (a plain copy)."""
+        lb = self.lib
+        eff = lb.obs_get_base_effect(OBS_EFFECT_DEFAULT)
+        lb.gs_effect_set_texture(lb.gs_effect_get_param_by_name(eff, b"image"), texture)
+        while lb.gs_effect_loop(eff, b"Draw"):
+            lb.gs_draw_sprite(texture, 0, width, height)
+
+    def draw_blend(self, image, mask, width: int, height: int, colour=None, background=None) -> None:
+        """Blend ``image`` over a colour (r, g, b in 0..1), a background texture, or
+        nothing (transparent: the mask becomes the alpha), using the R8 ``mask``."""
+        lb = self.lib
+        eff = self.effect()
+        p = self._params
+        lb.gs_effect_set_texture(p[b"image"], image)
+        lb.gs_effect_set_texture(p[b"mask"], mask)
+        if background is not None:
+            lb.gs_effect_set_texture(p[b"bg"], background)
+            tech = b"Image"
+        elif colour is not None:
+            lb.gs_effect_set_vec4(p[b"bg_color"], self._colour.set(*colour, 1.0))
+            tech = b"Color"
+        else:
+            tech = b"Transparent"
+        while lb.gs_effect_loop(eff, tech):
+            lb.gs_draw_sprite(image, 0, width, height)
+
+
+def enter_graphics():
+    lib().obs_enter_graphics()
+
+
+def leave_graphics():
+    lib().obs_leave_graphics()
+

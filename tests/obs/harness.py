@@ -1,0 +1,263 @@
+"""A real, headless OBS Studio for end-to-end tests.
+
+Debian's OBS under Xvfb with software OpenGL, its config in a temporary HOME (profile,
+scene collection with the script preloaded, obs-websocket on a free port), driven with
+obsws-python. :meth:`Obs.close` ends OBS the way a user does (WM_DELETE_WINDOW on the
+main window, through Xlib via ctypes), so libobs runs its shutdown and leak check.
+"""
+
+from __future__ import annotations
+
+import base64
+import ctypes
+import ctypes.util
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = ROOT / "obs_bg_replace.py"
+VENV = ROOT / ".venv-obs"
+FILTER_KIND = "obs_bg_replace_filter"
+
+
+def missing_requirements() -> str | None:
+    """Why OBS cannot run here (None if it can)."""
+    for tool in ("obs", "Xvfb"):
+        if shutil.which(tool) is None:
+            return f"{tool} not found (run .ci/install-obs.sh)"
+    if not (VENV / "pyvenv.cfg").is_file():
+        return f"{VENV} missing (run .ci/install-obs.sh)"
+    try:
+        import obsws_python  # noqa: F401
+    except ImportError:
+        return "obsws-python not installed (pip install -e '.[test]')"
+    return None
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def write_config(home: Path, scene_json: dict, width: int, height: int, fps: int, port: int) -> None:
+    cfg = home / ".config" / "obs-studio"
+    (cfg / "basic" / "profiles" / "e2e").mkdir(parents=True, exist_ok=True)
+    (cfg / "basic" / "scenes").mkdir(parents=True, exist_ok=True)
+    (cfg / "global.ini").write_text(
+        "[General]\nFirstRun=true\nLastVersion=486539264\n\n"
+        "[Basic]\nProfile=e2e\nProfileDir=e2e\nSceneCollection=e2e\nSceneCollectionFile=e2e\n\n"
+        "[BasicWindow]\nPreviewEnabled=false\n\n"
+        f"[OBSWebSocket]\nFirstLoad=false\nServerEnabled=true\nServerPort={port}\n"
+        "AuthRequired=false\nAlertsEnabled=false\n")
+    (cfg / "basic" / "profiles" / "e2e" / "basic.ini").write_text(
+        "[General]\nName=e2e\n\n"
+        f"[Video]\nBaseCX={width}\nBaseCY={height}\nOutputCX={width}\nOutputCY={height}\n"
+        f"FPSType=1\nFPSInt={fps}\n")
+    (cfg / "basic" / "scenes" / "e2e.json").write_text(json.dumps(scene_json, indent=1))
+
+
+def scene_collection(image: Path, with_script: bool = True) -> dict:
+    """One scene with one image source named "photo"; the script preloaded."""
+    return {
+        "name": "e2e",
+        "current_scene": "Scene",
+        "current_program_scene": "Scene",
+        "scene_order": [{"name": "Scene"}],
+        "sources": [
+            {"id": "image_source", "versioned_id": "image_source", "name": "photo",
+             "settings": {"file": str(image)}, "filters": []},
+            {"id": "scene", "versioned_id": "scene", "name": "Scene",
+             "settings": {"id_counter": 1, "items": [{"name": "photo", "id": 1, "visible": True}]}},
+        ],
+        "modules": {"scripts-tool": [{"path": str(SCRIPT), "settings": {}}] if with_script else []},
+    }
+
+
+class _XClientMessage(ctypes.Structure):
+    _fields_ = [("type", ctypes.c_int), ("serial", ctypes.c_ulong), ("send_event", ctypes.c_int),
+                ("display", ctypes.c_void_p), ("window", ctypes.c_ulong), ("message_type", ctypes.c_ulong),
+                ("format", ctypes.c_int), ("data", ctypes.c_long * 5), ("pad", ctypes.c_long * 12)]
+
+
+def close_main_window(display: str) -> bool:
+    """Send WM_DELETE_WINDOW to every top-level window titled "OBS …" (what the window
+    manager does when the user clicks ×). True if one was found."""
+    x11 = ctypes.CDLL(ctypes.util.find_library("X11") or "libX11.so.6")
+    x11.XOpenDisplay.restype = ctypes.c_void_p
+    x11.XOpenDisplay.argtypes = [ctypes.c_char_p]
+    x11.XDefaultRootWindow.restype = ctypes.c_ulong
+    x11.XDefaultRootWindow.argtypes = [ctypes.c_void_p]
+    x11.XInternAtom.restype = ctypes.c_ulong
+    x11.XInternAtom.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int]
+    x11.XQueryTree.argtypes = [ctypes.c_void_p, ctypes.c_ulong, ctypes.POINTER(ctypes.c_ulong),
+                               ctypes.POINTER(ctypes.c_ulong), ctypes.POINTER(ctypes.POINTER(ctypes.c_ulong)),
+                               ctypes.POINTER(ctypes.c_uint)]
+    x11.XFetchName.argtypes = [ctypes.c_void_p, ctypes.c_ulong, ctypes.POINTER(ctypes.c_char_p)]
+    x11.XSendEvent.argtypes = [ctypes.c_void_p, ctypes.c_ulong, ctypes.c_int, ctypes.c_long, ctypes.c_void_p]
+    x11.XFlush.argtypes = [ctypes.c_void_p]
+    x11.XCloseDisplay.argtypes = [ctypes.c_void_p]
+    x11.XFree.argtypes = [ctypes.c_void_p]
+    dpy = x11.XOpenDisplay(display.encode())
+    if not dpy:
+        return False
+    try:
+        root = x11.XDefaultRootWindow(dpy)
+        protocols = x11.XInternAtom(dpy, b"WM_PROTOCOLS", 0)
+        delete = x11.XInternAtom(dpy, b"WM_DELETE_WINDOW", 0)
+        r, p, children, n = ctypes.c_ulong(), ctypes.c_ulong(), ctypes.POINTER(ctypes.c_ulong)(), ctypes.c_uint()
+        if not x11.XQueryTree(dpy, root, ctypes.byref(r), ctypes.byref(p), ctypes.byref(children), ctypes.byref(n)):
+            return False
+        found = False
+        for i in range(n.value):
+            w = children[i]
+            name = ctypes.c_char_p()
+            if x11.XFetchName(dpy, w, ctypes.byref(name)) and name.value:
+                title = name.value.decode(errors="replace")
+                x11.XFree(name)
+                if title.startswith("OBS "):
+                    ev = _XClientMessage(type=33, send_event=1, display=dpy, window=w,
+                                         message_type=protocols, format=32)
+                    ev.data[0], ev.data[1] = delete, 0
+                    x11.XSendEvent(dpy, w, 0, 0, ctypes.byref(ev))
+                    found = True
+        if children:
+            x11.XFree(children)
+        x11.XFlush(dpy)
+        return found
+    finally:
+        x11.XCloseDisplay(dpy)
+
+
+class Obs:
+    """Xvfb + OBS in a temp HOME. Use as a context manager: processes always end."""
+
+    def __init__(self, home: Path, image: Path, width=1280, height=720, fps=10, with_script=True, env=None):
+        self.home, self.width, self.height = Path(home), width, height
+        self.port = _free_port()
+        write_config(self.home, scene_collection(image, with_script), width, height, fps, self.port)
+        self.extra_env = env or {}
+        self.xvfb = self.proc = self.ws = None
+        self.display = None
+        self.returncode = None
+
+    # lifecycle
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.kill()
+
+    def start(self, timeout=60.0):
+        r, w = os.pipe()
+        self.xvfb = subprocess.Popen(["Xvfb", "-displayfd", str(w), "-screen", "0", "1920x1080x24", "-nolisten",
+                                      "tcp"], pass_fds=(w,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        os.close(w)
+        with os.fdopen(r) as f:
+            num = f.readline().strip()
+        if not num:
+            raise RuntimeError("Xvfb did not start")
+        self.display = f":{num}"
+        env = dict(os.environ, HOME=str(self.home), DISPLAY=self.display, LIBGL_ALWAYS_SOFTWARE="1",
+                   QT_QPA_PLATFORM="xcb", OBS_BG_REPLACE_PYTHONPATH=str(VENV))
+        env.pop("WAYLAND_DISPLAY", None)
+        env.update(self.extra_env)
+        self.stdout = open(self.home / "obs-stdout.txt", "wb")
+        self.proc = subprocess.Popen(["obs", "--disable-missing-files-check", "--disable-updater"], env=env,
+                                     cwd=self.home, stdout=self.stdout, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+        self.ws = self._connect(timeout)
+        return self
+
+    def _connect(self, timeout):
+        import obsws_python
+
+        deadline = time.monotonic() + timeout
+        last = None
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"OBS exited early with {self.proc.returncode}:\n{self.log_text()[-3000:]}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    pass
+                return obsws_python.ReqClient(host="127.0.0.1", port=self.port, password="", timeout=30)
+            except (OSError, Exception) as exc:  # noqa: BLE001 - retry until OBS listens
+                last = exc
+                time.sleep(0.3)
+        raise RuntimeError(f"obs-websocket did not answer in {timeout:.0f} s ({last})")
+
+    def close(self, timeout=30.0) -> int:
+        """Clean shutdown (as the user's ×); returns OBS's exit code."""
+        if self.ws is not None:
+            try:
+                self.ws.base_client.ws.close()
+            except Exception:  # noqa: BLE001
+                pass
+            self.ws = None
+        deadline = time.monotonic() + timeout
+        while self.proc.poll() is None and time.monotonic() < deadline:
+            close_main_window(self.display)
+            try:
+                self.proc.wait(timeout=2.0)
+            except subprocess.TimeoutExpired:
+                pass
+        if self.proc.poll() is None:
+            raise RuntimeError(f"OBS did not exit within {timeout:.0f} s of WM_DELETE_WINDOW")
+        self.returncode = self.proc.returncode
+        return self.returncode
+
+    def kill(self):
+        """End whatever still runs (after a failure); idempotent."""
+        if self.proc is not None and self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.proc.wait(timeout=10)
+        if self.xvfb is not None and self.xvfb.poll() is None:
+            self.xvfb.terminate()
+            try:
+                self.xvfb.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.xvfb.kill()
+                self.xvfb.wait(timeout=5)
+        if getattr(self, "stdout", None) is not None:
+            self.stdout.close()
+
+    # observations
+    def log_text(self) -> str:
+        logs = sorted((self.home / ".config" / "obs-studio" / "logs").glob("*.txt"))
+        return logs[-1].read_text(errors="replace") if logs else ""
+
+    def screenshot(self, source: str) -> np.ndarray:
+        """RGBA uint8 screenshot of a source (its filters applied)."""
+        import cv2
+
+        resp = self.ws.get_source_screenshot(source, "png", self.width, self.height, -1)
+        png = base64.b64decode(resp.image_data.split(",", 1)[1])
+        bgra = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_UNCHANGED)
+        if bgra.ndim == 2:
+            bgra = cv2.cvtColor(bgra, cv2.COLOR_GRAY2BGRA)
+        elif bgra.shape[2] == 3:
+            bgra = cv2.cvtColor(bgra, cv2.COLOR_BGR2BGRA)
+        return cv2.cvtColor(bgra, cv2.COLOR_BGRA2RGBA)
+
+
+def leak_count(log: str) -> int | None:
+    m = re.findall(r"Number of memory leaks: (\d+)", log)
+    return int(m[-1]) if m else None
+
+
+def python_tracebacks(log: str) -> list[str]:
+    lines = log.splitlines()
+    return ["\n".join(lines[i:i + 12]) for i, line in enumerate(lines) if "Traceback (most recent call last)" in line]
