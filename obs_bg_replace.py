@@ -181,6 +181,7 @@ class Worker:
         self._bg = None  # (spec, matting Background) for the GPU path's image backgrounds
         self._last_done = None
         self._seq = 0
+        self._applied = None  # (Settings, path) in use, for the log of changes
         self.thread = threading.Thread(target=self._run, name=name, daemon=True)
         self.thread.start()
 
@@ -256,12 +257,22 @@ class Worker:
     def _apply(self, settings: Settings, path: str) -> None:
         # The GPU path blends on the GPU: the worker only needs the matte.
         pipe_settings = settings.replace(background="transparent") if path == "gpu" else settings
+        t0 = time.perf_counter()
         with _PROCESS_LOCK:
             if self.pipeline is None:
                 self.pipeline = self._factory(pipe_settings)
+                ol.log(ol.LOG_INFO, f"{self.thread.name}: model {settings.model!r} loaded in "
+                                    f"{time.perf_counter() - t0:.2f} s on {self.pipeline.provider}")
             else:
                 self.pipeline.configure(pipe_settings)
         self.provider = getattr(self.pipeline, "provider", "")
+        if self._applied is not None:
+            changed = [f"{k}={v}" for k, v in vars(settings).items() if getattr(self._applied[0], k) != v]
+            if path != self._applied[1]:
+                changed.append(f"compositing={path}")
+            if changed:
+                ol.log(ol.LOG_INFO, f"{self.thread.name}: applied {', '.join(changed)}")
+        self._applied = (settings, path)
         spec = settings.background
         if path == "gpu" and spec != "transparent" and not spec.startswith("#"):
             if self._bg is None or self._bg[0] != (spec, settings.background_fit):
@@ -301,7 +312,8 @@ class BgReplaceFilter:
     def __init__(self, source, gfx, factory=None, grid=None):
         self.source = source
         self.gfx = gfx
-        self.worker = Worker(f"obs_bg_replace:{source.name}", factory, grid)
+        self.name = source.name  # for messages; OBS may have dropped the name at shutdown
+        self.worker = Worker(f"obs_bg_replace:{self.name}", factory, grid)
         self.settings = None
         self.path = "gpu"
         self.colour = (0.0, 0.0, 0.0)
@@ -315,7 +327,7 @@ class BgReplaceFilter:
         self.active = True
         self.render_ms = 0.0
         self.renders = 0
-        self.sum_render = 0.0
+        self.sum_render = self.sum_capture = self.sum_read = self.sum_draw = 0.0  # ms, for the summary line
         self._since_refresh = 0.0
         self._last_edit = 0.0
         self._last_stats = ""
@@ -323,6 +335,7 @@ class BgReplaceFilter:
     # settings
     def update(self, data) -> None:
         self._last_edit = time.monotonic()
+        self.name = self.source.name or self.name
         try:
             settings, path = settings_from_obs(data)
         except MattingError as exc:
@@ -346,7 +359,7 @@ class BgReplaceFilter:
         """One log line per distinct problem (the stats line shows it while it lasts)."""
         if msg and msg not in self._logged:
             self._logged.add(msg)
-            ol.log(ol.LOG_WARNING, f"filter '{self.source.name}': {msg} — passing the frame through")
+            ol.log(ol.LOG_WARNING, f"filter '{self.name}': {msg} — passing the frame through")
 
     def stats_text(self) -> str:
         msg = self.message()
@@ -366,11 +379,14 @@ class BgReplaceFilter:
         if self.renders == 0:
             return
         n = max(w.frames, 1)
-        ol.log(ol.LOG_INFO, f"filter '{self.source.name}' summary: path={self.path} renders={self.renders} "
-                            f"render_ms_mean={self.sum_render / self.renders:.3f} worker_frames={w.frames} "
+        ol.log(ol.LOG_INFO, f"filter '{self.name}' summary: path={self.path} renders={self.renders} "
+                            f"render_ms_mean={self.sum_render / self.renders:.3f} "
+                            f"(capture {self.sum_capture / self.renders:.3f}, readback {self.sum_read / self.renders:.3f}, draw {self.sum_draw / self.renders:.3f}) "
+                            f"worker_frames={w.frames} "
                             f"inference_ms_mean={w.sum_inference / n:.2f} total_ms_mean={w.sum_total / n:.2f} "
                             f"device={w.provider or '?'}")
-        self.renders, self.sum_render = 0, 0.0
+        self.renders = 0
+        self.sum_render = self.sum_capture = self.sum_read = self.sum_draw = 0.0
         w.frames, w.sum_inference, w.sum_total = 0, 0.0, 0.0
 
     # OBS callbacks
@@ -414,6 +430,7 @@ class BgReplaceFilter:
         if not tex:
             self.source.skip()
             return
+        tc = time.perf_counter()
         path = self.path
         if path == "gpu":
             gh, gw = self.worker.grid(h, w)
@@ -421,13 +438,18 @@ class BgReplaceFilter:
             frame = self.gfx.read(small, gw, gh) if small else None
         else:
             frame = self.gfx.read(tex, w, h)
+        t1 = time.perf_counter()
         if frame is not None:
             self.worker.submit(frame, (w, h), path)
         self._draw(self.worker.latest(), tex, w, h, path)
-        ms = 1e3 * (time.perf_counter() - t0)
+        t2 = time.perf_counter()
+        ms = 1e3 * (t2 - t0)
         self.render_ms = ms if self.renders == 0 else 0.9 * self.render_ms + 0.1 * ms
         self.renders += 1
         self.sum_render += ms
+        self.sum_capture += 1e3 * (tc - t0)
+        self.sum_read += 1e3 * (t1 - tc)
+        self.sum_draw += 1e3 * (t2 - t1)
 
     def _draw(self, res, tex, w, h, path) -> None:
         """The latest finished result, or the frame unchanged before the first one."""
@@ -574,7 +596,7 @@ class Handler:
             # Something failed mid-frame (GPU object, odd size): never leave the frame
             # undrawn, never retry every frame with a traceback each time.
             filt.error = f"rendering failed: {_short_error(exc)}"
-            ol.log(ol.LOG_ERROR, f"filter '{filt.source.name}': {filt.error}")
+            ol.log(ol.LOG_ERROR, f"filter '{filt.name}': {filt.error}")
             filt.source.skip()
 
     def filter_remove(self, key, _parent):
@@ -641,13 +663,21 @@ def script_unload():
     with st.lock:
         st.handler = PassThrough()
         instances = list(st.instances.items())
-    if not instances:
-        return
-    ol.enter_graphics()
-    try:
-        for key, filt in instances:
-            if isinstance(filt, BgReplaceFilter):
-                filt.close(enter_graphics=False)
-                st.instances[key] = _Dormant(filt.source)
-    finally:
-        ol.leave_graphics()
+    workers = []
+    if instances:
+        ol.enter_graphics()
+        try:
+            for key, filt in instances:
+                if isinstance(filt, BgReplaceFilter):
+                    filt.close(enter_graphics=False)
+                    workers.append(filt.worker.thread)
+                    st.instances[key] = _Dormant(filt.source)
+        finally:
+            ol.leave_graphics()
+    # Workers finish their current frame, then exit; wait briefly so none outlives us.
+    deadline = time.monotonic() + 2.0
+    for t in workers:
+        t.join(max(0.0, deadline - time.monotonic()))
+    alive = [t.name for t in threading.enumerate() if t.name.startswith("obs_bg_replace:")]
+    ol.log(ol.LOG_INFO, f"script unloaded ({len(instances)} filter(s) released, "
+                        f"{len(alive)} worker thread(s) still running)")
