@@ -165,7 +165,8 @@ class Worker:
         self._factory = factory or _default_factory
         self.grid = grid or _default_grid
         self._cond = threading.Condition()
-        self._frame = None  # (seq, array, (w, h), path): one slot, newer replaces older
+        self._frame = None  # (seq, array, (w, h), path, epoch): one slot, newer replaces older
+        self._epoch = 0  # bumped by pause(): a frame in flight then is not published
         self._pending = None  # (Settings, path) to apply before the next frame
         self._reset = False
         self._stop = False
@@ -195,7 +196,7 @@ class Worker:
     def submit(self, frame: np.ndarray, size, path: str) -> None:
         with self._cond:
             self._seq += 1
-            self._frame = (self._seq, frame, size, path)
+            self._frame = (self._seq, frame, size, path, self._epoch)
             self._cond.notify()
 
     def latest(self):
@@ -208,6 +209,7 @@ class Worker:
             self._result = None
             self._reset = True
             self._last_done = None
+            self._epoch += 1
 
     def stop(self) -> None:
         with self._cond:
@@ -283,14 +285,17 @@ class Worker:
             self._bg = None
         self._result = None  # a result of the old settings could show the old background
 
-    def _process(self, seq, frame, size, path) -> None:
+    def _process(self, seq, frame, size, path, epoch) -> None:
         with _PROCESS_LOCK:
             composite, alpha = self.pipeline.process(frame, order="RGB", out=None if path == "gpu" else frame)
         background = None
         if path == "gpu" and self._bg is not None:
             w, h = size
             background = self._bg[1].frame(h, w, 4, "RGB")  # prepared once per size, cached
-        self._result = Result(seq, path, size, alpha if path == "gpu" else composite, background)
+        with self._cond:
+            if epoch != self._epoch:
+                return
+            self._result = Result(seq, path, size, alpha if path == "gpu" else composite, background)
         self.frame_error = None
         t = dict(getattr(self.pipeline, "timings", {}) or {})
         self.timings = t
