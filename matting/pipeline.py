@@ -25,7 +25,7 @@ from .composite import composite
 from .errors import InputError
 from .model import Segmenter
 from .postprocess import filter_components, motion_mask, spread_motion, temporal_fuse
-from .roi import RoiTracker, fit_box, mask_bbox
+from .roi import RoiTracker, expand_box, fit_box, mask_bbox
 from .settings import Settings
 
 GRID_LONG_SIDE = 960
@@ -134,16 +134,24 @@ class Pipeline:
             self._start(h, w)
         s = self.settings
 
+        channels = 4 if self.background.transparent else frame.shape[2]
+        if out is not None and (out.shape[:2] != (h, w) or out.shape[2] != channels or out.dtype != np.uint8):
+            raise InputError(f"out must be uint8 {h}x{w}x{channels}, got {out.dtype} {out.shape}")
+
+        detecting = s.roi and self.tracker.forecast is None
         box = self._roi_box(frame, order)
         t1 = time.perf_counter()
-        x0, y0, x1, y1 = box
-        tensor = self.segmenter.preprocess(frame[y0:y1, x0:x1], order)
-        t2 = time.perf_counter()
-        prob = self.segmenter.run(tensor)
+        prob, t_pre, t_inf = self._infer(frame, box, order)
+        if detecting:
+            # Detect, then refine: the person found on the whole frame is run again on
+            # their own crop at once, so the first frame (a still image, someone walking
+            # in) gets the ROI's detail without waiting a frame.
+            crop = self._crop_from(prob, box)
+            if crop is not None:
+                box = crop
+                prob, t_pre2, t_inf2 = self._infer(frame, box, order)
+                t_pre, t_inf = t_pre + t_pre2, t_inf + t_inf2
         t3 = time.perf_counter()
-
-        if s.cc_filter:
-            prob = filter_components(prob, s.threshold, self._min_area_px(box), s.keep_largest)
         self._paste(prob, box)
         gray = cv2.cvtColor(cv2.resize(frame[:, :, :3], self._grid[::-1], interpolation=cv2.INTER_AREA),
                             cv2.COLOR_BGR2GRAY)
@@ -159,17 +167,43 @@ class Pipeline:
         alpha, abox = self._upsample()
         t5 = time.perf_counter()
 
-        channels = 4 if self.background.transparent else frame.shape[2]
-        if out is not None and (out.shape[:2] != (h, w) or out.shape[2] != channels or out.dtype != np.uint8):
-            raise InputError(f"out must be uint8 {h}x{w}x{channels}, got {out.dtype} {out.shape}")
         bg = self.background.frame(h, w, channels, order)
         result = composite(frame, alpha, bg, out, abox)
         t6 = time.perf_counter()
 
         self.frame_index += 1
-        self.timings = dict(zip(STAGES, (1e3 * (b - a) for a, b in
-                                         ((t0, t1), (t1, t2), (t2, t3), (t3, t4), (t4, t5), (t5, t6), (t0, t6)))))
+        t_post = t4 - t3 + (t3 - t1 - t_pre - t_inf)  # the component filter runs inside _infer
+        self.timings = {k: 1e3 * v for k, v in zip(STAGES, (t1 - t0, t_pre, t_inf, t_post, t5 - t4, t6 - t5, t6 - t0))}
         return result, alpha
+
+    def _infer(self, frame: np.ndarray, box, order: str):
+        """Stages 2 and 3a on one crop: (filtered probability, preprocess s, inference s)."""
+        s = self.settings
+        x0, y0, x1, y1 = box
+        ta = time.perf_counter()
+        tensor = self.segmenter.preprocess(frame[y0:y1, x0:x1], order)
+        tb = time.perf_counter()
+        prob = self.segmenter.run(tensor)
+        tc = time.perf_counter()
+        if s.cc_filter:
+            prob = filter_components(prob, s.threshold, self._min_area_px(box), s.keep_largest)
+        return prob, tb - ta, tc - tb
+
+    def _crop_from(self, prob: np.ndarray, box):
+        """The ROI a whole-frame probability map points to, or None (nobody, or no gain)."""
+        h, w = self._shape
+        bx0, by0, bx1, by1 = mask_bbox(prob, self.settings.threshold)
+        if bx0 < 0:
+            return None
+        mh, mw = prob.shape
+        found = expand_box((bx0 * w / mw, by0 * h / mh, bx1 * w / mw, by1 * h / mh), self.settings.roi_margin)
+        crop = self._fit(found)
+        return None if crop == box else crop
+
+    def _fit(self, box):
+        h, w = self._shape
+        mh, mw = self.segmenter.input_hw
+        return fit_box(box, w, h, max(32, min(h, w) // 8), mw / mh)
 
     def _roi_box(self, frame: np.ndarray, order: str) -> tuple[int, int, int, int]:
         """Stage 1: the crop to run the model on (the whole frame when not tracking)."""
@@ -179,9 +213,7 @@ class Pipeline:
             return 0, 0, w, h
         if s.redetect_interval and self.frame_index % s.redetect_interval == 0:
             self._redetect(frame, order)
-        mh, mw = self.segmenter.input_hw
-        min_size = max(32, min(h, w) // 8)
-        return fit_box(self.tracker.forecast, w, h, min_size, mw / mh)
+        return self._fit(self.tracker.forecast)
 
     def _redetect(self, frame: np.ndarray, order: str) -> None:
         """Whole-frame look for someone outside the tracked box (a person walking in)."""
