@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 import time
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -205,10 +204,10 @@ def test_filter_in_real_obs(obs_available, tmp_path, capsys):
         assert report[key] >= 0.995, f"{key}: {report[key]:.4f}"
     assert report["transparent: alpha 0 behind"] >= 0.995
     assert report["transparent: alpha 255 on person"] >= 0.995
-    # The same picture as matting / as each other, up to the soft edge (see docs).
-    assert report["gpu: vs matting, |d|<=8"] >= 0.98
-    assert report["cpu: vs matting, |d|<=8"] >= 0.98
-    assert report["gpu vs cpu, |d|<=8"] >= 0.98
-    assert report["gpu: vs matting, mean |d|"] <= 3.0
-    assert report["cpu: vs matting, mean |d|"] <= 3.0
-    assert report["gpu vs cpu, mean |d|"] <= 3.0
+    # The same picture as matting / as each other, except inside the soft-edge band
+    # (5.7 % of this frame), where the grid readback and how many frames the worker saw
+    # under load move the edge by a pixel or two (measured 0.6–1.2 % of pixels > 8 levels
+    # off, mean |d| 0.05–0.22 levels). Outside the band it is exact within 3 levels (above).
+    for key in ("gpu: vs matting", "cpu: vs matting", "gpu vs cpu"):
+        assert report[f"{key}, |d|<=8"] >= 0.97, f"{key}: {report[f'{key}, |d|<=8']:.4f}"
+        assert report[f"{key}, mean |d|"] <= 1.5, f"{key}: mean {report[f'{key}, mean |d|']:.3f}"
