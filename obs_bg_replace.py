@@ -217,10 +217,6 @@ class Worker:
             self._frame = None
             self._cond.notify()
 
-    @property
-    def busy(self) -> bool:
-        return self.thread.is_alive()
-
     # the thread
     def _run(self) -> None:
         while True:

@@ -201,7 +201,8 @@ def store() -> types.ModuleType:
         mod = types.ModuleType(STORE_NAME)
         mod.lib = None  # Libobs
         mod.registered = {}  # type id → (ObsSourceInfo, [callbacks], name buffer)
-        mod.keep = []  # other ctypes objects libobs points to (property callbacks)
+        mod.prop_callbacks = {}  # name → C callback of a property's "modified"
+        mod.prop_funcs = {}  # name → the Python function it calls now
         mod.handler = None  # object whose methods the trampolines call
         mod.instances = {}  # int key → filter instance (the void *data of each filter)
         mod.next_key = 1
@@ -389,21 +390,22 @@ class Properties:
 
     def on_modified(self, prop, func):
         """``func(Properties, Data) -> bool`` (True: redraw the panel)."""
-
-        def cb(props, _prop, settings):
-            try:
-                return bool(func(Properties(props), Data(settings)))
-            except Exception as exc:  # noqa: BLE001
-                log(LOG_WARNING, f"property callback failed: {exc}")
-                return False
-
-        c = PROPERTY_MODIFIED(cb)
         st = store()
+        key = func.__qualname__
         with st.lock:
-            # libobs keeps the pointer as long as the properties live; they are rebuilt
-            # often, so keep only the latest few per name (old panels are gone by then).
-            st.keep.append(c)
-            del st.keep[:-64]
+            # One C callback per name for the life of the process, calling the newest
+            # function of that name: an open panel may still hold an older pointer.
+            st.prop_funcs[key] = func
+            c = st.prop_callbacks.get(key)
+            if c is None:
+                def cb(props, _prop, settings, key=key):
+                    try:
+                        return bool(store().prop_funcs[key](Properties(props), Data(settings)))
+                    except Exception as exc:  # noqa: BLE001
+                        log(LOG_WARNING, f"property callback failed: {exc}")
+                        return False
+
+                c = st.prop_callbacks[key] = PROPERTY_MODIFIED(cb)
         self.lib.obs_property_set_modified_callback(prop, c)
 
 

@@ -444,7 +444,7 @@ def fake_obs(monkeypatch):
     import types
 
     st = types.SimpleNamespace(registered={}, handler=None, instances={}, next_key=1, lock=threading.RLock(),
-                               keep=[])
+                               prop_callbacks={}, prop_funcs={})
     monkeypatch.setattr(ol, "store", lambda: st)
     monkeypatch.setattr(ol, "register_filter", lambda i, n: st.registered.setdefault(i, n) and len(st.registered) == 1)
     sources = {}

@@ -25,6 +25,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "obs_bg_replace.py"
+PROBE = Path(__file__).resolve().parent / "props_probe.py"  # builds the filter's properties in OBS
 VENV = ROOT / ".venv-obs"
 FILTER_KIND = "obs_bg_replace_filter"
 
@@ -79,7 +80,8 @@ def scene_collection(image: Path, with_script: bool = True) -> dict:
             {"id": "scene", "versioned_id": "scene", "name": "Scene",
              "settings": {"id_counter": 1, "items": [{"name": "photo", "id": 1, "visible": True}]}},
         ],
-        "modules": {"scripts-tool": [{"path": str(SCRIPT), "settings": {}}] if with_script else []},
+        "modules": {"scripts-tool": [{"path": str(SCRIPT), "settings": {}}, {"path": str(PROBE), "settings": {}}]
+                    if with_script else []},
     }
 
 

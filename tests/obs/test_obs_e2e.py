@@ -194,6 +194,11 @@ def test_filter_in_real_obs(obs_available, tmp_path, capsys):
     m = re.search(r"script unloaded \((\d+) filter\(s\) released, (\d+) worker thread\(s\) still running\)", log)
     assert m and m.group(2) == "0", "worker threads outlived the script"
     assert re.search(r"applied .*temporal_strength=0\.0", log), "temporal strength change not applied"
+    # The properties panel's view of the filter, built inside OBS by tests/obs/props_probe.py.
+    m = re.search(r"props-probe: (\d+) properties; image field shown (\w+), hidden (\w+); stats: (.*)", log)
+    assert m, "the properties probe did not run"
+    assert m.group(1) == "14" and m.group(2) == m.group(3) == "True", m.group(0)
+    assert "device CPU" in m.group(4) and "fps" in m.group(4), m.group(4)
     assert log.count("missing.png") >= 1
     assert len([ln for ln in log.splitlines() if "missing.png" in ln and "passing the frame through" in ln]) == 1, \
         "the missing background must be reported exactly once"

@@ -1,0 +1,57 @@
+"""Test helper loaded into the real OBS beside obs_bg_replace.py (not for users).
+
+Once the filter "bg" on source "photo" runs, builds its properties the way the
+properties panel does (obs_source_properties), fires the "background_type" modified
+callback, and logs what it saw, so the e2e test exercises get_properties inside OBS.
+"""
+
+import obspython as obs
+
+_done = False
+
+
+def _probe():
+    global _done
+    src = obs.obs_get_source_by_name("photo")
+    if src is None:
+        return
+    filt = obs.obs_source_get_filter_by_name(src, "bg")
+    try:
+        if filt is None:
+            return
+        props = obs.obs_source_properties(filt)
+        settings = obs.obs_source_get_settings(filt)
+        try:
+            stats = obs.obs_property_description(obs.obs_properties_get(props, "stats")) or ""
+            if "inference" not in stats:
+                return  # not running yet: try again on the next tick
+            names = [n for n in ("background_type", "background_image", "background_color", "model", "model_path",
+                                 "device", "compositing", "smooth_alpha", "smooth_beta", "roi_margin", "min_area",
+                                 "keep_largest", "temporal_strength", "stats")
+                     if obs.obs_properties_get(props, n) is not None]
+            obs.obs_data_set_string(settings, "background_type", "image")
+            obs.obs_property_modified(obs.obs_properties_get(props, "background_type"), settings)
+            image_visible = obs.obs_property_visible(obs.obs_properties_get(props, "background_image"))
+            obs.obs_data_set_string(settings, "background_type", "color")
+            obs.obs_property_modified(obs.obs_properties_get(props, "background_type"), settings)
+            image_hidden = not obs.obs_property_visible(obs.obs_properties_get(props, "background_image"))
+            obs.script_log(obs.LOG_INFO, f"props-probe: {len(names)} properties; image field shown {image_visible}, "
+                                         f"hidden {image_hidden}; stats: {stats}")
+            _done = True
+            obs.timer_remove(_probe)
+        finally:
+            obs.obs_data_release(settings)
+            obs.obs_properties_destroy(props)
+    finally:
+        if filt is not None:
+            obs.obs_source_release(filt)
+        obs.obs_source_release(src)
+
+
+def script_load(_settings):
+    obs.timer_add(_probe, 500)
+
+
+def script_unload():
+    if not _done:
+        obs.timer_remove(_probe)
