@@ -135,13 +135,17 @@ def evaluate_set(ds: DataSet, predictors: dict, limit: int | None = None, sheet_
         p.reset()
     scorers = {n: M.SequenceScorer(temporal=ds.temporal) for n in predictors}
     worst = _Worst(worst_k if ds.has_truth and sheet_config in predictors else 0)
+    prev = None
     for frame in ds.frames(limit):
+        # clips without truth: where the picture did not change, once for every config
+        static = M.frame_static(frame.image, prev) if not ds.has_truth and prev is not None else None
+        prev = frame.image
         preds = {}
         for name, predictor in predictors.items():
             if not ds.temporal:
                 predictor.reset()  # independent images
             preds[name] = predictor(frame.image)
-            row = scorers[name].add(preds[name], frame.alpha, frame.valid, frame.image)
+            row = scorers[name].add(preds[name], frame.alpha, frame.valid, frame.image, static)
             row["ms"] = predictor.ms
         if worst.k:
             worst.offer(scorers[sheet_config].rows[-1]["mad"],

@@ -168,11 +168,13 @@ def conn(pred: np.ndarray, true: np.ndarray, valid: np.ndarray | None = None,
     thresholds = np.arange(0, 1 + step, step)
     level = np.full(t.shape, -1.0, np.float32)
     for i in range(1, len(thresholds)):
-        both = ((t >= thresholds[i]) & (p >= thresholds[i])).astype(np.uint8)
-        n, labels, stats, _ = cv2.connectedComponentsWithStats(both, connectivity=4)
-        omega = np.zeros(t.shape, bool)
-        if n > 1:
-            omega = labels == 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+        both = (t >= thresholds[i]) & (p >= thresholds[i])
+        # labels only, areas by bincount: ~3x faster than connectedComponentsWithStats
+        n, labels = cv2.connectedComponents(both.view(np.uint8), connectivity=4)
+        if n <= 2:  # no component, or one: Ω is the intersection itself
+            omega = both
+        else:
+            omega = labels == 1 + int(np.argmax(np.bincount(labels.ravel(), minlength=n)[1:]))
         level[(level == -1) & ~omega] = thresholds[i - 1]
     level[level == -1] = 1
     dt, dp = t - level, p - level
@@ -238,8 +240,9 @@ class SequenceScorer:
     ``add(pred, true, valid, frame)`` returns the frame's metrics as a dict. With
     ``temporal=True`` consecutive frames are compared: dtSSD and flicker where the ground
     truth did not change, or, with ``true=None`` (a clip without ground truth), flicker
-    where the picture did not change (``frame`` is then needed). NaN marks a metric that
-    does not apply to a frame (the first frame has no temporal metrics).
+    where the picture did not change (``static``, or :func:`frame_static` of ``frame``
+    and the previous one). NaN marks a metric that does not apply to a frame (the first
+    frame has no temporal metrics).
     """
 
     def __init__(self, temporal: bool, metrics: dict[str, Callable[..., float]] | None = None):
@@ -249,7 +252,7 @@ class SequenceScorer:
         self._prev = None
 
     def add(self, pred: np.ndarray, true: np.ndarray | None = None, valid: np.ndarray | None = None,
-            frame: np.ndarray | None = None) -> dict[str, float]:
+            frame: np.ndarray | None = None, static: np.ndarray | None = None) -> dict[str, float]:
         pred = unit(pred)
         true = None if true is None else unit(true)
         row: dict[str, float] = {}
@@ -268,9 +271,10 @@ class SequenceScorer:
                     row["dtssd"] = dtssd(pred, ppred, true, ptrue, both)
                     static = gt_static(true, ptrue, both)
                 else:
-                    if frame is None or pframe is None:
-                        raise ValueError("flicker without ground truth needs the frames")
-                    static = frame_static(frame, pframe)
+                    if static is None:
+                        if frame is None or pframe is None:
+                            raise ValueError("flicker without ground truth needs the frames or the static mask")
+                        static = frame_static(frame, pframe)
                     row["static"] = float(static.mean())
                 row["flicker"] = flicker(pred, ppred, static)
             self._prev = (pred, true, valid, None if true is not None else frame)
