@@ -70,6 +70,42 @@ def blend_over_rgba(image32, alpha, background32, out32, inplace):
 
 
 @njit(parallel=True, cache=True)
+def blend_over_fg(image, alpha, fm, bm, fy, fx, background, out, inplace):
+    """Like :func:`blend_over_rgb`, but in the semi-transparent band the foreground colour
+    is estimated first, ``F = F̄ + α(I − αF̄ − (1−α)B̄)`` (blur fusion), and
+    ``out = α·F + (1−α)·background``: the old background's colour does not bleed into the
+    new one. ``fm``/``bm`` (float32, grid resolution) are the local mean foreground and
+    background colours, sampled at grid pixel ``((y + 0.5)·fy, (x + 0.5)·fx)``. A 4th
+    channel follows the rule of :func:`blend_over_rgba`."""
+    h, w = alpha.shape
+    gh, gw = fm.shape[0], fm.shape[1]
+    co = out.shape[2]
+    for y in prange(h):
+        gy = min(int((y + 0.5) * fy), gh - 1)
+        for x in range(w):
+            a = alpha[y, x]
+            if a == 255:
+                if not inplace:
+                    for c in range(co):
+                        out[y, x, c] = image[y, x, c]
+                continue
+            if a == 0:
+                for c in range(co):
+                    out[y, x, c] = background[y, x, c]
+                continue
+            gx = min(int((x + 0.5) * fx), gw - 1)
+            af = np.float32(a) * np.float32(1 / 255)
+            for c in range(3):
+                f_mean, b_mean = fm[gy, gx, c], bm[gy, gx, c]
+                f = f_mean + af * (np.float32(image[y, x, c]) - af * f_mean - (1 - af) * b_mean)
+                f = min(max(f, np.float32(0.0)), np.float32(255.0))
+                out[y, x, c] = np.uint8(af * f + (1 - af) * np.float32(background[y, x, c]) + 0.5)
+            if co == 4:
+                out[y, x, 3] = background[y, x, 3]
+    return out
+
+
+@njit(parallel=True, cache=True)
 def blend_transparent(image, alpha, out, inplace):
     """Colour unchanged, the matte written to the 4th channel of ``out`` (straight alpha),
     so the result can be stacked over other sources."""
@@ -88,13 +124,16 @@ def _as_u32(a: np.ndarray) -> np.ndarray:
 
 
 def composite(image: np.ndarray, alpha: np.ndarray, background: np.ndarray | None,
-              out: np.ndarray | None = None, box: tuple[int, int, int, int] | None = None) -> np.ndarray:
+              out: np.ndarray | None = None, box: tuple[int, int, int, int] | None = None,
+              foreground=None) -> np.ndarray:
     """Composite ``image`` (uint8 HxWx3/4) over ``background`` (uint8, same shape as
     ``out``; None = transparent) with the uint8 matte ``alpha`` (HxW).
 
     ``out`` is allocated if None; pass ``image`` to work in place. Transparent output
     needs 4 channels. ``box`` (x0, y0, x1, y1), if given, promises that ``alpha`` is 0
-    outside it, which lets the background be block-copied there.
+    outside it, which lets the background be block-copied there. ``foreground``, if given,
+    is ``(fm, bm)`` from :func:`matting.refine.foreground_means` covering exactly ``box``:
+    the band is then composited with estimated foreground colours (no halo).
     """
     h, w = alpha.shape
     if out is None:
@@ -116,7 +155,10 @@ def composite(image: np.ndarray, alpha: np.ndarray, background: np.ndarray | Non
     out[y0:y1, :x0] = background[y0:y1, :x0]
     out[y0:y1, x1:] = background[y0:y1, x1:]
     im, al, bg, ou = image[y0:y1, x0:x1], alpha[y0:y1, x0:x1], background[y0:y1, x0:x1], out[y0:y1, x0:x1]
-    if out.shape[2] == 4 and image.shape[2] == 4:
+    if foreground is not None:
+        fm, bm = foreground
+        blend_over_fg(im, al, fm, bm, fm.shape[0] / (y1 - y0), fm.shape[1] / (x1 - x0), bg, ou, inplace)
+    elif out.shape[2] == 4 and image.shape[2] == 4:
         blend_over_rgba(_as_u32(im), al, _as_u32(bg), _as_u32(ou), inplace)
     else:
         blend_over_rgb(im, al, bg, ou, inplace)

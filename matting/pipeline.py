@@ -24,6 +24,7 @@ from .background import Background
 from .composite import composite
 from .errors import InputError
 from .model import Segmenter
+from .refine import apply_guided_color, foreground_means, guided_coefficients_color
 from .postprocess import filter_components, motion_mask, spread_motion, temporal_fuse
 from .roi import RoiTracker, expand_box, fit_box, mask_bbox
 from .settings import Settings
@@ -34,6 +35,11 @@ MAX_SIDE = 8192  # larger frames are refused (memory), the caller passes them th
 # MOTION_LOW and as certain motion above MOTION_HIGH.
 MOTION_LOW, MOTION_HIGH = 4.0, 16.0
 MOTION_SPREAD = 2  # grid pixels around a change that count as moving
+EDGE_RADIUS = 4  # grid pixels: window of the guided filter and of the colour means
+# The model's probability is wider and softer than a true matte: on the green-screen dev
+# set, probability 0.3 meant alpha 0.2 and 0.5 meant 0.35-0.5. Refinement maps
+# [EDGE_LOW, EDGE_HIGH] to [0, 1] (greenscreen MAD -21 % with it, -1 % without).
+EDGE_LOW, EDGE_HIGH = 0.12, 0.88
 ORDERS = ("BGR", "RGB")
 STAGES = ("roi", "preprocess", "inference", "postprocess", "refine", "composite", "total")
 
@@ -153,8 +159,8 @@ class Pipeline:
                 t_pre, t_inf = t_pre + t_pre2, t_inf + t_inf2
         t3 = time.perf_counter()
         self._paste(prob, box)
-        gray = cv2.cvtColor(cv2.resize(frame[:, :, :3], self._grid[::-1], interpolation=cv2.INTER_AREA),
-                            cv2.COLOR_BGR2GRAY)
+        small = cv2.resize(frame[:, :, :3], self._grid[::-1], interpolation=cv2.INTER_AREA)
+        gray = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
         if s.temporal_strength > 0 and self._prev_gray is not None:
             motion = spread_motion(motion_mask(gray, self._prev_gray, MOTION_LOW, MOTION_HIGH), MOTION_SPREAD)
             temporal_fuse(self._current, self._alpha_grid, motion, s.temporal_strength, self._alpha_grid)
@@ -164,11 +170,11 @@ class Pipeline:
         self._track()
         t4 = time.perf_counter()
 
-        alpha, abox = self._upsample()
+        alpha, abox, foreground = self._refine(frame, small)
         t5 = time.perf_counter()
 
         bg = self.background.frame(h, w, channels, order)
-        result = composite(frame, alpha, bg, out, abox)
+        result = composite(frame, alpha, bg, out, abox, foreground if bg is not None else None)
         t6 = time.perf_counter()
 
         self.frame_index += 1
@@ -257,19 +263,31 @@ class Pipeline:
             return
         self.tracker.observe((gx0 * self._sx, gy0 * self._sy, gx1 * self._sx, gy1 * self._sy))
 
-    def _upsample(self):
-        """Grid matte → full-resolution uint8 matte, only over its non-zero box."""
+    def _refine(self, frame: np.ndarray, small: np.ndarray):
+        """Grid matte → full-resolution uint8 matte over its non-zero box (guided by the
+        image when ``edge_detail`` > 0), and the local foreground/background colour means
+        for halo removal. Returns (alpha, box, (fm, bm) or None)."""
         h, w = self._shape
+        s = self.settings
         alpha = np.zeros((h, w), np.uint8)
         gx0, gy0, gx1, gy1 = mask_bbox(self._alpha_grid, 0.5 / 255)
         if gx0 < 0:
-            return alpha, (0, 0, 0, 0)
-        # One grid pixel of context on each side keeps the bilinear edge exact.
+            return alpha, (0, 0, 0, 0), None
+        # Context around the matte: the guided filter's window (and one pixel for bilinear).
         gh, gw = self._grid
-        gx0, gy0, gx1, gy1 = max(0, gx0 - 1), max(0, gy0 - 1), min(gw, gx1 + 1), min(gh, gy1 + 1)
+        pad = EDGE_RADIUS + 1
+        gx0, gy0, gx1, gy1 = max(0, gx0 - pad), max(0, gy0 - pad), min(gw, gx1 + pad), min(gh, gy1 + pad)
         x0, y0 = int(gx0 * self._sx), int(gy0 * self._sy)
         x1, y1 = min(w, int(math.ceil(gx1 * self._sx))), min(h, int(math.ceil(gy1 * self._sy)))
-        region = _to_u8(self._alpha_grid[gy0:gy1, gx0:gx1])
-        alpha[y0:y1, x0:x1] = cv2.resize(region, (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR)
-        return alpha, (x0, y0, x1, y1)
-
+        grid_alpha = self._alpha_grid[gy0:gy1, gx0:gx1]
+        small = small[gy0:gy1, gx0:gx1]
+        if s.edge_detail > 0:
+            eps = 10.0 ** (-1.0 - 3.0 * s.edge_detail)  # 0.9 → 2e-4 (on colours in [0, 1])
+            fy, fx = (gy1 - gy0) / (y1 - y0), (gx1 - gx0) / (x1 - x0)
+            a, b = guided_coefficients_color(small.astype(np.float32) * np.float32(1 / 255), grid_alpha,
+                                             EDGE_RADIUS, eps)
+            apply_guided_color(frame[y0:y1, x0:x1], a, b, fy, fx, EDGE_LOW, EDGE_HIGH, alpha[y0:y1, x0:x1])
+        else:
+            alpha[y0:y1, x0:x1] = cv2.resize(_to_u8(grid_alpha), (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR)
+        foreground = foreground_means(small, grid_alpha, EDGE_RADIUS) if s.halo_removal else None
+        return alpha, (x0, y0, x1, y1), foreground

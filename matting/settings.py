@@ -46,6 +46,10 @@ class Settings:
     min_area: float = 0.005  #: smallest blob kept, fraction of the frame area
     temporal_strength: float = 0.6  #: 0 = off; how much static pixels follow the past
 
+    # Edge quality (matting.refine)
+    edge_detail: float = 0.9  #: 0 = plain bilinear upsampling; higher = edge follows the image more
+    halo_removal: bool = True  #: estimate the foreground colour in the soft edge (no old-room fringe)
+
     # Stage 4: compositing
     background: str = "#00b140"  #: image/video path, "#RRGGBB", "transparent" or "blur"
     background_fit: str = "cover"  #: cover | contain | stretch (images and videos)
@@ -62,7 +66,8 @@ class Settings:
         _check_float("threshold", self.threshold, 0.01, 0.99)
         _check_float("min_area", self.min_area, 0.0, 1.0)
         _check_float("temporal_strength", self.temporal_strength, 0.0, 0.95)
-        for name in ("roi", "cc_filter", "keep_largest"):
+        _check_float("edge_detail", self.edge_detail, 0.0, 1.0)
+        for name in ("roi", "cc_filter", "keep_largest", "halo_removal"):
             if not isinstance(getattr(self, name), bool):
                 raise SettingsError(f"{name}: expected true or false, got {getattr(self, name)!r}")
         if not isinstance(self.background, str) or not self.background.strip():

@@ -179,3 +179,66 @@ def test_composite_transparent_writes_matte(shape, data, channels):
     got = composite(image, alpha, None)
     np.testing.assert_array_equal(got[..., :3], image[..., :3])
     np.testing.assert_array_equal(got[..., 3], alpha)
+
+
+# ---- refinement kernels ------------------------------------------------------------------
+def _bilinear_twin(grid, hh, ww, fy, fx):
+    """Sample a grid (HxW or HxWxC) at full-res pixel centres, clamped, like the kernels."""
+    gh, gw = grid.shape[:2]
+    gy = np.clip((np.arange(hh) + 0.5) * fy - 0.5, 0, gh - 1)
+    gx = np.clip((np.arange(ww) + 0.5) * fx - 0.5, 0, gw - 1)
+    y0 = np.minimum(gy.astype(int), max(gh - 2, 0))
+    x0 = np.minimum(gx.astype(int), max(gw - 2, 0))
+    ty = (gy - y0) if gh > 1 else np.zeros_like(gy)
+    tx = (gx - x0) if gw > 1 else np.zeros_like(gx)
+    y1 = y0 + 1 if gh > 1 else y0
+    x1 = x0 + 1 if gw > 1 else x0
+    g = grid.astype(np.float64)
+    ty = ty[:, None] if grid.ndim == 2 else ty[:, None, None]
+    tx = tx[None, :] if grid.ndim == 2 else tx[None, :, None]
+    top = g[y0][:, x0] * (1 - tx) + g[y0][:, x1] * tx
+    bot = g[y1][:, x0] * (1 - tx) + g[y1][:, x1] * tx
+    return top * (1 - ty) + bot * ty
+
+
+@given(data=st.data(), gshape=st.tuples(st.integers(1, 12), st.integers(1, 12)), factor=st.integers(1, 3))
+def test_apply_guided_color_matches_twin(data, gshape, factor):
+    from matting.refine import apply_guided_color
+
+    gh, gw = gshape
+    hh, ww = gh * factor, gw * factor
+    a = data.draw(arrays(np.float32, (gh, gw, 3), elements=st.floats(-2, 2, width=32)))
+    b = data.draw(arrays(np.float32, (gh, gw), elements=st.floats(-1, 2, width=32)))
+    image = data.draw(arrays(np.uint8, (hh, ww, 3)))
+    fy, fx = gh / hh, gw / ww
+    out = np.zeros((hh, ww), np.uint8)
+    apply_guided_color(image, a, b, fy, fx, 0.12, 0.88, out)
+    q = (_bilinear_twin(a, hh, ww, fy, fx) * (image / 255.0)).sum(axis=2) + _bilinear_twin(b, hh, ww, fy, fx)
+    want = np.clip((q - 0.12) / 0.76, 0, 1) * 255
+    assert np.abs(out.astype(float) - want).max() <= 1.0  # float32 vs float64, rounding
+
+
+@given(data=st.data(), shape=shapes, channels=st.sampled_from([3, 4]))
+def test_blend_over_fg_matches_twin(data, shape, channels):
+    from matting.composite import blend_over_fg
+
+    image = data.draw(arrays(np.uint8, (*shape, channels)))
+    background = data.draw(arrays(np.uint8, (*shape, channels)))
+    alpha = data.draw(arrays(np.uint8, shape, elements=st.sampled_from([0, 1, 60, 128, 200, 254, 255])))
+    gh, gw = max(1, shape[0] // 2), max(1, shape[1] // 2)
+    fm = data.draw(arrays(np.float32, (gh, gw, 3), elements=st.floats(0, 255, width=32)))
+    bm = data.draw(arrays(np.float32, (gh, gw, 3), elements=st.floats(0, 255, width=32)))
+    fy, fx = gh / shape[0], gw / shape[1]
+    out = np.zeros_like(image)
+    blend_over_fg(image, alpha, fm, bm, fy, fx, background, out, False)
+    # Twin: nearest grid sample, foreground estimate, blend.
+    iy = np.minimum(((np.arange(shape[0]) + 0.5) * fy).astype(int), gh - 1)
+    ix = np.minimum(((np.arange(shape[1]) + 0.5) * fx).astype(int), gw - 1)
+    F, B = fm[iy][:, ix].astype(np.float64), bm[iy][:, ix].astype(np.float64)
+    a = alpha[..., None] / 255.0
+    f = np.clip(F + a * (image[..., :3] - a * F - (1 - a) * B), 0, 255)
+    want = a * f + (1 - a) * background[..., :3]
+    want = np.where(alpha[..., None] == 255, image[..., :3], np.where(alpha[..., None] == 0, background[..., :3], want))
+    assert np.abs(out[..., :3].astype(float) - want).max() <= 1.0
+    if channels == 4:
+        np.testing.assert_array_equal(out[..., 3], np.where(alpha == 255, image[..., 3], background[..., 3]))

@@ -158,3 +158,40 @@ def test_fit_image_sizes(fit):
         assert out[0].max() == 0 and out[45].min() == 200
     else:
         assert out.min() == 200
+
+
+# ---- edge refinement and halo removal ------------------------------------------------------
+def test_guided_refinement_moves_a_blurry_edge_onto_the_image_edge():
+    import cv2
+
+    from matting.refine import apply_guided_color, guided_coefficients_color
+
+    h = w = 64
+    image = np.zeros((2 * h, 2 * w, 3), np.uint8)
+    image[:, 2 * 36:] = (40, 180, 220)  # the picture's edge at full-res x = 72
+    small = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA).astype(np.float32) / 255
+    blurry = np.zeros((h, w), np.float32)
+    blurry[:, 35:] = 1
+    blurry = cv2.GaussianBlur(blurry, (0, 0), 2)  # the model's soft edge, a pixel off
+    a, b = guided_coefficients_color(small, blurry, 4, 1e-4)
+    out = np.zeros((2 * h, 2 * w), np.uint8)
+    apply_guided_color(image, a, b, 0.5, 0.5, 0.0, 1.0, out)
+    row = out[h]
+    plain = cv2.resize(blurry, (2 * w, 2 * h), interpolation=cv2.INTER_LINEAR)[h] * 255
+    # Plain upsampling rises gently; the refined matte jumps where the picture's edge is.
+    assert np.diff(plain).max() < 30
+    assert int(row[72]) - int(row[71]) > 100 and np.argmax(np.diff(row.astype(int))) == 71
+
+
+def test_foreground_means_recover_foreground_and_background_colours():
+    from matting.refine import foreground_means
+
+    fg, bg = np.array([200, 50, 30], np.float32), np.array([20, 160, 90], np.float32)
+    alpha = np.zeros((40, 40), np.float32)
+    alpha[:, 20:] = 1
+    alpha[:, 18:22] = (0.2, 0.4, 0.6, 0.8)  # a soft band
+    img = (alpha[..., None] * fg + (1 - alpha[..., None]) * bg).astype(np.uint8)
+    fm, bm = foreground_means(img, alpha, 3)
+    band = slice(18, 22)
+    np.testing.assert_allclose(fm[20, band], np.tile(fg, (4, 1)), atol=25)
+    np.testing.assert_allclose(bm[20, band], np.tile(bg, (4, 1)), atol=25)
