@@ -46,7 +46,7 @@ SOAK_SETTINGS = ({}, {"roi": False}, {"temporal_strength": 0.0}, {"cc_filter": F
                  {"background": "<image>", "background_fit": "contain"}, {"background": "transparent"},
                  {"background": "#202020", "redetect_interval": 5, "temporal_strength": 0.9})
 SOAK_BLOCK = 300
-SOAK_SAMPLE = 50  # RSS sampled every this many frames
+SOAK_SAMPLE = 50  # RSS sampled every this many frames (for the highest value)
 
 
 # ---- the machine ---------------------------------------------------------------------------
@@ -311,31 +311,41 @@ def format_bench(r: dict) -> str:
 def run_soak(base: Settings, n: int, video: str | None = None, block: int = SOAK_BLOCK,
              max_growth_mb: float = 20.0, progress=None, n_frames: int = 8) -> dict:
     """``n`` frames through one pipeline, changing size, settings and channel count every
-    ``block`` frames; resident memory sampled along the way."""
+    ``block`` frames; resident memory sampled along the way.
+
+    What a block holds (its test frames, the background and buffers at its size) makes
+    RSS swing by hundreds of MB between a 480p and a 4K block, so growth is measured like
+    for like: after each block its frames are dropped and one reference frame (480p,
+    default settings) is processed, which puts the pipeline's buffers back at one size,
+    and RSS is read then. Growth is the last of these readings minus the first one after a
+    warm-up cycle (every size and every settings variant seen once); it must stay under
+    ``max_growth_mb``. The trend (least squares over the same readings) is reported too.
+    """
+    import gc
+
     from . import demo
     from .io import write_image
     from .pipeline import Pipeline
 
     src = source_frames(video, n_frames)
+    reference = fit_frames(src[:1], "480p")[0]
     with tempfile.TemporaryDirectory() as tmp:
         bg_path = str(Path(tmp) / "background.png")
         write_image(Path(bg_path), demo.backdrop())
         variants = [{k: (bg_path if v == "<image>" else v) for k, v in s.items()} for s in SOAK_SETTINGS]
         pipeline = Pipeline(base)
         rss_start = rss_bytes()
-        samples, slowest, slowest_steady = [], (0.0, -1, ""), (0.0, -1, "")
-        # memory is compared from the end of the first full cycle of sizes and settings
-        warm_frames = min(n // 2, block * max(len(SOAK_SIZES), len(variants)))
-        rss_warm = None
+        warm_blocks = max(len(SOAK_SIZES), len(variants))
+        samples, block_ends = [], []  # (frame, rss) every SOAK_SAMPLE frames; at block ends
+        slowest, slowest_steady = (0.0, -1, ""), (0.0, -1, "")
         t_start = time.perf_counter()
-        i = 0
-        k = 0
+        i = k = 0
         while i < n:
             size, changes, channels = SOAK_SIZES[k % len(SOAK_SIZES)], variants[k % len(variants)], 4 if k % 2 else 3
             pipeline.configure(base.replace(**changes))
             frames = fit_frames(src, size, channels)
             order = ping_pong(len(frames))
-            label = f"{size} {'BGRA' if channels == 4 else 'BGR'} {changes or 'defaults'}"
+            label = f"{size} {'BGRA' if channels == 4 else 'BGR'} {SOAK_SETTINGS[k % len(variants)] or 'defaults'}"
             for j in range(min(block, n - i)):
                 pipeline.process(frames[order[j % len(order)]])
                 ms = pipeline.timings["total"]
@@ -346,56 +356,66 @@ def run_soak(base: Settings, n: int, video: str | None = None, block: int = SOAK
                 i += 1
                 if i % SOAK_SAMPLE == 0:
                     samples.append((i, rss_bytes()))
-                if i == warm_frames:
-                    rss_warm = rss_bytes()
                 if progress:
                     progress.update(1)
             del frames
+            pipeline.configure(base)
+            pipeline.process(reference)
+            gc.collect()
+            block_ends.append((i, rss_bytes()))
             k += 1
         elapsed = time.perf_counter() - t_start
     rss_end = rss_bytes()
-    if rss_warm is None:
-        rss_warm = rss_start
-    tail = [(x, y) for x, y in samples if x >= warm_frames and y is not None]
-    slope = None
-    if len(tail) >= 3:
-        slope = float(np.polyfit([x for x, _ in tail], [y / 2 ** 20 for _, y in tail], 1)[0] * 1000)
-    growth = _mb(rss_end - rss_warm) if rss_end is not None and rss_warm is not None else None
+    steady = [(x, r) for b, (x, r) in enumerate(block_ends) if b + 1 >= warm_blocks and r is not None]
+    growth = slope = None
+    if len(steady) >= 2:
+        growth = _mb(steady[-1][1] - steady[0][1])
+    if len(steady) >= 3:
+        slope = float(np.polyfit([x for x, _ in steady], [_mb(r) for _, r in steady], 1)[0] * 1000)
     return {
         "frames": n, "block": block, "sizes": list(SOAK_SIZES), "settings_cycle": [dict(s) for s in SOAK_SETTINGS],
         "elapsed_s": elapsed, "machine": machine_info(pipeline.provider, pipeline.segmenter.threads),
-        "rss_start_mb": _mb(rss_start), "rss_after_warmup_mb": _mb(rss_warm), "warmup_frames": warm_frames,
-        "rss_end_mb": _mb(rss_end), "rss_max_mb": _mb(max((y for _, y in samples if y), default=rss_end)),
-        "peak_rss_mb": _mb(peak_rss_bytes()), "growth_mb": growth, "slope_mb_per_1000_frames": slope,
+        "rss_start_mb": _mb(rss_start), "rss_end_mb": _mb(rss_end),
+        "rss_max_mb": _mb(max((y for _, y in samples if y), default=rss_end)), "peak_rss_mb": _mb(peak_rss_bytes()),
+        "warmup_blocks": warm_blocks, "rss_after_warmup_mb": _mb(steady[0][1]) if steady else None,
+        "rss_after_warmup_frame": steady[0][0] if steady else None,
+        "rss_last_block_mb": _mb(steady[-1][1]) if steady else None,
+        "growth_mb": growth, "slope_mb_per_1000_frames": slope,
         "max_growth_mb": max_growth_mb, "flat": growth is not None and growth <= max_growth_mb,
         "slowest_frame_ms": slowest[0], "slowest_frame_index": slowest[1], "slowest_frame_config": slowest[2],
         "slowest_steady_frame_ms": slowest_steady[0], "slowest_steady_frame_index": slowest_steady[1],
         "slowest_steady_frame_config": slowest_steady[2],
         "rss_samples_mb": [(x, _mb(y)) for x, y in samples],
+        "rss_block_ends_mb": [(x, _mb(r)) for x, r in block_ends],
     }
 
 
 def format_soak(r: dict) -> str:
     fmt = lambda v: "n/a" if v is None else f"{v:.1f}"  # noqa: E731
-    slope = "n/a" if r["slope_mb_per_1000_frames"] is None else f"{r['slope_mb_per_1000_frames']:+.2f}"
-    return "\n".join([
+    lines = [
         f"# matting bench --soak {r['frames']}: size, settings and channels changed every {r['block']} frames "
         f"({', '.join(r['sizes'])}; {len(r['settings_cycle'])} settings variants; BGR and BGRA), "
         f"{r['elapsed_s']:.0f} s",
         "", f"Machine: {r['machine']['summary']}", "",
+        f"Resident memory (RSS): {fmt(r['rss_start_mb'])} MB at the start (pipeline loaded), "
+        f"{fmt(r['rss_end_mb'])} MB at the end, highest sample {fmt(r['rss_max_mb'])} MB "
+        f"(sampled every {SOAK_SAMPLE} frames; 4K blocks hold their 4K test frames).", "",
+        "Like for like, after each block and one reference frame (480p, default settings):", "",
         "| resident memory (RSS) | MB |", "|---|---:|",
-        f"| at the start (pipeline loaded) | {fmt(r['rss_start_mb'])} |",
-        f"| after the first cycle ({r['warmup_frames']} frames) | {fmt(r['rss_after_warmup_mb'])} |",
-        f"| at the end (frame {r['frames']}) | {fmt(r['rss_end_mb'])} |",
-        f"| highest sample (every {SOAK_SAMPLE} frames) | {fmt(r['rss_max_mb'])} |",
-        f"| growth after the first cycle | {fmt(r['growth_mb'])} |",
-        f"| trend after the first cycle, MB per 1000 frames | {slope} |",
+        f"| after the warm-up cycle ({r['warmup_blocks']} blocks, frame {r['rss_after_warmup_frame']}) "
+        f"| {fmt(r['rss_after_warmup_mb'])} |",
+        f"| after the last block (frame {r['frames']}) | {fmt(r['rss_last_block_mb'])} |",
+        f"| growth | {fmt(r['growth_mb'])} |",
+        f"| trend, MB per 1000 frames | {fmt(r['slope_mb_per_1000_frames'])} |",
         "",
-        f"memory flat (growth ≤ {r['max_growth_mb']:g} MB): {'yes' if r['flat'] else '**no**'}",
+        f"memory flat (growth ≤ {r['max_growth_mb']:g} MB): "
+        + ("n/a (too few blocks: more frames or a smaller --soak-block)" if r["growth_mb"] is None
+           else ("yes" if r["flat"] else "**no**")),
         f"slowest frame: {r['slowest_frame_ms']:.1f} ms (frame {r['slowest_frame_index']}, {r['slowest_frame_config']})",
         f"slowest frame not right after a change: {r['slowest_steady_frame_ms']:.1f} ms "
         f"(frame {r['slowest_steady_frame_index']}, {r['slowest_steady_frame_config']})",
-    ])
+    ]
+    return "\n".join(lines)
 
 
 # ---- command line --------------------------------------------------------------------------

@@ -83,7 +83,7 @@ class Pipeline:
         settings = (settings or Settings()).replace(**changes) if changes else (settings or Settings())
         self.settings = settings
         self.segmenter = Segmenter(settings.model, settings.device, settings.threads)
-        self.background = Background(settings.background, settings.background_fit)
+        self.background = Background(settings.background, settings.background_fit, settings.blur_strength)
         self.tracker = RoiTracker(settings.smooth_alpha, settings.smooth_beta, settings.roi_margin)
         self.timings: dict[str, float] = {}
         self._shape = None
@@ -103,7 +103,10 @@ class Pipeline:
             self.segmenter = Segmenter(new.model, new.device, new.threads)
             self._shape = None  # model size may differ: start tracking afresh
         if (new.background, new.background_fit) != (old.background, old.background_fit):
-            self.background = Background(new.background, new.background_fit)
+            background = Background(new.background, new.background_fit, new.blur_strength)
+            self.background.close()
+            self.background = background
+        self.background.blur_strength = new.blur_strength
         self.tracker.alpha, self.tracker.beta = new.smooth_alpha, new.smooth_beta
         self.tracker.margin = new.roi_margin
         if not new.roi:
@@ -173,8 +176,10 @@ class Pipeline:
         alpha, abox, foreground = self._refine(frame, small)
         t5 = time.perf_counter()
 
-        bg = self.background.frame(h, w, channels, order)
+        bg = self.background.frame(h, w, channels, order, frame)
         result = composite(frame, alpha, bg, out, abox, foreground if bg is not None else None)
+        if s.light_wrap > 0 and bg is not None:
+            self._light_wrap(result, bg, abox)
         t6 = time.perf_counter()
 
         self.frame_index += 1
@@ -262,6 +267,25 @@ class Pipeline:
             self.tracker.reset()
             return
         self.tracker.observe((gx0 * self._sx, gy0 * self._sy, gx1 * self._sx, gy1 * self._sy))
+
+    def _light_wrap(self, result: np.ndarray, bg: np.ndarray, box) -> None:
+        """Spill a little of the blurred new background onto the person's edge, so they
+        look lit by the new scene: ``out += k·(blur(B) − out)`` with
+        ``k = light_wrap·α·(1 − blur(α))``, which is largest just inside the edge."""
+        x0, y0, x1, y1 = box
+        if x1 <= x0 or y1 <= y0:
+            return
+        grid_box = (slice(int(y0 / self._sy), max(int(y0 / self._sy) + 1, int(math.ceil(y1 / self._sy)))),
+                    slice(int(x0 / self._sx), max(int(x0 / self._sx) + 1, int(math.ceil(x1 / self._sx)))))
+        a = self._alpha_grid
+        r = 2 * EDGE_RADIUS + 1
+        k = self.settings.light_wrap * a * (1 - cv2.blur(a, (r, r)))
+        k = cv2.resize(k[grid_box], (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR)[:, :, None]
+        region = result[y0:y1, x0:x1, :3]
+        small_bg = cv2.resize(bg[y0:y1, x0:x1, :3], (max(1, (x1 - x0) // 8), max(1, (y1 - y0) // 8)),
+                              interpolation=cv2.INTER_AREA)
+        wrap = cv2.resize(cv2.GaussianBlur(small_bg, (0, 0), 2), (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR)
+        region[...] = (region + k * (wrap.astype(np.float32) - region) + 0.5).astype(np.uint8)
 
     def _refine(self, frame: np.ndarray, small: np.ndarray):
         """Grid matte → full-resolution uint8 matte over its non-zero box (guided by the

@@ -49,10 +49,12 @@ class Settings:
     # Edge quality (matting.refine)
     edge_detail: float = 0.9  #: 0 = plain bilinear upsampling; higher = edge follows the image more
     halo_removal: bool = True  #: estimate the foreground colour in the soft edge (no old-room fringe)
+    light_wrap: float = 0.0  #: 0 = off; how much of the blurred new background spills onto the edge
 
     # Stage 4: compositing
     background: str = "#00b140"  #: image/video path, "#RRGGBB", "transparent" or "blur"
     background_fit: str = "cover"  #: cover | contain | stretch (images and videos)
+    blur_strength: float = 0.5  #: with background "blur": 0 = light, 1 = very strong
 
     def __post_init__(self) -> None:
         _check_choice("device", self.device, DEVICES)
@@ -67,6 +69,8 @@ class Settings:
         _check_float("min_area", self.min_area, 0.0, 1.0)
         _check_float("temporal_strength", self.temporal_strength, 0.0, 0.95)
         _check_float("edge_detail", self.edge_detail, 0.0, 1.0)
+        _check_float("light_wrap", self.light_wrap, 0.0, 1.0)
+        _check_float("blur_strength", self.blur_strength, 0.0, 1.0)
         for name in ("roi", "cc_filter", "keep_largest", "halo_removal"):
             if not isinstance(getattr(self, name), bool):
                 raise SettingsError(f"{name}: expected true or false, got {getattr(self, name)!r}")

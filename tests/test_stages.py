@@ -195,3 +195,44 @@ def test_foreground_means_recover_foreground_and_background_colours():
     band = slice(18, 22)
     np.testing.assert_allclose(fm[20, band], np.tile(fg, (4, 1)), atol=25)
     np.testing.assert_allclose(bm[20, band], np.tile(bg, (4, 1)), atol=25)
+
+
+def test_blur_and_video_backgrounds(tmp_path):
+    import cv2
+
+    frame = np.zeros((64, 96, 3), np.uint8)
+    frame[:, ::2] = 255  # fine stripes: a strong blur makes them grey
+    bg = Background("blur", blur_strength=1.0)
+    out = bg.frame(64, 96, 4, "BGR", frame)
+    assert out.shape == (64, 96, 4) and (out[..., 3] == 255).all()
+    assert np.abs(out[8:-8, 8:-8, :3].astype(int) - 127).max() < 30
+    video = tmp_path / "bg.mp4"
+    w = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), 10, (48, 32))
+    for v in (0, 120, 240):
+        w.write(np.full((32, 48, 3), v, np.uint8))
+    w.release()
+    vb = Background(str(video), fit="stretch")
+    levels = [int(vb.frame(64, 96, 3, "BGR")[30, 40, 0]) for _ in range(5)]
+    assert levels[0] < 30 and 100 < levels[1] < 140 and levels[2] > 210 and levels[3] < 30  # loops
+    vb.close()
+    with pytest.raises(BackgroundError, match="video"):
+        bad = tmp_path / "bad.mp4"
+        bad.write_bytes(b"nope")
+        Background(str(bad))
+
+
+def test_pipeline_light_wrap_and_blur(astronaut_bgr):
+    from matting.pipeline import Pipeline
+
+    p = Pipeline(background="#0000ff", light_wrap=0.0)
+    plain, alpha = p.process(astronaut_bgr)
+    p.configure(light_wrap=1.0)
+    p.reset()
+    wrapped, _ = p.process(astronaut_bgr)
+    diff = np.abs(wrapped.astype(int) - plain).sum(axis=2)
+    edge = (alpha > 0) & (alpha == 255)
+    assert diff[edge].max() > 20  # the edge picked up some of the blue
+    assert diff[alpha == 0].max() == 0  # the background itself is untouched
+    p.configure(background="blur", light_wrap=0.0)
+    comp, alpha = p.process(astronaut_bgr)
+    assert comp.shape == astronaut_bgr.shape
