@@ -178,12 +178,15 @@ def test_bench_smoke(tmp_path, capsys):
 
 def test_soak_smoke(tmp_path, capsys):
     path = tmp_path / "soak.json"
-    rc = main(["bench", "--soak", "24", "--soak-block", "3", "--frames", "2", "--json", str(path)])
+    # 20 blocks of 2 frames: a warm-up cycle of 7, then 13 readings to compare
+    rc = main(["bench", "--soak", "40", "--soak-block", "2", "--frames", "2", "--json", str(path)])
     text = capsys.readouterr().out
-    assert rc == 0 and "resident memory" in text and "slowest frame" in text
+    assert rc == 0 and "Resident memory" in text and "slowest frame" in text
     r = json.loads(path.read_text())
-    assert r["frames"] == 24 and r["rss_end_mb"] > 0 and r["slowest_frame_ms"] > 0
-    assert not math.isnan(r["growth_mb"])
+    assert r["frames"] == 40 and r["rss_end_mb"] > 0 and r["slowest_frame_ms"] > 0
+    assert len(r["rss_block_ends_mb"]) == 20
+    assert math.isfinite(r["growth_mb"]) and math.isfinite(r["slope_mb_per_1000_frames"])
+    assert isinstance(r["flat"], bool)
 
 
 def test_bench_bad_size(capsys):
