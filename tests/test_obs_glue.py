@@ -434,7 +434,21 @@ def test_properties_cover_the_settings_within_their_ranges():
     for v in (lo, hi):  # the slider's ends are valid settings
         Settings(temporal_strength=v)
     props.callbacks["background_type"](props, FakeData({"background_type": "image"}))
-    assert props.visible == {"background_image": True, "background_color": False}
+    assert props.visible == {"background_image": True, "background_video": False, "background_fit": True,
+                             "blur_strength": False, "background_color": False}
+    props.callbacks["background_type"](props, FakeData({"background_type": "blur"}))
+    assert [k for k, v in props.visible.items() if v] == ["blur_strength"]
+
+
+def test_features_the_shader_cannot_do_switch_to_cpu_compositing():
+    base = dict(glue.DEFAULTS, background_type="color")
+    assert glue.settings_from_obs(FakeData(base))[1] == "gpu"
+    for change in ({"halo_removal": True}, {"light_wrap": 0.3}, {"background_type": "blur"},
+                   {"background_type": "video", "background_video": "/clips/loop.mp4"}):
+        settings, path = glue.settings_from_obs(FakeData(dict(base, **change)))
+        assert path == "cpu", change
+    settings, _ = glue.settings_from_obs(FakeData(dict(base, background_type="blur", blur_strength=0.8)))
+    assert settings.background == "blur" and settings.blur_strength == 0.8
 
 
 # -- script load / unload / reload ----------------------------------------------------------
