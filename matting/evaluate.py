@@ -40,6 +40,7 @@ CONFIGS: dict[str, dict | None] = {
     "no_roi": {"roi": False},
     "no_cc": {"cc_filter": False},
     "no_temporal": {"temporal_strength": 0.0},
+    "no_refine": {"edge_detail": 0.0},
 }
 DESCRIPTIONS = {
     "baseline": "whole frame stretched to the model, bilinear upsample, no post-processing",
@@ -47,6 +48,7 @@ DESCRIPTIONS = {
     "no_roi": "full, model on the whole frame (no ROI tracking)",
     "no_cc": "full, without the connected-component filter",
     "no_temporal": "full, without temporal fusion",
+    "no_refine": "full, plain bilinear upsampling of the matte (no guided edge refinement)",
 }
 #: Columns of the table: metric → (header, format); temporal ones only for sequences.
 COLUMNS = {

@@ -14,6 +14,7 @@ import pytest
 from matting.cli import main
 from matting.datasets import discover
 from matting.errors import InputError
+from matting.evaluate import CONFIGS
 
 
 def _person(astronaut, size):
@@ -112,7 +113,7 @@ def test_eval_smoke(tiny_data, tmp_path, capsys):
     assert rc == 0
     assert "| set | frames | config | IoU | MAD" in text and "## Targets" in text
     report = json.loads((out / "eval.json").read_text())
-    assert set(report["configs"]) == {"baseline", "full", "no_roi", "no_cc", "no_temporal"}
+    assert set(report["configs"]) == set(CONFIGS) >= {"baseline", "full", "no_roi", "no_cc", "no_temporal"}
     sets = {e["name"]: e for e in report["sets"]}
     assert sets["clips/seqA"]["frames"] == 4  # --limit
     seq = sets["clips/seqA"]["results"]["full"]
@@ -178,7 +179,7 @@ def test_bench_smoke(tmp_path, capsys):
 
 def test_soak_smoke(tmp_path, capsys):
     path = tmp_path / "soak.json"
-    # 20 blocks of 2 frames: a warm-up cycle of 7, then 13 readings to compare
+    # 20 blocks of 2 frames: a warm-up cycle (one block per settings variant), then readings
     rc = main(["bench", "--soak", "40", "--soak-block", "2", "--frames", "2", "--json", str(path)])
     text = capsys.readouterr().out
     assert rc == 0 and "Resident memory" in text and "slowest frame" in text
