@@ -70,28 +70,21 @@ def blend_over_rgba(image32, alpha, background32, out32, inplace):
 
 
 @njit(parallel=True, cache=True)
-def blend_over_fg(image, alpha, fm, bm, fy, fx, background, out, inplace):
-    """Like :func:`blend_over_rgb`, but in the semi-transparent band the foreground colour
-    is estimated first, ``F = F̄ + α(I − αF̄ − (1−α)B̄)`` (blur fusion), and
+def fix_band_foreground(image, alpha, fm, bm, fy, fx, background, out):
+    """Rewrite the semi-transparent band (0 < α < 255) of a finished composite with the
+    estimated foreground colour, ``F = F̄ + α(I − αF̄ − (1−α)B̄)`` (blur fusion), so that
     ``out = α·F + (1−α)·background``: the old background's colour does not bleed into the
-    new one. ``fm``/``bm`` (float32, grid resolution) are the local mean foreground and
-    background colours, sampled at grid pixel ``((y + 0.5)·fy, (x + 0.5)·fx)``. A 4th
-    channel follows the rule of :func:`blend_over_rgba`."""
+    new one. ``fm``/``bm`` (float32 HxWx3 at reduced resolution) are the local mean
+    foreground and background colours, sampled at ``((y + 0.5)·fy, (x + 0.5)·fx)``.
+    Only band pixels are touched (a thin line around the person), so this costs little
+    on top of :func:`blend_over_rgb` / :func:`blend_over_rgba`."""
     h, w = alpha.shape
     gh, gw = fm.shape[0], fm.shape[1]
-    co = out.shape[2]
     for y in prange(h):
         gy = min(int((y + 0.5) * fy), gh - 1)
         for x in range(w):
             a = alpha[y, x]
-            if a == 255:
-                if not inplace:
-                    for c in range(co):
-                        out[y, x, c] = image[y, x, c]
-                continue
-            if a == 0:
-                for c in range(co):
-                    out[y, x, c] = background[y, x, c]
+            if a == 0 or a == 255:
                 continue
             gx = min(int((x + 0.5) * fx), gw - 1)
             af = np.float32(a) * np.float32(1 / 255)
@@ -100,8 +93,6 @@ def blend_over_fg(image, alpha, fm, bm, fy, fx, background, out, inplace):
                 f = f_mean + af * (np.float32(image[y, x, c]) - af * f_mean - (1 - af) * b_mean)
                 f = min(max(f, np.float32(0.0)), np.float32(255.0))
                 out[y, x, c] = np.uint8(af * f + (1 - af) * np.float32(background[y, x, c]) + 0.5)
-            if co == 4:
-                out[y, x, 3] = background[y, x, 3]
     return out
 
 
@@ -157,9 +148,16 @@ def composite(image: np.ndarray, alpha: np.ndarray, background: np.ndarray | Non
     im, al, bg, ou = image[y0:y1, x0:x1], alpha[y0:y1, x0:x1], background[y0:y1, x0:x1], out[y0:y1, x0:x1]
     if foreground is not None:
         fm, bm = foreground
-        blend_over_fg(im, al, fm, bm, fm.shape[0] / (y1 - y0), fm.shape[1] / (x1 - x0), bg, ou, inplace)
-    elif out.shape[2] == 4 and image.shape[2] == 4:
+        fy, fx = fm.shape[0] / (y1 - y0), fm.shape[1] / (x1 - x0)
+        if inplace:
+            # The band needs the original colours: finish it first, then let the plain
+            # kernel keep it as it is (treated as opaque).
+            fix_band_foreground(im, al, fm, bm, fy, fx, bg, ou)
+            al = np.where(al > 0, np.uint8(255), al)
+    if out.shape[2] == 4 and image.shape[2] == 4:
         blend_over_rgba(_as_u32(im), al, _as_u32(bg), _as_u32(ou), inplace)
     else:
         blend_over_rgb(im, al, bg, ou, inplace)
+    if foreground is not None and not inplace:
+        fix_band_foreground(im, al, fm, bm, fy, fx, bg, ou)
     return out

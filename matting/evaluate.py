@@ -142,9 +142,12 @@ class _Worst:
 
 
 def evaluate_set(ds: DataSet, predictors: dict, limit: int | None = None, sheet_config: str | None = None,
-                 worst_k: int = 2, progress=None) -> tuple[dict[str, list[dict]], list]:
+                 worst_k: int = 2, progress=None, clock: dict | None = None) -> tuple[dict[str, list[dict]], list]:
     """Run every predictor over a set; per-frame metric rows per configuration, and the
-    set's worst frames by ``sheet_config``'s MAD (with the pictures for the sheet)."""
+    set's worst frames by ``sheet_config``'s MAD (with the pictures for the sheet).
+    ``clock`` (if given) accumulates the seconds spent in ``predict`` and ``score``."""
+    clock = {} if clock is None else clock
+    now = time.perf_counter
     for p in predictors.values():
         p.reset()
     scorers = {n: M.SequenceScorer(temporal=ds.temporal) for n in predictors}
@@ -156,11 +159,15 @@ def evaluate_set(ds: DataSet, predictors: dict, limit: int | None = None, sheet_
         prev = frame.image
         preds = {}
         for name, predictor in predictors.items():
+            t0 = now()
             if not ds.temporal:
                 predictor.reset()  # independent images
             preds[name] = predictor(frame.image)
+            t1 = now()
             row = scorers[name].add(preds[name], frame.alpha, frame.valid, frame.image, static)
             row["ms"] = predictor.ms
+            clock["predict"] = clock.get("predict", 0.0) + t1 - t0
+            clock["score"] = clock.get("score", 0.0) + now() - t1
         if worst.k:
             worst.offer(scorers[sheet_config].rows[-1]["mad"],
                         (ds.name, frame.name, frame.image, frame.alpha, frame.valid,
@@ -326,10 +333,10 @@ def run(args: argparse.Namespace) -> int:
         except ImportError:
             pass
     t0 = time.perf_counter()
-    entries, worst = [], []
+    entries, worst, clock = [], [], {}
     try:
         for ds in datasets:
-            rows, bad = evaluate_set(ds, predictors, args.limit, args.sheet_config, args.worst, progress)
+            rows, bad = evaluate_set(ds, predictors, args.limit, args.sheet_config, args.worst, progress, clock)
             worst += bad
             n = len(next(iter(rows.values())))
             entry = {"name": ds.name, "kind": ds.kind, "path": str(ds.path), "frames": n,
@@ -353,7 +360,8 @@ def run(args: argparse.Namespace) -> int:
     gt_entries = [e for e in entries if e["kind"] != "video"]
     clip_entries = [e for e in entries if e["kind"] == "video"]
     print(f"# matting eval: {len(datasets)} set(s), {total} frames, {len(configs)} configurations, "
-          f"{elapsed:.0f} s\n")
+          f"{elapsed:.0f} s ({clock.get('predict', 0):.0f} s in the configurations, "
+          f"{clock.get('score', 0):.0f} s scoring, the rest reading)\n")
     print(f"Machine: {info['summary']}\n")
     print("Configurations: " + "; ".join(f"`{c}` = {DESCRIPTIONS.get(c, CONFIGS[c])}" for c in configs) + "\n")
     if gt_entries:
@@ -375,7 +383,8 @@ def run(args: argparse.Namespace) -> int:
     json_path = Path(args.json) if args.json else out_dir / "eval.json"
     sheet_path = Path(args.sheet) if args.sheet else out_dir / "worst.png"
     report = {"command": "python -m matting " + " ".join(sys.argv[1:]),
-              "machine": info, "elapsed_s": elapsed, "settings": asdict(base),
+              "machine": info, "elapsed_s": elapsed, "predict_s": clock.get("predict", 0.0),
+              "score_s": clock.get("score", 0.0), "settings": asdict(base),
               "configs": {c: CONFIGS[c] for c in configs}, "descriptions": {c: DESCRIPTIONS.get(c, "") for c in configs},
               "sets": entries, "targets": targets, "all_targets_met": all(t["met"] for t in targets)}
     json_path.parent.mkdir(parents=True, exist_ok=True)

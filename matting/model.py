@@ -75,6 +75,9 @@ class Segmenter:
         opts.inter_op_num_threads = 1
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         opts.log_severity_level = 3
+        # ORT's pool otherwise spins after each run, stealing the cores that the numba
+        # and OpenCV stages after inference need (and OBS's own threads).
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.threads = opts.intra_op_num_threads
         providers = choose_providers(device, ort.get_available_providers())
         try:

@@ -63,23 +63,60 @@ def guided_coefficients_color(guide: np.ndarray, p: np.ndarray, radius: int, eps
 
 
 @njit(parallel=True, cache=True)
-def apply_guided_color(image, a, b, fy, fx, low, high, out):
+def flat_cells(a, b, low, high):
+    """Per grid cell (the square between grid pixels (y, x) and (y+1, x+1)): the uint8
+    matte value if the filter's output is the same constant over the whole cell (no
+    edge: ā ≈ 0 and b̄ saturates to the same side), else -1. Most of a person's box is
+    flat, so :func:`apply_guided_color` only does the arithmetic along the edge."""
+    gh, gw = b.shape
+    out = np.full((gh, gw), -1, np.int16)
+    for y in prange(gh):
+        for x in range(gw):
+            lo_all, hi_all = True, True
+            for yy in range(y, min(y + 2, gh)):
+                for xx in range(x, min(x + 2, gw)):
+                    amax = max(abs(a[yy, xx, 0]), abs(a[yy, xx, 1]), abs(a[yy, xx, 2]))
+                    # Output bounds over any colour in [0, 1]: b ± 3·max|a|.
+                    if b[yy, xx] + 3 * amax > low:
+                        lo_all = False
+                    if b[yy, xx] - 3 * amax < high:
+                        hi_all = False
+            if lo_all:
+                out[y, x] = 0
+            elif hi_all:
+                out[y, x] = 255
+    return out
+
+
+@njit(parallel=True, cache=True)
+def apply_guided_color(image, a, b, fy, fx, low, high, out, flat):
     """``out = clip((āᵀI + b̄ − low) / (high − low), 0, 1)`` as uint8, with ``ā`` (HxWx3), ``b̄`` sampled
     bilinearly from the grid (grid coordinate of full-resolution pixel (y, x) is
     ``(y + 0.5)·fy − 0.5``); ``I`` = the image's first three channels / 255."""
     scale = 1.0 / (high - low)
     h, w = out.shape
     gh, gw = b.shape
+    check = flat.shape[0] == gh and flat.shape[1] == gw
+    # Column positions are the same on every row: compute them once.
+    x0s = np.empty(w, np.int64)
+    txs = np.empty(w, np.float32)
+    for x in range(w):
+        gx = min(max((x + 0.5) * fx - 0.5, 0.0), gw - 1.0)
+        x0s[x] = min(int(gx), gw - 2) if gw > 1 else 0
+        txs[x] = gx - x0s[x] if gw > 1 else 0.0
+    step = 1 if gw > 1 else 0
     for y in prange(h):
         gy = min(max((y + 0.5) * fy - 0.5, 0.0), gh - 1.0)
         y0 = min(int(gy), gh - 2) if gh > 1 else 0
-        ty = gy - y0 if gh > 1 else 0.0
+        ty = np.float32(gy - y0 if gh > 1 else 0.0)
         y1 = y0 + 1 if gh > 1 else 0
         for x in range(w):
-            gx = min(max((x + 0.5) * fx - 0.5, 0.0), gw - 1.0)
-            x0 = min(int(gx), gw - 2) if gw > 1 else 0
-            tx = gx - x0 if gw > 1 else 0.0
-            x1 = x0 + 1 if gw > 1 else 0
+            x0 = x0s[x]
+            if check and flat[y0, x0] >= 0:
+                out[y, x] = flat[y0, x0]
+                continue
+            x1 = x0 + step
+            tx = txs[x]
             w00, w01 = (1 - ty) * (1 - tx), (1 - ty) * tx
             w10, w11 = ty * (1 - tx), ty * tx
             q = w00 * b[y0, x0] + w01 * b[y0, x1] + w10 * b[y1, x0] + w11 * b[y1, x1]

@@ -212,16 +212,18 @@ def test_apply_guided_color_matches_twin(data, gshape, factor):
     image = data.draw(arrays(np.uint8, (hh, ww, 3)))
     fy, fx = gh / hh, gw / ww
     out = np.zeros((hh, ww), np.uint8)
-    apply_guided_color(image, a, b, fy, fx, 0.12, 0.88, out)
+    apply_guided_color(image, a, b, fy, fx, 0.12, 0.88, out, np.zeros((0, 0), np.int16))
+    flat = np.zeros((hh, ww), np.uint8)
+    from matting.refine import flat_cells
+    apply_guided_color(image, a, b, fy, fx, 0.12, 0.88, flat, flat_cells(a, b, 0.12, 0.88))
+    np.testing.assert_array_equal(flat, out)  # skipping constant cells changes nothing
     q = (_bilinear_twin(a, hh, ww, fy, fx) * (image / 255.0)).sum(axis=2) + _bilinear_twin(b, hh, ww, fy, fx)
     want = np.clip((q - 0.12) / 0.76, 0, 1) * 255
     assert np.abs(out.astype(float) - want).max() <= 1.0  # float32 vs float64, rounding
 
 
-@given(data=st.data(), shape=shapes, channels=st.sampled_from([3, 4]))
-def test_blend_over_fg_matches_twin(data, shape, channels):
-    from matting.composite import blend_over_fg
-
+@given(data=st.data(), shape=shapes, channels=st.sampled_from([3, 4]), inplace=st.booleans())
+def test_composite_with_foreground_matches_twin(data, shape, channels, inplace):
     image = data.draw(arrays(np.uint8, (*shape, channels)))
     background = data.draw(arrays(np.uint8, (*shape, channels)))
     alpha = data.draw(arrays(np.uint8, shape, elements=st.sampled_from([0, 1, 60, 128, 200, 254, 255])))
@@ -229,8 +231,6 @@ def test_blend_over_fg_matches_twin(data, shape, channels):
     fm = data.draw(arrays(np.float32, (gh, gw, 3), elements=st.floats(0, 255, width=32)))
     bm = data.draw(arrays(np.float32, (gh, gw, 3), elements=st.floats(0, 255, width=32)))
     fy, fx = gh / shape[0], gw / shape[1]
-    out = np.zeros_like(image)
-    blend_over_fg(image, alpha, fm, bm, fy, fx, background, out, False)
     # Twin: nearest grid sample, foreground estimate, blend.
     iy = np.minimum(((np.arange(shape[0]) + 0.5) * fy).astype(int), gh - 1)
     ix = np.minimum(((np.arange(shape[1]) + 0.5) * fx).astype(int), gw - 1)
@@ -239,6 +239,13 @@ def test_blend_over_fg_matches_twin(data, shape, channels):
     f = np.clip(F + a * (image[..., :3] - a * F - (1 - a) * B), 0, 255)
     want = a * f + (1 - a) * background[..., :3]
     want = np.where(alpha[..., None] == 255, image[..., :3], np.where(alpha[..., None] == 0, background[..., :3], want))
-    assert np.abs(out[..., :3].astype(float) - want).max() <= 1.0
+    want4 = np.where(alpha == 255, image[..., 3], background[..., 3]) if channels == 4 else None
+    if inplace and channels == 4:
+        want4 = np.where(alpha > 0, image[..., 3], background[..., 3])  # band kept as it was
+    original = image.copy()
+    got = composite(image, alpha, background, image if inplace else None, None, (fm, bm))
+    assert np.abs(got[..., :3].astype(float) - want).max() <= 1.0
     if channels == 4:
-        np.testing.assert_array_equal(out[..., 3], np.where(alpha == 255, image[..., 3], background[..., 3]))
+        np.testing.assert_array_equal(got[..., 3], want4)
+    if not inplace:
+        np.testing.assert_array_equal(image, original)

@@ -175,7 +175,7 @@ def test_guided_refinement_moves_a_blurry_edge_onto_the_image_edge():
     blurry = cv2.GaussianBlur(blurry, (0, 0), 2)  # the model's soft edge, a pixel off
     a, b = guided_coefficients_color(small, blurry, 4, 1e-4)
     out = np.zeros((2 * h, 2 * w), np.uint8)
-    apply_guided_color(image, a, b, 0.5, 0.5, 0.0, 1.0, out)
+    apply_guided_color(image, a, b, 0.5, 0.5, 0.0, 1.0, out, np.zeros((0, 0), np.int16))
     row = out[h]
     plain = cv2.resize(blurry, (2 * w, 2 * h), interpolation=cv2.INTER_LINEAR)[h] * 255
     # Plain upsampling rises gently; the refined matte jumps where the picture's edge is.
