@@ -29,6 +29,7 @@ import numpy as np
 
 from . import metrics as M
 from .datasets import KINDS, DataSet, discover, default_root
+from .composite import composite
 from .errors import InputError
 from .settings import Settings
 
@@ -41,6 +42,8 @@ CONFIGS: dict[str, dict | None] = {
     "no_cc": {"cc_filter": False},
     "no_temporal": {"temporal_strength": 0.0},
     "no_refine": {"edge_detail": 0.0},
+    "no_halo": {"halo_removal": False},
+    "no_edge": {"edge_detail": 0.0, "halo_removal": False},
 }
 DESCRIPTIONS = {
     "baseline": "whole frame stretched to the model, bilinear upsample, no post-processing",
@@ -49,12 +52,15 @@ DESCRIPTIONS = {
     "no_cc": "full, without the connected-component filter",
     "no_temporal": "full, without temporal fusion",
     "no_refine": "full, plain bilinear upsampling of the matte (no guided edge refinement)",
+    "no_halo": "full, original colours kept in the soft edge (no foreground estimation)",
+    "no_edge": "full without either edge step (the pipeline before edge refinement and halo removal)",
 }
 #: Columns of the table: metric → (header, format); temporal ones only for sequences.
 COLUMNS = {
     "iou": ("IoU", ".3f"), "mad": ("MAD", ".1f"), "mse": ("MSE", ".1f"), "sad": ("SAD", ".2f"),
     "grad": ("Grad", ".2f"), "conn": ("Conn", ".2f"), "dtssd": ("dtSSD", ".2f"),
-    "flicker": ("flicker", ".2f"), "static": ("static share", ".2f"), "ms": ("ms", ".1f"),
+    "flicker": ("flicker", ".2f"), "static": ("static share", ".2f"),
+    "edge_err": ("edge colour err", ".2f"), "ms": ("ms", ".1f"),
 }
 FLICKER_SETS = "davis/*,videos/*"  # where `full` must at least halve the baseline's flicker
 FLICKER_CUT = 0.5
@@ -69,7 +75,7 @@ class _PipelinePredictor:
         self.ms = 0.0
 
     def __call__(self, image: np.ndarray) -> np.ndarray:
-        _, alpha = self.pipeline.process(image)
+        self.composite, alpha = self.pipeline.process(image)
         t = self.pipeline.timings
         self.ms = t["total"] - t["composite"]  # the matte, as for the baseline
         return alpha
@@ -82,7 +88,10 @@ class _BaselinePredictor:
     def __init__(self, settings: Settings, segmenter=None):
         from .model import Segmenter
 
+        from .background import Background
+
         self.segmenter = segmenter or Segmenter(settings.model, settings.device, settings.threads)
+        self.background = Background(settings.background, settings.background_fit, settings.blur_strength)
         self.ms = 0.0
 
     def __call__(self, image: np.ndarray) -> np.ndarray:
@@ -91,10 +100,18 @@ class _BaselinePredictor:
         t0 = time.perf_counter()
         alpha = baseline_alpha(image, self.segmenter)
         self.ms = 1e3 * (time.perf_counter() - t0)
+        h, w = alpha.shape
+        self.composite = composite(image, alpha, self.background.frame(h, w, image.shape[2], "BGR", image))
         return alpha
 
     def reset(self) -> None:
         pass
+
+
+def predictor_background(predictor, h: int, w: int, image: np.ndarray) -> np.ndarray | None:
+    """The new background the predictor composited onto (None if transparent)."""
+    bg = predictor.pipeline.background if hasattr(predictor, "pipeline") else predictor.background
+    return None if bg.transparent or bg.kind == "video" else bg.frame(h, w, 3, "BGR", image)
 
 
 def make_predictors(names: list[str], base: Settings) -> dict:
@@ -165,6 +182,12 @@ def evaluate_set(ds: DataSet, predictors: dict, limit: int | None = None, sheet_
             preds[name] = predictor(frame.image)
             t1 = now()
             row = scorers[name].add(preds[name], frame.alpha, frame.valid, frame.image, static)
+            if frame.fgr is not None and getattr(predictor, "composite", None) is not None:
+                h, w = frame.alpha.shape
+                bg = predictor_background(predictor, h, w, frame.image)
+                if bg is not None:
+                    row["edge_err"] = M.boundary_colour_error(predictor.composite, M.unit(frame.alpha), frame.fgr,
+                                                              bg, frame.valid)
             row["ms"] = predictor.ms
             clock["predict"] = clock.get("predict", 0.0) + t1 - t0
             clock["score"] = clock.get("score", 0.0) + now() - t1

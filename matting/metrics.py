@@ -189,6 +189,40 @@ FRAME_METRICS: dict[str, Callable[..., float]] = {
 }
 
 
+# ---- composite colour near the edge ----------------------------------------------------------
+EDGE_BAND_PX = 3  # "within a few pixels of the edge"
+
+
+def boundary_band(true: np.ndarray, radius: int = EDGE_BAND_PX) -> np.ndarray:
+    """Pixels where the true alpha is fractional (0 < α < 1) or within ``radius`` pixels
+    of the person's edge (``true`` in [0, 1])."""
+    import cv2
+
+    soft = (true > 0) & (true < 1)
+    solid = (true >= 0.5).astype(np.uint8)
+    k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+    edge = cv2.dilate(solid, k) != cv2.erode(solid, k)
+    return soft | edge
+
+
+def boundary_colour_error(out: np.ndarray, true: np.ndarray, fgr: np.ndarray, background: np.ndarray,
+                          valid: np.ndarray | None = None) -> float:
+    """Composite colour error in the boundary band, in grey levels (0–255): the mean over
+    the band's pixels and channels of ``|out − (α·F + (1−α)·B)|``, with the true alpha α
+    (in [0, 1]), the true foreground colour F and the new background B. It sees both a
+    wrong matte and the old background's colour left in the edge (a halo)."""
+    if not (out.shape[:2] == true.shape == fgr.shape[:2] == background.shape[:2]):
+        raise ValueError("out, true, fgr and background must have the same height and width")
+    band = boundary_band(true)
+    if valid is not None:
+        band &= valid
+    if not band.any():
+        return math.nan
+    a = true[band][:, None]
+    want = a * fgr[band][:, :3] + (1 - a) * background[band][:, :3]
+    return float(np.abs(out[band][:, :3].astype(np.float64) - want).mean())
+
+
 # ---- temporal metrics -------------------------------------------------------------------
 def dtssd(pred_t: np.ndarray, pred_tm1: np.ndarray, true_t: np.ndarray, true_tm1: np.ndarray,
           valid: np.ndarray | None = None) -> float:

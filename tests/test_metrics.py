@@ -265,3 +265,29 @@ def test_metric_properties(args):
     assert M.sad(p, t) == pytest.approx(M.mad(p, t) * h * w / 1e6, rel=1e-5)
     assert 0.0 <= M.iou(p, t) <= 1.0
     assert M.conn(p, t) <= h * w / 1e3 + 1e-9  # |φ − φ'| ≤ 1 per pixel
+
+
+# ---- composite colour in the boundary band (hand-made) --------------------------------------
+def test_boundary_band_covers_soft_pixels_and_the_edge():
+    true = np.zeros((20, 20))
+    true[:, 10:] = 1.0
+    true[5, 9] = 0.5
+    band = M.boundary_band(true, radius=2)
+    assert band[5, 9] and band[0, 8] and band[0, 11]  # soft pixel, both sides of the edge
+    assert not band[0, 3] and not band[0, 16]  # far from the edge
+
+
+def test_boundary_colour_error_hand_made():
+    true = np.zeros((10, 10))
+    true[:, 5:] = 1.0
+    true[:, 4] = 0.5  # a soft column
+    fgr = np.full((10, 10, 3), 200, np.uint8)
+    new_bg = np.zeros((10, 10, 3), np.uint8)
+    perfect = (true[..., None] * fgr + (1 - true[..., None]) * new_bg).round().astype(np.uint8)
+    assert M.boundary_colour_error(perfect, true, fgr, new_bg) == 0.0
+    halo = perfect.copy()
+    halo[:, 4] = 0.5 * 255 + 0.5 * 0  # the old white background's colour in the soft column
+    band = M.boundary_band(true)
+    want = np.abs(halo[band].astype(float) - perfect[band]).mean()
+    assert M.boundary_colour_error(halo, true, fgr, new_bg) == pytest.approx(want)
+    assert want > 0
