@@ -588,31 +588,27 @@ class Graphics:
         parent = lb.obs_filter_get_parent(filter_source.ptr)
         if not target or not parent:
             return None
-        tr = self._texrender("full")
-        lb.gs_texrender_reset(tr)
-        if not lb.gs_texrender_begin(tr, width, height):
-            return None
-        try:
-            lb.gs_clear(GS_CLEAR_COLOR, self._clear.set(0, 0, 0, 0), 0.0, 0)
-            lb.gs_ortho(0.0, float(width), 0.0, float(height), -100.0, 100.0)
-            lb.gs_blend_state_push()
-            lb.gs_blend_function(GS_BLEND_ONE, GS_BLEND_ZERO)
-            flags = lb.obs_source_get_output_flags(target)
+        flags = lb.obs_source_get_output_flags(target)
+
+        def render():
             # The same choice obs_source_process_filter_begin makes; the wrong one renders
             # blank and floods the log with "invalid param".
             if target == parent and not flags & (OBS_SOURCE_CUSTOM_DRAW | OBS_SOURCE_ASYNC):
                 lb.obs_source_default_render(target)
             else:
                 lb.obs_source_video_render(target)
-            lb.gs_blend_state_pop()
-        finally:
-            lb.gs_texrender_end(tr)
-        return lb.gs_texrender_get_texture(tr)
+
+        return self._render_to("full", width, height, width, height, render)
 
     def scaled(self, texture, width: int, height: int, out_w: int, out_h: int):
         """``texture`` (width×height) drawn at out_w×out_h (bilinear) into a texture."""
+        return self._render_to("small", width, height, out_w, out_h, lambda: self.draw(texture, width, height))
+
+    def _render_to(self, name: str, width: int, height: int, out_w: int, out_h: int, render):
+        """Run ``render()`` (drawing in width×height coordinates) into the texrender
+        ``name`` of out_w×out_h, cleared, without blending; its texture, or None."""
         lb = self.lib
-        tr = self._texrender("small")
+        tr = self._texrender(name)
         lb.gs_texrender_reset(tr)
         if not lb.gs_texrender_begin(tr, out_w, out_h):
             return None
@@ -621,7 +617,7 @@ class Graphics:
             lb.gs_ortho(0.0, float(width), 0.0, float(height), -100.0, 100.0)
             lb.gs_blend_state_push()
             lb.gs_blend_function(GS_BLEND_ONE, GS_BLEND_ZERO)
-            self.draw(texture, width, height)
+            render()
             lb.gs_blend_state_pop()
         finally:
             lb.gs_texrender_end(tr)

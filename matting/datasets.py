@@ -110,12 +110,7 @@ class DataSet:
 
 
 def _read_gray(path: Path, shape: tuple[int, int], what: str) -> np.ndarray:
-    if not path.is_file():
-        raise InputError(f"{what} not found: {path}")
-    data = np.fromfile(str(path), np.uint8)
-    img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
-    if img is None:
-        raise InputError(f"cannot decode {what}: {path}")
+    img = read_image(path, InputError, what, cv2.IMREAD_UNCHANGED)
     if img.ndim == 3:  # a colour or grey+alpha PNG: take the grey level
         img = cv2.cvtColor(img[:, :, :3], cv2.COLOR_BGR2GRAY)
     if img.dtype == np.uint16:

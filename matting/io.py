@@ -14,13 +14,15 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v"}
 
 
-def read_image(path: Path, error: type[Exception] = InputError, what: str = "image") -> np.ndarray:
-    """uint8 BGR image; ``error`` with a clear message if missing or unreadable."""
+def read_image(path: Path, error: type[Exception] = InputError, what: str = "image",
+               flags: int = cv2.IMREAD_COLOR) -> np.ndarray:
+    """Image file (uint8 BGR by default; ``flags`` as for cv2.imdecode); ``error`` with a
+    clear message if missing or unreadable."""
     if not path.is_file():
         raise error(f"{what} not found: {path}")
     # fromfile + imdecode rather than imread: works with non-ASCII paths on Windows.
     data = np.fromfile(str(path), np.uint8)
-    img = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    img = cv2.imdecode(data, flags) if data.size else None
     if img is None:
         raise error(f"cannot decode {what}: {path}")
     return img
