@@ -182,7 +182,7 @@ class Pipeline:
         t5 = time.perf_counter()
 
         bg = self.background.frame(h, w, channels, order, frame)
-        result = composite(frame, alpha, bg, out, abox, foreground if bg is not None else None)
+        result = composite(frame, alpha, bg, out, abox, foreground)
         if s.light_wrap > 0 and bg is not None:
             self._light_wrap(result, bg, abox)
         t6 = time.perf_counter()
@@ -338,5 +338,6 @@ class Pipeline:
             apply_guided_color(frame[y0:y1, x0:x1], a, b, fy, fx, EDGE_LOW, EDGE_HIGH, alpha[y0:y1, x0:x1], flat)
         else:
             alpha[y0:y1, x0:x1] = cv2.resize(_to_u8(grid_alpha), (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR)
-        foreground = foreground_means(small, grid_alpha, radius) if s.halo_removal else None
+        foreground = (foreground_means(small, grid_alpha, radius)
+                      if s.halo_removal and not self.background.transparent else None)
         return alpha, (x0, y0, x1, y1), foreground
