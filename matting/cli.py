@@ -176,7 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     for name in ("evaluate", "bench"):
         try:
-            module = __import__(f"matting.{name}", fromlist=["register"])
+            module = __import__(f"matting.lab.{name}", fromlist=["register"])
         except ImportError:
             continue
         module.register(sub)

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from matting.cli import main
-from matting.datasets import discover
+from matting.lab.datasets import discover
 from matting.errors import InputError
-from matting.evaluate import CONFIGS
+from matting.lab.evaluate import CONFIGS
 
 
 def _person(astronaut, size):
@@ -139,7 +139,7 @@ def test_eval_config_choice_and_errors(tiny_data, tmp_path, capsys):
 
 
 def test_targets_logic():
-    from matting.evaluate import check_targets
+    from matting.lab.evaluate import check_targets
 
     def entry(name, kind, b, f, **extra):
         return {"name": name, "kind": kind, "frames": 3, "results": {"baseline": b, "full": f}, **extra}

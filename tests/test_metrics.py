@@ -1,4 +1,4 @@
-"""Each metric of matting.metrics on hand-made cases whose value is known in closed form."""
+"""Each metric of matting.lab.metrics on hand-made cases whose value is known in closed form."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from matting import metrics as M
+from matting.lab import metrics as M
 
 
 def disk(h=64, w=80, cy=32, cx=40, r=15, value=1.0):

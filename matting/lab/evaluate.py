@@ -4,7 +4,7 @@ Every data set is run through several *configurations* in one pass (each frame i
 once and given to each): ``baseline`` (what typical plugins do: the whole frame
 stretched to the model, bilinear upsample, no post-processing), ``full`` (the pipeline
 with its defaults) and ablations that switch off one stage each. The metrics are those
-of :mod:`matting.metrics`. Output: markdown tables on stdout, a JSON
+of :mod:`matting.lab.metrics`. Output: markdown tables on stdout, a JSON
 file with every number, and a contact sheet PNG of the worst frames (image, ground
 truth, baseline, prediction, error) so a person can look instead of read.
 
@@ -29,9 +29,9 @@ import numpy as np
 
 from . import metrics as M
 from .datasets import KINDS, DataSet, discover, default_root
-from .composite import composite
-from .errors import InputError
-from .settings import Settings
+from ..composite import composite
+from ..errors import InputError
+from ..settings import Settings
 
 #: Configurations: name → Settings overrides on top of the base settings; None = baseline.
 #: Later stages add a row for their own ablation.
@@ -69,7 +69,7 @@ FLICKER_CUT = 0.5
 # ---- predictors -----------------------------------------------------------------------------
 class _PipelinePredictor:
     def __init__(self, settings: Settings):
-        from .pipeline import Pipeline
+        from ..pipeline import Pipeline
 
         self.pipeline = Pipeline(settings)
         self.ms = 0.0
@@ -86,16 +86,16 @@ class _PipelinePredictor:
 
 class _BaselinePredictor:
     def __init__(self, settings: Settings, segmenter=None):
-        from .model import Segmenter
+        from ..model import Segmenter
 
-        from .background import Background
+        from ..background import Background
 
         self.segmenter = segmenter or Segmenter(settings.model, settings.device, settings.threads)
         self.background = Background(settings.background, settings.background_fit, settings.blur_strength)
         self.ms = 0.0
 
     def __call__(self, image: np.ndarray) -> np.ndarray:
-        from .pipeline import baseline_alpha
+        from ..pipeline import baseline_alpha
 
         t0 = time.perf_counter()
         alpha = baseline_alpha(image, self.segmenter)
@@ -328,7 +328,7 @@ def register(subparsers) -> None:
                         help=f"sets where full must halve the baseline's flicker (default: {FLICKER_SETS})")
     parser.add_argument("--check", action="store_true", help="exit with status 1 if a target is missed")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    from .cli import add_settings_arguments
+    from ..cli import add_settings_arguments
 
     add_settings_arguments(parser)
     parser.set_defaults(func=run)
@@ -336,7 +336,7 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from .bench import json_safe, machine_info
-    from .cli import settings_from_args
+    from ..cli import settings_from_args
 
     base = settings_from_args(args)
     configs = [c.strip() for c in args.configs.split(",") if c.strip()]
@@ -413,7 +413,7 @@ def run(args: argparse.Namespace) -> int:
     json_path.write_text(json.dumps(json_safe(report), indent=1, ensure_ascii=False))
     sheet = contact_sheet(worst)
     if sheet is not None:
-        from .io import write_image
+        from ..io import write_image
 
         write_image(sheet_path, sheet)
     print(f"JSON: {json_path}" + (f"   worst frames: {sheet_path}" if sheet is not None else ""))

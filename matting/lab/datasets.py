@@ -26,8 +26,8 @@ from typing import Iterator
 import cv2
 import numpy as np
 
-from .errors import InputError
-from .io import VIDEO_SUFFIXES, list_images, read_image
+from ..errors import InputError
+from ..io import VIDEO_SUFFIXES, list_images, read_image
 
 KINDS = ("auto", "images", "sequences")
 
@@ -220,5 +220,5 @@ def _clips(folder: Path) -> list[Path]:
 def default_root() -> Path:
     """``$OBS_BG_SHARED/data``, else ``../shared/data`` next to the repository."""
     shared = os.environ.get("OBS_BG_SHARED")
-    return Path(shared) / "data" if shared else Path(__file__).resolve().parents[2] / "shared" / "data"
+    return Path(shared) / "data" if shared else Path(__file__).resolve().parents[3] / "shared" / "data"
 

@@ -31,8 +31,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .errors import InputError
-from .settings import Settings
+from ..errors import InputError
+from ..settings import Settings
 
 SIZES = {"480p": (854, 480), "720p": (1280, 720), "1080p": (1920, 1080), "4k": (3840, 2160)}
 BENCH_SIZES = ("720p", "1080p", "4k")
@@ -122,7 +122,7 @@ def numba_kernels() -> dict:
     """The library's numba kernels (name → dispatcher)."""
     from numba.core.registry import CPUDispatcher
 
-    from . import composite, postprocess, roi
+    from .. import composite, postprocess, roi
 
     return {f"{m.__name__.split('.')[-1]}.{n}": o for m in (composite, postprocess, roi)
             for n, o in vars(m).items() if isinstance(o, CPUDispatcher)}
@@ -143,7 +143,7 @@ def kernel_report() -> dict:
 def source_frames(video: str | None, n: int = CLIP_FRAMES) -> list[np.ndarray]:
     """``n`` consecutive real frames: from ``video``, or the demo clip at 1280×720."""
     if video is None:
-        from . import demo
+        from .. import demo
 
         return demo.clip(90)[:n]
     cap = cv2.VideoCapture(str(video))
@@ -161,7 +161,7 @@ def source_frames(video: str | None, n: int = CLIP_FRAMES) -> list[np.ndarray]:
 
 def fit_frames(frames: list[np.ndarray], size: str, channels: int = 3) -> list[np.ndarray]:
     """The frames cover-fitted to a named size (crop to the aspect ratio, then scale)."""
-    from .background import fit_image
+    from ..background import fit_image
 
     w, h = SIZES[size]
     out = [fit_image(f, w, h, "cover") if f.shape[:2] != (h, w) else f.copy() for f in frames]
@@ -182,8 +182,8 @@ def stats(values) -> dict:
 # ---- timing --------------------------------------------------------------------------------
 def time_size(pipeline, frames: list[np.ndarray], reps: int, warmup: int) -> dict[str, dict]:
     """Interleaved timings at one size: pipeline stages, baseline path, frame copy."""
-    from .composite import composite
-    from .pipeline import baseline_alpha
+    from ..composite import composite
+    from ..pipeline import baseline_alpha
 
     order = ping_pong(len(frames))
     h, w, c = frames[0].shape
@@ -221,7 +221,7 @@ def time_size(pipeline, frames: list[np.ndarray], reps: int, warmup: int) -> dic
 def run_bench(base: Settings, sizes=BENCH_SIZES, reps: int = 200, warmup: int = 30,
               video: str | None = None, n_frames: int = CLIP_FRAMES) -> dict:
     """The timing benchmark; returns the report (see ``--json``)."""
-    from .pipeline import Pipeline
+    from ..pipeline import Pipeline
 
     t_start = time.perf_counter()
     rss0 = rss_bytes()
@@ -328,9 +328,9 @@ def run_soak(base: Settings, n: int, video: str | None = None, block: int = SOAK
     """
     import gc
 
-    from . import demo
-    from .io import write_image
-    from .pipeline import Pipeline
+    from .. import demo
+    from ..io import write_image
+    from ..pipeline import Pipeline
 
     src = source_frames(video, n_frames)
     reference = fit_frames(src[:1], "480p")[0]
@@ -444,14 +444,14 @@ def register(subparsers) -> None:
     parser.add_argument("--max-growth-mb", type=float, default=20.0,
                         help="soak: RSS growth after the first cycle that still counts as flat (default 20)")
     parser.add_argument("--check", action="store_true", help="exit with status 1 if a target is missed")
-    from .cli import add_settings_arguments
+    from ..cli import add_settings_arguments
 
     add_settings_arguments(parser)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from .cli import settings_from_args
+    from ..cli import settings_from_args
 
     base = settings_from_args(args)
     if args.soak is not None:
