@@ -19,6 +19,7 @@ from matting.errors import MattingError
 
 from . import libobs as ol
 from .properties import settings_from_obs
+from .stats import Counters
 from .worker import Worker, short_error
 
 MIN_SIDE = 16  # smaller sources are passed through (nothing to segment)
@@ -51,6 +52,8 @@ class BgReplaceFilter:
         self.renders = 0
         self.sum_render = self.sum_capture = self.sum_read = self.sum_draw = 0.0  # ms, for the summary line
         self._since_refresh = 0.0
+        self.counters = Counters()
+        self._submitted = 0  # sequence number of the newest frame handed to the worker
         self._last_edit = 0.0
         self._last_stats = ""
 
@@ -126,6 +129,10 @@ class BgReplaceFilter:
         msg = self.message()
         if msg:
             self._report(msg)
+        if self.active:
+            self.counters.add(ticks=1)
+        self.counters.maybe_write(self.name, worker_frames=self.worker.total_frames, worker_ms=self.worker.total_ms,
+                                  path=self.path)
         self._since_refresh += seconds
         if self._since_refresh >= STATS_REFRESH_S:
             self._since_refresh = 0.0
@@ -162,9 +169,11 @@ class BgReplaceFilter:
             frame = self.gfx.read(tex, w, h)
         t1 = time.perf_counter()
         if frame is not None:
-            self.worker.submit(frame, (w, h), path)
+            self._submitted = self.worker.submit(frame, (w, h), path)
         self._draw(self.worker.latest(), tex, w, h, path)
         t2 = time.perf_counter()
+        self.counters.add(renders=1, readbacks=frame is not None, render_ms=1e3 * (t2 - t0),
+                          capture_ms=1e3 * (tc - t0), readback_ms=1e3 * (t1 - tc), draw_ms=1e3 * (t2 - t1))
         ms = 1e3 * (t2 - t0)
         self.render_ms = ms if self.renders == 0 else 0.9 * self.render_ms + 0.1 * ms
         self.renders += 1
@@ -178,6 +187,7 @@ class BgReplaceFilter:
         if res is None or res.path != path or res.size != (w, h):
             self.gfx.draw(tex, w, h)
             return
+        self.counters.age(self._submitted - res.seq)
         new = res.seq != self._shown_seq
         self._shown_seq = res.seq
         if path == "cpu":

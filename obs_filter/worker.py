@@ -65,6 +65,7 @@ class Worker:
         self.fps = 0.0
         self.frames = 0
         self.sum_inference = self.sum_total = 0.0
+        self.total_frames, self.total_ms = 0, 0.0  # never reset (obs_filter.stats)
         self._bg = None  # (spec, matting Background) for the GPU path's image backgrounds
         self._last_done = None
         self._seq = 0
@@ -79,11 +80,13 @@ class Worker:
             self.error = None
             self._cond.notify()
 
-    def submit(self, frame: np.ndarray, size, path: str) -> None:
+    def submit(self, frame: np.ndarray, size, path: str) -> int:
+        """Hand over a frame (replacing one not started yet); returns its sequence number."""
         with self._cond:
             self._seq += 1
             self._frame = (self._seq, frame, size, path, self._epoch)
             self._cond.notify()
+            return self._seq
 
     def latest(self):
         return self._result
@@ -184,6 +187,8 @@ class Worker:
         self.frames += 1
         self.sum_inference += t.get("inference", 0.0)
         self.sum_total += t.get("total", 0.0)
+        self.total_frames += 1
+        self.total_ms += t.get("total", 0.0)
         now = time.perf_counter()
         if self._last_done is not None:
             dt = max(now - self._last_done, 1e-6)
