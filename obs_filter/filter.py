@@ -18,7 +18,8 @@ import time
 from matting.errors import MattingError
 
 from . import libobs as ol
-from .properties import settings_from_obs
+from .graphics import FrameRing
+from .properties import settings_from_obs, timing_from_obs
 from .stats import Counters
 from .worker import Worker, short_error
 
@@ -53,7 +54,15 @@ class BgReplaceFilter:
         self.sum_render = self.sum_capture = self.sum_read = self.sum_draw = 0.0  # ms, for the summary line
         self._since_refresh = 0.0
         self.counters = Counters()
-        self._submitted = 0  # sequence number of the newest frame handed to the worker
+        self.timing = "sync"  # or "latency" (obs_filter.properties)
+        self.ring = FrameRing()  # the last frames on the GPU
+        self.frame_seq = 0  # OBS frames seen (video_tick); frames and mattes carry it
+        self._frame_due = True  # no render yet since the last video_tick
+        self._to_stage = None  # (seq, texture, w, h) to stage for readback on the next frame
+        self.frame_s = 1 / 30  # OBS's frame interval, from video_tick
+        self.delay_frames = None  # mean picture delay (frames drawn behind the newest)
+        self.matte_behind = 0  # frames between the newest matte's frame and now
+        self._delay_logged = None  # (ms, monotonic time) of the last delay log line
         self._last_edit = 0.0
         self._last_stats = ""
 
@@ -71,6 +80,9 @@ class BgReplaceFilter:
             self.log_summary()
         self.error = None
         self.settings, self.path = settings, path
+        timing = timing_from_obs(data)
+        if timing != self.timing:
+            self.timing, self._delay_logged, self.delay_frames = timing, None, None
         bg = settings.background
         if bg.startswith("#"):
             self.colour = tuple(int(bg[i:i + 2], 16) / 255.0 for i in (1, 3, 5))
@@ -86,6 +98,29 @@ class BgReplaceFilter:
             self._logged.add(msg)
             ol.log(ol.LOG_WARNING, f"filter '{self.name}': {msg} — passing the frame through")
 
+    def delay_ms(self) -> float:
+        """How far the drawn picture is behind the newest frame (sync mode, CPU path)."""
+        return 1e3 * self.frame_s * (self.delay_frames or 0.0)
+
+    def _timing_text(self) -> str:
+        if self.delay_frames is None:
+            return ""
+        if self.path == "cpu" or self.timing == "sync":
+            return f" · picture delayed {self.delay_ms():.0f} ms (set it as the audio Sync Offset)"
+        return f" · matte {self.matte_behind} frame(s) behind the picture"
+
+    def _log_delay(self) -> None:
+        """Log the picture's delay when it is first known and when it changes by more than
+        two frames (at most every 10 s), so the audio offset can follow."""
+        if self.path != "cpu" and self.timing != "sync":
+            return
+        ms, now = self.delay_ms(), time.monotonic()
+        last = self._delay_logged
+        if last is None or (abs(ms - last[0]) > 2e3 * self.frame_s and now - last[1] >= 10.0):
+            self._delay_logged = (ms, now)
+            ol.log(ol.LOG_INFO, f"filter '{self.name}': picture delayed by {ms:.0f} ms to match its matte "
+                                f"(set the same Sync Offset on the audio)")
+
     def stats_text(self) -> str:
         msg = self.message()
         if msg:
@@ -97,7 +132,7 @@ class BgReplaceFilter:
         state = "" if self.active else " · paused"
         return (f"inference {t.get('inference', 0):.1f} ms · total {t.get('total', 0):.1f} ms · "
                 f"worker {self.worker.fps:.1f} fps · device {device} · render {self.render_ms:.2f} ms · "
-                f"{self.path.upper()} compositing{state}")
+                f"{self.path.upper()} compositing{self._timing_text()}{state}")
 
     def log_summary(self) -> None:
         w = self.worker
@@ -121,6 +156,8 @@ class BgReplaceFilter:
     def hide(self) -> None:
         self.active = False
         self.worker.pause()
+        self.gfx.readback_clear()  # frames staged before the pause are not wanted
+        self._to_stage = None
 
     def video_tick(self, seconds: float) -> None:
         active = self.source.enabled() and self.source.showing()
@@ -129,10 +166,16 @@ class BgReplaceFilter:
         msg = self.message()
         if msg:
             self._report(msg)
+        # A new frame: the next render captures it (later renders in it only draw).
+        self.frame_seq += 1
+        self._frame_due = True
+        self.gfx.next_frame()
+        if seconds > 0:
+            self.frame_s = 0.9 * self.frame_s + 0.1 * seconds
         if self.active:
             self.counters.add(ticks=1)
         self.counters.maybe_write(self.name, worker_frames=self.worker.total_frames, worker_ms=self.worker.total_ms,
-                                  path=self.path)
+                                  path=self.path, timing=self.timing, delay_ms=self.delay_ms(), ring=len(self.ring))
         self._since_refresh += seconds
         if self._since_refresh >= STATS_REFRESH_S:
             self._since_refresh = 0.0
@@ -142,6 +185,9 @@ class BgReplaceFilter:
                 self.source.update_properties()
 
     def video_render(self) -> None:
+        """Called once per render of the filter, which OBS may do several times a frame
+        (studio mode, projectors, screenshots): the first render after ``video_tick``
+        captures, reads back and submits; every render draws."""
         if self.closed or self.error or self.worker.error or self.settings is None:
             self.source.skip()
             return
@@ -155,46 +201,95 @@ class BgReplaceFilter:
             return
         self.size_error = None
         t0 = time.perf_counter()
-        tex = self.gfx.capture(self.source, w, h)
+        first = self._frame_due
+        tc = t1 = t0
+        read = False
+        if first:
+            self._frame_due = False
+            if self.ring.size_key != (w, h, self.path):
+                self._restart_ring(w, h)
+            # Readback before this frame's drawing: a software renderer finishes all queued
+            # drawing before it stages, so stage while little is queued.
+            read = self._read_and_stage(w, h)
+            t1 = time.perf_counter()
+            tex = self.ring.capture(self.gfx, self.source, self.frame_seq, w, h)
+            if tex:
+                self._prepare_readback(tex, w, h)
+            tc = time.perf_counter()
+        tex = self.ring.texture(self.frame_seq)
         if not tex:
             self.source.skip()
             return
-        tc = time.perf_counter()
-        path = self.path
-        if path == "gpu":
-            gh, gw = self.worker.grid(h, w)
-            small = self.gfx.scaled(tex, w, h, gw, gh)
-            frame = self.gfx.read(small, gw, gh) if small else None
-        else:
-            frame = self.gfx.read(tex, w, h)
-        t1 = time.perf_counter()
-        if frame is not None:
-            self._submitted = self.worker.submit(frame, (w, h), path)
-        self._draw(self.worker.latest(), tex, w, h, path)
+        self._draw(self.worker.latest(), tex, w, h, self.path, first)
         t2 = time.perf_counter()
-        self.counters.add(renders=1, readbacks=frame is not None, render_ms=1e3 * (t2 - t0),
-                          capture_ms=1e3 * (tc - t0), readback_ms=1e3 * (t1 - tc), draw_ms=1e3 * (t2 - t1))
+        # t0 → t1 readback (map, stage), t1 → tc capture (and scaling), tc → t2 draw
+        read_ms, cap_ms, draw_ms = 1e3 * (t1 - t0), 1e3 * (tc - t1), 1e3 * (t2 - tc)
+        self.counters.add(renders=1, readbacks=read, render_ms=1e3 * (t2 - t0),
+                          capture_ms=cap_ms, readback_ms=read_ms, draw_ms=draw_ms)
         ms = 1e3 * (t2 - t0)
         self.render_ms = ms if self.renders == 0 else 0.9 * self.render_ms + 0.1 * ms
         self.renders += 1
         self.sum_render += ms
-        self.sum_capture += 1e3 * (tc - t0)
-        self.sum_read += 1e3 * (t1 - tc)
-        self.sum_draw += 1e3 * (t2 - t1)
+        self.sum_capture += cap_ms
+        self.sum_read += read_ms
+        self.sum_draw += draw_ms
 
-    def _draw(self, res, tex, w, h, path) -> None:
-        """The latest finished result, or the frame unchanged before the first one."""
+    def _restart_ring(self, w, h) -> None:
+        """A new size or path: forget the frames on the GPU and the copies in flight."""
+        self.ring.reset(self.gfx, (w, h, self.path))
+        self.gfx.readback_clear()
+        self._to_stage = None
+
+    def _read_and_stage(self, w, h) -> bool:
+        """Hand the worker the copy staged on an earlier frame, then stage the texture
+        rendered on the previous frame (never one drawn in this frame). True if a frame
+        was read back."""
+        t0 = time.perf_counter()
+        got = self.gfx.read_staged()
+        if got is not None:
+            (seq, size, path), frame = got
+            if path == self.path and size == (w, h):
+                self.worker.submit(frame, size, path, seq)
+        t1 = time.perf_counter()
+        if self._to_stage is not None:
+            seq, stex, sw, sh = self._to_stage
+            self._to_stage = None
+            self.gfx.stage(stex, sw, sh, (seq, (w, h), self.path))
+        self.counters.add(map_ms=1e3 * (t1 - t0), stage_ms=1e3 * (time.perf_counter() - t1))
+        return got is not None
+
+    def _prepare_readback(self, tex, w, h) -> None:
+        """This frame's texture for the next frame's staging: only what the worker uses,
+        the grid-size frame (GPU path) or the full frame (CPU path)."""
+        t0 = time.perf_counter()
+        if self.path == "gpu":
+            gh, gw = self.worker.grid(h, w)
+            small = self.gfx.scaled(tex, w, h, gw, gh, self.frame_seq % 2)
+            self._to_stage = (self.frame_seq, small, gw, gh) if small else None
+        else:  # the full frame stays in its ring slot until the next frame
+            self._to_stage = (self.frame_seq, tex, w, h)
+        self.counters.add(scale_ms=1e3 * (time.perf_counter() - t0))
+
+    def _draw(self, res, tex, w, h, path, first) -> None:
+        """The newest finished result, or the frame unchanged before the first one. In
+        sync mode (GPU path) the frame the matte was computed from, from the ring."""
         if res is None or res.path != path or res.size != (w, h):
             self.gfx.draw(tex, w, h)
             return
-        self.counters.age(self._submitted - res.seq)
         new = res.seq != self._shown_seq
         self._shown_seq = res.seq
-        if path == "cpu":
+        if path == "cpu":  # the composite is the matte's own frame
             if new or self._comp_tex is None:
                 self._comp_tex = self.gfx.upload("composite", res.array)
+            self._count(res.seq, res.seq, first)
             self.gfx.draw(self._comp_tex, w, h)
             return
+        drawn = self.frame_seq
+        if self.timing == "sync":
+            old = self.ring.texture(res.seq)
+            if old:
+                tex, drawn = old, res.seq
+        self._count(drawn, res.seq, first)
         if new or self._mask_tex is None:
             self._mask_tex = self.gfx.upload("mask", res.array)
         if self.settings.background == "transparent":
@@ -208,6 +303,18 @@ class BgReplaceFilter:
             self.gfx.draw_blend(tex, self._mask_tex, w, h, colour=self.colour)
         else:  # image background not prepared yet (settings just changed)
             self.gfx.draw(tex, w, h)
+
+    def _count(self, drawn: int, matte: int, first: bool) -> None:
+        """Once per frame: the matte's age, the picture's delay, the ring's size."""
+        if not first:
+            return
+        self.counters.age(drawn - matte)
+        behind = self.frame_seq - matte  # how old the newest matte is
+        self.ring.want(behind + 2)  # keep its frame (and one more) on the GPU
+        delay = self.frame_seq - drawn
+        self.delay_frames = delay if self.delay_frames is None else 0.9 * self.delay_frames + 0.1 * delay
+        self.matte_behind = behind
+        self._log_delay()
 
     def close(self, enter_graphics: bool = True) -> None:
         """Stop the worker and free GPU objects (idempotent)."""

@@ -1,8 +1,15 @@
 """The GPU side of one filter: frames between the GPU and numpy inside ``video_render``.
 
-Render the filter's target into a texrender, scale it, stage and map it (readback),
+Render the filter's target into a texrender (one per slot of the frame ring, so earlier
+frames stay on the GPU), scale it, read it back through a ring of staging surfaces,
 upload numpy arrays as textures, draw with OBS's default effect or with the mask-blend
 effect below. Every call runs on OBS's graphics thread.
+
+Readback never waits (the way libobs/obs-video.c reads OBS's own output): staging is a
+copy the GPU does later, mapping waits for it, so a surface is mapped only on a frame
+after the one that staged it, and the texture staged is one rendered on an earlier frame
+too (a software renderer copies on the CPU when staging and would first wait for the
+render to finish).
 """
 
 from __future__ import annotations
@@ -86,7 +93,7 @@ class Graphics:
     def __init__(self):
         self.lib = lib()
         self._texrenders = {}  # purpose → texrender
-        self._stages = {}  # (w, h) → stage surface
+        self.readback = ReadbackRing(self.lib)
         self._textures = {}  # purpose → (texture, w, h, format)
         self._effect = None
         self._params = {}
@@ -125,15 +132,14 @@ class Graphics:
 
     def destroy(self, enter: bool = True) -> None:
         """Free every GPU object (idempotent)."""
-        if not (self._texrenders or self._stages or self._textures or self._effect):
+        if not (self._texrenders or self.readback.surfaces or self._textures or self._effect):
             return
         if enter:
             self.lib.obs_enter_graphics()
         try:
             for tr in self._texrenders.values():
                 self.lib.gs_texrender_destroy(tr)
-            for st in self._stages.values():
-                self.lib.gs_stagesurface_destroy(st)
+            self.readback.destroy()
             for tex, *_ in self._textures.values():
                 self.lib.gs_texture_destroy(tex)
             if self._effect:
@@ -141,12 +147,18 @@ class Graphics:
         finally:
             if enter:
                 self.lib.obs_leave_graphics()
-        self._texrenders, self._stages, self._textures = {}, {}, {}
+        self._texrenders, self._textures = {}, {}
         self._effect, self._params = None, {}
 
     # frames
-    def capture(self, filter_source: FilterSource, width: int, height: int):
-        """Render the filter's target at its own size into a texture (or None)."""
+    def drop_slots(self, prefix: str, keep: int) -> None:
+        """Free the texrenders ``prefix<i>`` for i ≥ keep (the frame ring shrank)."""
+        for name in [n for n in self._texrenders if n.startswith(prefix) and int(n[len(prefix):]) >= keep]:
+            self.lib.gs_texrender_destroy(self._texrenders.pop(name))
+
+    def capture(self, filter_source: FilterSource, width: int, height: int, slot: int = 0):
+        """Render the filter's target at its own size into the texture of frame-ring slot
+        ``slot`` (or None). It stays valid until that slot is captured again."""
         lb = self.lib
         target = lb.obs_filter_get_target(filter_source.ptr)
         parent = lb.obs_filter_get_parent(filter_source.ptr)
@@ -162,11 +174,13 @@ class Graphics:
             else:
                 lb.obs_source_video_render(target)
 
-        return self._render_to("full", width, height, width, height, render)
+        return self._render_to(f"frame{slot}", width, height, width, height, render)
 
-    def scaled(self, texture, width: int, height: int, out_w: int, out_h: int):
-        """``texture`` (width×height) drawn at out_w×out_h (bilinear) into a texture."""
-        return self._render_to("small", width, height, out_w, out_h, lambda: self.draw(texture, width, height))
+    def scaled(self, texture, width: int, height: int, out_w: int, out_h: int, slot: int = 0):
+        """``texture`` (width×height) drawn at out_w×out_h (bilinear) into the texture of
+        slot ``slot`` of the small ring."""
+        return self._render_to(f"small{slot}", width, height, out_w, out_h,
+                               lambda: self.draw(texture, width, height))
 
     def _render_to(self, name: str, width: int, height: int, out_w: int, out_h: int, render):
         """Run ``render()`` (drawing in width×height coordinates) into the texrender
@@ -187,27 +201,22 @@ class Graphics:
             lb.gs_texrender_end(tr)
         return lb.gs_texrender_get_texture(tr)
 
-    def read(self, texture, width: int, height: int) -> np.ndarray | None:
-        """Copy an RGBA texture to a new uint8 height×width×4 array (or None)."""
-        lb = self.lib
-        stage = self._stages.get((width, height))
-        if stage is None:
-            for s in self._stages.values():  # one size at a time per purpose is enough
-                lb.gs_stagesurface_destroy(s)
-            self._stages = {}
-            stage = lb.gs_stagesurface_create(width, height, GS_RGBA)
-            self._stages[(width, height)] = stage
-        lb.gs_stage_texture(stage, texture)
-        ptr, linesize = POINTER(c_uint8)(), c_uint32()
-        if not lb.gs_stagesurface_map(stage, byref(ptr), byref(linesize)):
-            return None
-        try:
-            pitch = int(linesize.value)  # rows may be padded
-            buf = (c_uint8 * (pitch * height)).from_address(ctypes.addressof(ptr.contents))
-            rows = np.frombuffer(buf, np.uint8).reshape(height, pitch)
-            return rows[:, : width * 4].reshape(height, width, 4).copy()
-        finally:
-            lb.gs_stagesurface_unmap(stage)
+    def stage(self, texture, width: int, height: int, tag) -> None:
+        """Start copying an RGBA texture (rendered on an earlier frame) for
+        :meth:`read_staged` on a later frame."""
+        self.readback.stage(texture, width, height, tag)
+
+    def read_staged(self):
+        """(tag, uint8 h×w×4 array) of the oldest copy staged on an earlier frame, or None."""
+        return self.readback.read()
+
+    def next_frame(self) -> None:
+        """A new OBS frame begins: copies staged so far may be mapped now."""
+        self.readback.next_frame()
+
+    def readback_clear(self) -> None:
+        """Forget the copies not read yet."""
+        self.readback.clear()
 
     def upload(self, purpose: str, array: np.ndarray):
         """A dynamic texture holding ``array`` (uint8 HxW → R8, HxWx4 → RGBA)."""
@@ -244,3 +253,134 @@ class Graphics:
             tech = b"Transparent"
         while lb.gs_effect_loop(eff, tech):
             lb.gs_draw_sprite(image, 0, width, height)
+
+
+class ReadbackRing:
+    """Staging surfaces used in turn (at least two per size): :meth:`stage` copies into a
+    free one, :meth:`read` maps one staged on an earlier frame (:meth:`next_frame` marks
+    the frame boundary). Mapping a surface staged in the same frame would wait for the GPU;
+    this never does."""
+
+    def __init__(self, lb, size: int = 2):
+        self.lib = lb
+        self.size = size
+        self.surfaces = {}  # (w, h) → [surface, …]
+        self._pending = []  # (surface, w, h, tag, frame staged), oldest first
+        self._frame = 0
+        self._size = None  # the size staged last
+        self._last = None  # the surface staged last
+
+    def next_frame(self) -> None:
+        self._frame += 1
+
+    def stage(self, texture, width: int, height: int, tag) -> None:
+        self._size = (width, height)
+        self._free_other_sizes()
+        ring = self.surfaces.setdefault((width, height), [])
+        busy = {id(p[0]) for p in self._pending}
+        if self._last is not None:
+            busy.add(id(self._last))  # surfaces take turns, as OBS's own copy surfaces do
+        free = [s for s in ring if id(s) not in busy]
+        if free:
+            surf = free[0]
+        elif len(ring) < self.size:
+            surf = self.lib.gs_stagesurface_create(width, height, GS_RGBA)
+            if not surf:
+                return
+            ring.append(surf)
+        else:  # every surface holds an unread copy: the oldest is dropped for this one
+            oldest = next(i for i, p in enumerate(self._pending) if p[1:3] == (width, height))
+            surf = self._pending.pop(oldest)[0]
+        self.lib.gs_stage_texture(surf, texture)
+        self._last = surf
+        self._pending.append((surf, width, height, tag, self._frame))
+
+    def read(self):
+        if not self._pending or self._pending[0][4] >= self._frame:
+            return None  # nothing staged on an earlier frame
+        surf, width, height, tag, _ = self._pending.pop(0)
+        try:
+            return self._map(surf, width, height, tag)
+        finally:
+            self._free_other_sizes()
+
+    def _free_other_sizes(self) -> None:
+        """One size at a time: surfaces of an old size go once their copies are read."""
+        for size in [k for k in self.surfaces if k != self._size and not any(p[1:3] == k for p in self._pending)]:
+            for surf in self.surfaces.pop(size):
+                self.lib.gs_stagesurface_destroy(surf)
+                if surf is self._last:
+                    self._last = None
+
+    def _map(self, surf, width, height, tag):
+        lb = self.lib
+        ptr, linesize = POINTER(c_uint8)(), c_uint32()
+        if not lb.gs_stagesurface_map(surf, byref(ptr), byref(linesize)):
+            return None
+        try:
+            pitch = int(linesize.value)  # rows may be padded
+            buf = (c_uint8 * (pitch * height)).from_address(ctypes.addressof(ptr.contents))
+            rows = np.frombuffer(buf, np.uint8).reshape(height, pitch)
+            return tag, rows[:, : width * 4].reshape(height, width, 4).copy()
+        finally:
+            lb.gs_stagesurface_unmap(surf)
+
+    def clear(self) -> None:
+        """Forget the copies not read yet (their frames are no longer wanted)."""
+        self._pending = []
+
+    def destroy(self) -> None:
+        for ring in self.surfaces.values():
+            for surf in ring:
+                self.lib.gs_stagesurface_destroy(surf)
+        self.surfaces, self._pending, self._last = {}, [], None
+
+
+
+class FrameRing:
+    """The last few source frames on the GPU, one texrender slot each, so a frame can be
+    drawn again when its matte arrives (sync mode). Bounded by :data:`MAX_FRAMES` and
+    :data:`MAX_BYTES`; it grows to what the measured matte latency needs and starts
+    small again after a reset (new size or path)."""
+
+    MIN_FRAMES = 2  # the previous frame is staged for readback while this one is captured
+    MAX_FRAMES = 30
+    MAX_BYTES = 256 << 20
+
+    def __init__(self):
+        self.size_key = None  # (w, h, path) the frames belong to
+        self.limit = self.MIN_FRAMES
+        self._slots = {}  # slot → (seq, texture or None)
+
+    def reset(self, gfx, key) -> None:
+        gfx.drop_slots("frame", 0)
+        self.size_key = key
+        self.limit = self.MIN_FRAMES
+        self._slots = {}
+
+    def want(self, frames: int) -> None:
+        """Keep at least ``frames`` frames (within the bounds)."""
+        if self.size_key is None:
+            return
+        w, h = self.size_key[:2]
+        cap = max(self.MIN_FRAMES, min(self.MAX_FRAMES, self.MAX_BYTES // max(1, 4 * w * h)))
+        self.limit = max(self.limit, min(int(frames), cap))
+
+    def capture(self, gfx, source, seq: int, w: int, h: int):
+        """Capture frame ``seq`` into a free slot (a new one, or the oldest frame's)."""
+        if len(self._slots) < self.limit:
+            slot = len(self._slots)
+        else:
+            slot = min(self._slots, key=lambda k: self._slots[k][0])
+        tex = gfx.capture(source, w, h, slot)
+        self._slots[slot] = (seq, tex or None)
+        return tex
+
+    def texture(self, seq: int):
+        for s, tex in self._slots.values():
+            if s == seq:
+                return tex
+        return None
+
+    def __len__(self) -> int:
+        return len(self._slots)

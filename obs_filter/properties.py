@@ -24,6 +24,7 @@ DEFAULTS = {
     "model_path": "",
     "device": "auto",
     "compositing": "gpu",
+    "timing": "sync",
     "smooth_alpha": float(_D.smooth_alpha),
     "smooth_beta": float(_D.smooth_beta),
     "roi_margin": float(_D.roi_margin),
@@ -83,6 +84,16 @@ def settings_from_obs(data) -> tuple[Settings, str]:
     return settings, path
 
 
+TIMINGS = ("sync", "latency")
+
+
+def timing_from_obs(data) -> str:
+    """"sync" (default: the picture waits for its matte) or "latency" (the newest picture
+    with the newest matte, which may trail a movement)."""
+    t = data.get_string("timing")
+    return t if t in TIMINGS else "sync"
+
+
 def needs_cpu_composite(settings: Settings) -> bool:
     """Features the GPU shader does not do: a per-frame background (video, blur), the
     estimated foreground colour (halo removal) and light wrap."""
@@ -132,6 +143,11 @@ def build_properties(props, filt) -> None:
                                                   ("CUDA (NVIDIA)", "cuda"), ("CoreML (macOS)", "coreml"),
                                                   ("CPU", "cpu")])
     props.add_list("compositing", "Compositing", [("GPU shader (fast)", "gpu"), ("CPU (reference)", "cpu")])
+    p = props.add_list("timing", "Timing", [("Synchronised: the picture waits for its matte", "sync"),
+                                            ("Lowest latency: the matte may trail movement", "latency")])
+    props.set_tooltip(p, "Synchronised delays the picture by the matte's latency (shown below; give the audio "
+                         "the same Sync Offset). Lowest latency shows the newest picture with the newest matte, "
+                         "which shows a ghost of the old room along the edge when you move.")
     p = props.add_float("smooth_alpha", "Tracking smoothing α (1 = none)", 0.01, 1.0, 0.01)
     props.set_tooltip(p, "Weight of the newest person box; lower = steadier crop, slower to follow")
     p = props.add_float("smooth_beta", "Tracking trend β", 0.0, 1.0, 0.01)

@@ -80,10 +80,11 @@ class Worker:
             self.error = None
             self._cond.notify()
 
-    def submit(self, frame: np.ndarray, size, path: str) -> int:
-        """Hand over a frame (replacing one not started yet); returns its sequence number."""
+    def submit(self, frame: np.ndarray, size, path: str, seq: int | None = None) -> int:
+        """Hand over a frame (replacing one not started yet) with its frame number ``seq``
+        (by default one more than the last); its result carries it. Returns it."""
         with self._cond:
-            self._seq += 1
+            self._seq = self._seq + 1 if seq is None else seq
             self._frame = (self._seq, frame, size, path, self._epoch)
             self._cond.notify()
             return self._seq

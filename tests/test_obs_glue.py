@@ -6,6 +6,7 @@ to provoke there: a slow model, failures, odd sizes, pause, destroy, script relo
 
 from __future__ import annotations
 
+import ctypes
 import importlib
 import statistics
 import sys
@@ -82,21 +83,41 @@ class FakeSource:
 
 
 class FakeGfx:
-    """Records what would be drawn; read() returns a frame of the asked size."""
+    """Records what would be drawn; a staged copy reads back as a frame of its size on a
+    later frame (like obs_filter.graphics.ReadbackRing)."""
 
     def __init__(self):
         self.draws = []
         self.uploads = []
+        self.captures = 0
+        self.staged = []  # (tag, w, h, frame)
+        self.frame = 0
         self.destroyed = False
 
-    def capture(self, source, w, h):
-        return ("tex", w, h)
+    def capture(self, source, w, h, slot=0):
+        self.captures += 1
+        return ("tex", slot, w, h)
 
-    def scaled(self, tex, w, h, ow, oh):
+    def scaled(self, tex, w, h, ow, oh, slot=0):
         return ("small", ow, oh)
 
-    def read(self, tex, w, h):
-        return np.full((h, w, 4), 128, np.uint8)
+    def next_frame(self):
+        self.frame += 1
+
+    def stage(self, tex, w, h, tag):
+        self.staged.append((tag, w, h, self.frame))
+
+    def read_staged(self):
+        if not self.staged or self.staged[0][3] >= self.frame:
+            return None
+        tag, w, h, _ = self.staged.pop(0)
+        return tag, np.full((h, w, 4), 128, np.uint8)
+
+    def readback_clear(self):
+        self.staged = []
+
+    def drop_slots(self, prefix, keep):
+        pass
 
     def upload(self, purpose, array):
         self.uploads.append((purpose, array.shape))
@@ -108,6 +129,7 @@ class FakeGfx:
     def draw_blend(self, image, mask, w, h, colour=None, background=None):
         kind = "image" if background is not None else "colour" if colour is not None else "transparent"
         self.draws.append(("blend", kind))
+        self.blended = image
 
     def destroy(self, enter=True):
         self.destroyed = True
@@ -170,13 +192,20 @@ def wait_until(pred, timeout=5.0):
     return False
 
 
+def frame(filt, renders=1):
+    """One OBS frame: video_tick, then ``renders`` renders (studio mode, projectors…)."""
+    filt.video_tick(1 / 30)
+    for _ in range(renders):
+        filt.video_render()
+
+
 def render_until_result(filt, timeout=5.0):
     def step():
-        filt.video_render()
+        frame(filt)
         res = filt.worker.latest()
         return res is not None and res.size == filt.source.size
     assert wait_until(step, timeout), "no result from the worker"
-    filt.video_render()
+    frame(filt)
 
 
 # -- settings -----------------------------------------------------------------------------
@@ -276,6 +305,7 @@ def _render_times(delay, n=40):
         render_until_result(filt, timeout=10)
         times = []
         for _ in range(n):
+            filt.video_tick(1 / 30)
             t0 = time.perf_counter()
             filt.video_render()
             times.append(time.perf_counter() - t0)
@@ -545,3 +575,127 @@ def test_callback_exception_never_reaches_libobs(fake_obs, quiet_log):
         assert len([m for m in quiet_log if "GPU lost" in m]) == 1
     finally:
         st.handler.destroy(key)
+
+
+# -- one capture per frame, readback that never waits, the matte on its own frame ----------
+class FakeStageLib:
+    """The four libobs staging calls over numpy buffers, checking the rule that makes
+    readback non-blocking: a surface is never mapped in the frame that staged it."""
+
+    def __init__(self):
+        self.frame = 0
+        self.staged_at = {}  # surface id → frame
+        self.created = []
+        self.maps = 0
+
+    def gs_stagesurface_create(self, w, h, fmt):
+        surf = {"w": w, "h": h, "buf": (ctypes.c_uint8 * (h * (w * 4 + 8)))()}
+        self.created.append(surf)
+        return surf
+
+    def gs_stagesurface_destroy(self, surf):
+        self.created.remove(surf)
+
+    def gs_stage_texture(self, surf, tex):
+        value, w, h = tex
+        pitch = w * 4 + 8  # padded rows, like real drivers may give
+        arr = np.frombuffer(surf["buf"], np.uint8).reshape(h, pitch)
+        arr[:] = value
+        self.staged_at[id(surf)] = self.frame
+
+    def gs_stagesurface_map(self, surf, ptr_ref, linesize_ref):
+        assert self.staged_at[id(surf)] < self.frame, "mapped a surface staged in the same frame (a GPU stall)"
+        self.maps += 1
+        ptr_ref._obj.contents = ctypes.c_uint8.from_buffer(surf["buf"])
+        linesize_ref._obj.value = surf["w"] * 4 + 8
+        return True
+
+    def gs_stagesurface_unmap(self, surf):
+        pass
+
+
+def test_readback_ring_maps_only_copies_staged_on_an_earlier_frame():
+    from obs_filter.graphics import ReadbackRing
+
+    lib = FakeStageLib()
+    ring = ReadbackRing(lib)
+    got = []
+    for f in range(6):
+        lib.frame = f
+        ring.next_frame()
+        r = ring.read()  # before staging, as the filter does
+        if r is not None:
+            got.append((r[0], int(r[1][0, 0, 0]), r[1].shape))
+        ring.stage((f, 8, 4), 8, 4, tag=f)
+    assert got == [(f, f, (4, 8, 4)) for f in range(5)]  # each frame's copy, one frame later
+    assert len(lib.created) == 2  # two surfaces per size, reused in turn
+    lib.frame = 6
+    ring.next_frame()
+    ring.stage((9, 16, 8), 16, 8, tag="new size")
+    assert ring.read()[0] == 5  # the old size's last copy is still read…
+    lib.frame = 7
+    ring.next_frame()
+    assert ring.read()[0] == "new size"
+    assert [(s["w"], s["h"]) for s in lib.created] == [(16, 8)]  # …and then its surfaces go
+    ring.destroy()
+    assert lib.created == []
+
+
+def test_renders_after_the_first_in_a_frame_only_draw():
+    filt = make_filter()
+    try:
+        render_until_result(filt)
+        caps, staged, calls = filt.gfx.captures, len(filt.gfx.staged), filt.counters.values["readbacks"]
+        draws = len(filt.gfx.draws)
+        for _ in range(5):
+            frame(filt, renders=3)  # e.g. studio mode + a projector
+        assert filt.gfx.captures - caps == 5
+        assert filt.counters.values["readbacks"] - calls == 5
+        assert len(filt.gfx.draws) - draws == 15
+        assert filt.counters.values["renders"] >= 15
+        assert len(filt.gfx.staged) <= staged + 1
+    finally:
+        filt.close()
+
+
+@pytest.mark.parametrize("timing", ["sync", "latency"])
+def test_matte_is_drawn_over_its_own_frame_in_sync_mode(timing):
+    filt = make_filter({"timing": timing}, factory=lambda s: FakePipeline(s, 0.05))
+    try:
+        render_until_result(filt)
+        for _ in range(20):  # the ring grows to the measured latency
+            frame(filt)
+            time.sleep(0.01)
+        filt.counters.ages[:] = [0] * len(filt.counters.ages)
+        for _ in range(20):
+            frame(filt)
+            time.sleep(0.01)
+        shown = filt._shown_seq  # the frame number of the matte drawn last
+        assert filt.gfx.draws[-1] == ("blend", "colour")
+        if timing == "sync":
+            assert filt.gfx.blended == filt.ring.texture(shown)
+            assert filt.counters.ages[0] > 0 and sum(filt.counters.ages[1:]) == 0
+            assert filt.delay_ms() > 0 and "picture delayed" in filt.stats_text()
+        else:
+            assert filt.gfx.blended == filt.ring.texture(filt.frame_seq)
+            assert filt.frame_seq > shown and sum(filt.counters.ages[2:]) > 0
+            assert "behind the picture" in filt.stats_text()
+        assert len(filt.ring) <= filt.ring.MAX_FRAMES
+    finally:
+        filt.close()
+
+
+def test_frame_ring_grows_to_the_latency_within_its_bounds():
+    from obs_filter.graphics import FrameRing
+
+    gfx = FakeGfx()
+    ring = FrameRing()
+    ring.reset(gfx, (3840, 2160, "gpu"))
+    ring.want(1000)
+    assert ring.limit == ring.MAX_BYTES // (4 * 3840 * 2160) == 8  # 9 frames of 4K would pass 256 MB
+    for seq in range(100):
+        ring.capture(gfx, None, seq, 3840, 2160)
+    assert len(ring) == ring.limit and ring.texture(99) and ring.texture(99 - ring.limit + 1)
+    assert ring.texture(99 - ring.limit) is None
+    ring.reset(gfx, (640, 360, "gpu"))
+    assert ring.limit == ring.MIN_FRAMES and len(ring) == 0
