@@ -19,7 +19,7 @@ from ctypes import POINTER, byref, c_char_p, c_float, c_uint8, c_uint32
 
 import numpy as np
 
-from .libobs import (GS_BLEND_ONE, GS_BLEND_ZERO, GS_CLEAR_COLOR, GS_DYNAMIC, GS_R8, GS_RGBA, GS_ZS_NONE,
+from .libobs import (GS_BLEND_ONE, GS_BLEND_ZERO, GS_CLEAR_COLOR, GS_CS_SRGB, GS_DYNAMIC, GS_R8, GS_RGBA, GS_ZS_NONE,
                      OBS_EFFECT_DEFAULT, OBS_SOURCE_ASYNC, OBS_SOURCE_CUSTOM_DRAW, FilterSource, lib)
 
 class _Vec4:
@@ -188,7 +188,7 @@ class Graphics:
         lb = self.lib
         tr = self._texrender(name)
         lb.gs_texrender_reset(tr)
-        if not lb.gs_texrender_begin(tr, out_w, out_h):
+        if not lb.gs_texrender_begin_with_color_space(tr, out_w, out_h, GS_CS_SRGB):
             return None
         try:
             lb.gs_clear(GS_CLEAR_COLOR, self._clear.set(0, 0, 0, 0), 0.0, 0)
@@ -228,12 +228,17 @@ class Graphics:
         return tex
 
     def draw(self, texture, width: int, height: int) -> None:
-        """Draw a texture with OBS's default effect (a plain copy)."""
+        """Draw a texture with OBS's default effect (a plain copy of its sRGB values)."""
         lb = self.lib
         eff = lb.obs_get_base_effect(OBS_EFFECT_DEFAULT)
         lb.gs_effect_set_texture(lb.gs_effect_get_param_by_name(eff, b"image"), texture)
-        while lb.gs_effect_loop(eff, b"Draw"):
-            lb.gs_draw_sprite(texture, 0, width, height)
+        previous = lb.gs_framebuffer_srgb_enabled()
+        lb.gs_enable_framebuffer_srgb(False)
+        try:
+            while lb.gs_effect_loop(eff, b"Draw"):
+                lb.gs_draw_sprite(texture, 0, width, height)
+        finally:
+            lb.gs_enable_framebuffer_srgb(previous)
 
     def draw_blend(self, image, mask, width: int, height: int, colour=None, background=None) -> None:
         """Blend ``image`` over a colour (r, g, b in 0..1), a background texture, or
@@ -251,8 +256,15 @@ class Graphics:
             tech = b"Color"
         else:
             tech = b"Transparent"
-        while lb.gs_effect_loop(eff, tech):
-            lb.gs_draw_sprite(image, 0, width, height)
+        # Blend the sRGB-encoded values (as the CPU path does), never linearised: the same
+        # picture on SDR and HDR canvases, and the same as the CPU path.
+        previous = lb.gs_framebuffer_srgb_enabled()
+        lb.gs_enable_framebuffer_srgb(False)
+        try:
+            while lb.gs_effect_loop(eff, tech):
+                lb.gs_draw_sprite(image, 0, width, height)
+        finally:
+            lb.gs_enable_framebuffer_srgb(previous)
 
 
 class ReadbackRing:

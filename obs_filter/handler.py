@@ -73,6 +73,10 @@ class Handler:
             ol.log(ol.LOG_ERROR, f"filter '{filt.name}': {filt.error}")
             filt.source.skip()
 
+    def video_get_color_space(self, _key, _count, _preferred):
+        """The filter's output is SDR sRGB whatever the canvas (see libobs.register_filter)."""
+        return ol.GS_CS_SRGB
+
     def filter_remove(self, key, _parent):
         filt = ol.instance(key)
         if filt is not None:

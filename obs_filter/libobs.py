@@ -28,6 +28,8 @@ OBS_SOURCE_TYPE_FILTER = 1
 OBS_SOURCE_VIDEO = 1 << 0
 OBS_SOURCE_ASYNC = 1 << 2
 OBS_SOURCE_CUSTOM_DRAW = 1 << 3
+OBS_SOURCE_SRGB = 1 << 15  # the filter handles the sRGB framebuffer state itself
+GS_CS_SRGB = 0  # enum gs_color_space: 8-bit SDR sRGB
 GS_R8, GS_RGBA = 2, 3
 GS_ZS_NONE = 0
 GS_DYNAMIC = 1 << 1
@@ -54,6 +56,7 @@ VOID_DATA = CFUNCTYPE(None, c_void_p)  # activate, deactivate, show, hide
 VIDEO_TICK = CFUNCTYPE(None, c_void_p, c_float)
 VIDEO_RENDER = CFUNCTYPE(None, c_void_p, c_void_p)
 FILTER_REMOVE = CFUNCTYPE(None, c_void_p, c_void_p)
+GET_COLOR_SPACE = CFUNCTYPE(c_int, c_void_p, c_size_t, c_void_p)  # (data, count, preferred spaces)
 PROPERTY_MODIFIED = CFUNCTYPE(c_bool, c_void_p, c_void_p, c_void_p)
 
 _P = c_void_p
@@ -75,7 +78,7 @@ _INFO_FIELDS = [
     ("media_play_pause", _P), ("media_restart", _P), ("media_stop", _P), ("media_next", _P),
     ("media_previous", _P), ("media_get_duration", _P), ("media_get_time", _P),
     ("media_set_time", _P), ("media_get_state", _P), ("version", c_uint32),
-    ("unversioned_id", c_char_p), ("missing_files", _P), ("video_get_color_space", _P),
+    ("unversioned_id", c_char_p), ("missing_files", _P), ("video_get_color_space", GET_COLOR_SPACE),
 ]
 
 
@@ -158,6 +161,9 @@ _FUNCS = {
     "gs_blend_state_push": (None, []),
     "gs_blend_state_pop": (None, []),
     "gs_blend_function": (None, [c_int, c_int]),
+    "gs_texrender_begin_with_color_space": (c_bool, [c_void_p, c_uint32, c_uint32, c_int]),
+    "gs_framebuffer_srgb_enabled": (c_bool, []),
+    "gs_enable_framebuffer_srgb": (None, [c_bool]),
     "bfree": (None, [c_void_p]),
 }
 
@@ -273,11 +279,15 @@ def register_filter(type_id: str, display_name: str) -> bool:
             "video_tick": VIDEO_TICK(_trampoline("video_tick")),
             "video_render": VIDEO_RENDER(_trampoline("video_render")),
             "filter_remove": FILTER_REMOVE(_trampoline("filter_remove")),
+            "video_get_color_space": GET_COLOR_SPACE(_trampoline("video_get_color_space", GS_CS_SRGB)),
         }
         info = ObsSourceInfo()
         info.id = id_buf.value  # the structure keeps this bytes object alive
         info.type = OBS_SOURCE_TYPE_FILTER
-        info.output_flags = OBS_SOURCE_VIDEO
+        # Colour: the filter works in 8-bit sRGB on every canvas (captures rendered as
+        # GS_CS_SRGB, the blend on sRGB-encoded values with framebuffer sRGB off, like the
+        # CPU path's uint8 composite) and says so; OBS converts its output for HDR canvases.
+        info.output_flags = OBS_SOURCE_VIDEO | OBS_SOURCE_SRGB
         for field, cb in callbacks.items():
             setattr(info, field, cb)
         lib().obs_register_source_s(ctypes.addressof(info), ctypes.sizeof(info))
