@@ -175,7 +175,8 @@ class BgReplaceFilter:
         if self.active:
             self.counters.add(ticks=1)
         self.counters.maybe_write(self.name, worker_frames=self.worker.total_frames, worker_ms=self.worker.total_ms,
-                                  path=self.path, timing=self.timing, delay_ms=self.delay_ms(), ring=len(self.ring))
+                                  path=self.path, timing=self.timing, delay_ms=self.delay_ms(), ring=len(self.ring),
+                                  behind=self.matte_behind, behind_ms=1e3 * self.frame_s * self.matte_behind)
         self._since_refresh += seconds
         if self._since_refresh >= STATS_REFRESH_S:
             self._since_refresh = 0.0
