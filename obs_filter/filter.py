@@ -265,7 +265,7 @@ class BgReplaceFilter:
         t0 = time.perf_counter()
         if self.path == "gpu":
             gh, gw = self.worker.grid(h, w)
-            small = self.gfx.scaled(tex, w, h, gw, gh, self.frame_seq % 2)
+            small = self.gfx.scaled(tex, w, h, gw, gh, self.frame_seq % 3)  # staged next frame
             self._to_stage = (self.frame_seq, small, gw, gh) if small else None
         else:  # the full frame stays in its ring slot until the next frame
             self._to_stage = (self.frame_seq, tex, w, h)
@@ -311,7 +311,8 @@ class BgReplaceFilter:
             return
         self.counters.age(drawn - matte)
         behind = self.frame_seq - matte  # how old the newest matte is
-        self.ring.want(behind + 2)  # keep its frame (and one more) on the GPU
+        if self.timing == "sync" and self.path == "gpu":
+            self.ring.want(behind + self.ring.SLACK)  # keep its frame (and a few more) on the GPU
         delay = self.frame_seq - drawn
         self.delay_frames = delay if self.delay_frames is None else 0.9 * self.delay_frames + 0.1 * delay
         self.matte_behind = behind

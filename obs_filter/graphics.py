@@ -355,7 +355,11 @@ class FrameRing:
     :data:`MAX_BYTES`; it grows to what the measured matte latency needs and starts
     small again after a reset (new size or path)."""
 
-    MIN_FRAMES = 2  # the previous frame is staged for readback while this one is captured
+    # The previous frame is staged for readback while this one is captured, and a slot is
+    # overwritten only well after it was last drawn from (a software renderer waits for
+    # queued draws that read a texture before it renders into it).
+    MIN_FRAMES = 3
+    SLACK = 3  # frames kept beyond the newest matte's frame
     MAX_FRAMES = 30
     MAX_BYTES = 256 << 20
 
