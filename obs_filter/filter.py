@@ -48,7 +48,6 @@ class BgReplaceFilter:
         self._shown_seq = None  # result already uploaded
         self._bg_uploaded = None
         self._mask_tex = self._comp_tex = self._bg_tex = None
-        self._uploads = 0
         self.active = True
         self.render_ms = 0.0
         self.renders = 0
@@ -261,18 +260,13 @@ class BgReplaceFilter:
         return got is not None
 
     def _prepare_readback(self, tex, w, h) -> None:
-        """A texture for the next frame's staging: only what the worker uses, the
-        grid-size frame (GPU path) or the full frame (CPU path). The grid-size frame is
-        scaled from the previous frame's capture: sampling a texture rendered in the same
-        frame makes a software renderer finish that rendering first."""
+        """This frame's texture for the next frame's staging: only what the worker uses,
+        the grid-size frame (GPU path) or the full frame (CPU path)."""
         t0 = time.perf_counter()
         if self.path == "gpu":
-            prev = self.ring.texture(self.frame_seq - 1)
-            self._to_stage = None
-            if prev:
-                gh, gw = self.worker.grid(h, w)
-                small = self.gfx.scaled(prev, w, h, gw, gh, self.frame_seq % 3)  # staged next frame
-                self._to_stage = (self.frame_seq - 1, small, gw, gh) if small else None
+            gh, gw = self.worker.grid(h, w)
+            small = self.gfx.scaled(tex, w, h, gw, gh, self.frame_seq % 3)  # staged next frame
+            self._to_stage = (self.frame_seq, small, gw, gh) if small else None
         else:  # the full frame stays in its ring slot until the next frame
             self._to_stage = (self.frame_seq, tex, w, h)
         self.counters.add(scale_ms=1e3 * (time.perf_counter() - t0))
@@ -287,8 +281,7 @@ class BgReplaceFilter:
         self._shown_seq = res.seq
         if path == "cpu":  # the composite is the matte's own frame
             if new or self._comp_tex is None:
-                self._uploads += 1  # two textures in turn: never write one a queued draw reads
-                self._comp_tex = self.gfx.upload(f"composite{self._uploads % 2}", res.array)
+                self._comp_tex = self.gfx.upload("composite", res.array)
             self._count(res.seq, res.seq, first)
             self.gfx.draw(self._comp_tex, w, h)
             return
@@ -299,8 +292,7 @@ class BgReplaceFilter:
                 tex, drawn = old, res.seq
         self._count(drawn, res.seq, first)
         if new or self._mask_tex is None:
-            self._uploads += 1
-            self._mask_tex = self.gfx.upload(f"mask{self._uploads % 2}", res.array)
+            self._mask_tex = self.gfx.upload("mask", res.array)
         if self.settings.background == "transparent":
             self.gfx.draw_blend(tex, self._mask_tex, w, h)
         elif res.background is not None:

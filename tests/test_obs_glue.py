@@ -120,7 +120,6 @@ class FakeGfx:
         pass
 
     def upload(self, purpose, array):
-        purpose = purpose.rstrip("0123456789")  # "mask0" / "mask1": textures used in turn
         self.uploads.append((purpose, array.shape))
         return (purpose, array.shape)
 
