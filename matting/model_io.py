@@ -18,7 +18,6 @@ Used by :class:`matting.model.Segmenter`; the rules are documented for users in
 from __future__ import annotations
 
 import logging
-import math
 import re
 from dataclasses import dataclass, field
 
@@ -194,8 +193,8 @@ def model_size(fixed_hw, image_hw=None) -> tuple[int, int]:
 def output_layout(shape, h: int, w: int) -> tuple[int, bool] | None:
     """(channels, channel axis before H/W) of a matte output for an h×w input, or None.
 
-    Accepted: ranks 2–4 holding h, w as consecutive axes; the other axes are 1 except at
-    most one channel axis of size 2 (background, person).
+    Accepted: ranks 2–4 holding h, w as consecutive axes; the axis just before or just
+    after them may be a channel axis of size 2 (background, person); all others are 1.
     """
     shape = tuple(int(d) for d in shape)
     if not 2 <= len(shape) <= 4:
@@ -203,10 +202,12 @@ def output_layout(shape, h: int, w: int) -> tuple[int, bool] | None:
     for i in range(len(shape) - 1):
         if shape[i:i + 2] != (h, w):
             continue
-        rest = shape[:i] + shape[i + 2:]
-        channels = math.prod(rest)
-        if channels in (1, 2) and sum(d != 1 for d in rest) <= 1:
-            return channels, 2 in shape[:i]
+        before, after = shape[:i], shape[i + 2:]
+        if any(d != 1 for d in before[:-1] + after[1:]):
+            continue
+        c_first, c_last = (before[-1] if before else 1), (after[0] if after else 1)
+        if c_first * c_last in (1, 2) and min(c_first, c_last) == 1:
+            return c_first * c_last, c_first == 2
     return None
 
 

@@ -104,7 +104,8 @@ def test_two_channel_detection():
     ((1, 1, 3, 4), (1, False)), ((1, 3, 4, 1), (1, False)), ((1, 3, 4), (1, False)), ((3, 4), (1, False)),
     ((1, 2, 3, 4), (2, True)), ((1, 3, 4, 2), (2, False)), ((2, 3, 4), (2, True)), ((3, 4, 2), (2, False)),
     ((1, 3, 3, 4), None), ((1, 2, 3, 4, 1), None), ((1, 1, 4, 3), None), ((1, 2, 3, 4, 2), None),
-    ((1, 1, 6, 8), None), ((12,), None), ((2, 1, 3, 4), (2, True)),
+    ((1, 1, 6, 8), None), ((12,), None), ((2, 1, 3, 4), None), ((2, 3, 4, 1), (2, True)),
+    ((1, 3, 4, 1), (1, False)),
 ])
 def test_output_layout(shape, layout):
     assert output_layout(shape, 3, 4) == layout
