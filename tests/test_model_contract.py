@@ -165,8 +165,10 @@ def test_recurrent_state_is_carried_and_reset(tmp_path):
     assert seg.input_hw == (448, 256) and seg._state["r2i"].item() == 2
 
 
-def test_recurrent_model_in_the_pipeline(tmp_path):
-    path = save_recurrent_model(tmp_path / "rvm.onnx", fixed_hw=(144, 256), ratio=False, states=2)
+@pytest.mark.parametrize("fixed,model_shape", [(True, (1, 3, 144, 256)), (False, (1, 3, 256, 448))])
+def test_recurrent_model_in_the_pipeline(tmp_path, fixed, model_shape):
+    path = (save_recurrent_model(tmp_path / "rvm.onnx", fixed_hw=(144, 256), ratio=False, states=2) if fixed
+            else save_recurrent_model(tmp_path / "rvm.onnx"))
     p = Pipeline(model=str(path), device="cpu", background="#0000ff", temporal_strength=0.0)
     assert p.settings.roi  # asked for, but a recurrent model always sees the whole frame
     frame = bright_person_frame()
@@ -176,7 +178,7 @@ def test_recurrent_model_in_the_pipeline(tmp_path):
     for n in range(1, 6):
         comp, alpha = p.process(frame)
         assert p.segmenter._state["r2i"].item() == n
-    assert p.tracker.forecast is None and set(seen) == {(1, 3, 144, 256)}  # one call per frame, whole frame
+    assert p.tracker.forecast is None and set(seen) == {model_shape}  # one call per frame, whole frame
     assert alpha[200, 280] == 255 and alpha[20, 20] == 0
     assert tuple(comp[200, 280]) == (255, 255, 255) and tuple(comp[20, 20]) == (255, 0, 0)
     p.reset()
