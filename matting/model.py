@@ -1,10 +1,12 @@
 """Stage 2: the matting CNN, run by ONNX Runtime.
 
-:class:`Segmenter` wraps one ONNX session. It accepts any model with one image input
-(NCHW or NHWC with 3 channels, fixed size read from the file) and one person-probability
-output in [0, 1], such as the MediaPipe selfie segmentation models shipped in
-``models/``. Pre-processing follows MediaPipe: RGB, value/255, the whole crop stretched
-to the model size (no letterbox).
+:class:`Segmenter` wraps one ONNX session. Besides the MediaPipe selfie segmentation
+models shipped in ``models/`` it accepts any model that fits the contract of
+:mod:`matting.model_io` (documented in ``models/MODEL_CARD.md``): one image input, NCHW or
+NHWC, fixed or dynamic size; a matte output of 1 or 2 channels, probabilities or logits;
+or a recurrent video-matting model (RVM-style ``src``, ``r1i…``, ``downsample_ratio`` →
+``pha``, ``r1o…``) whose state is carried from frame to frame. Pre-processing follows
+MediaPipe: RGB, value/255, the whole crop stretched to the model size (no letterbox).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import cv2
 import numpy as np
 
 from .errors import ModelError
+from .model_io import MatteDecoder, model_size, read_io
 
 log = logging.getLogger("matting")
 
@@ -95,34 +98,62 @@ class Segmenter:
             log.warning("device %r could not be used; running on %s", device, self.provider)
         self._read_io()
         # One warm-up run: checks the output shape now, not on the first live frame.
-        self.run(np.zeros(self.input_shape, np.float32))
+        self.run(np.zeros(self.input_shape, self.dtype))
+        self.reset_state()
+        log.info("model %s: %s", self.path.name, self.summary())
 
     def _read_io(self) -> None:
-        inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
         name = self.path.name
-        if len(inputs) != 1:
-            raise ModelError(f"model {name}: expected one image input, found {len(inputs)}")
-        if not outputs:
-            raise ModelError(f"model {name}: has no output")
-        shape = list(inputs[0].shape)
-        if len(shape) != 4:
-            raise ModelError(f"model {name}: input must be 4-D (NCHW or NHWC), got {shape}")
-        if shape[1] == 3:
-            self.nchw, hw = True, shape[2:4]
-        elif shape[3] == 3:
-            self.nchw, hw = False, shape[1:3]
-        else:
-            raise ModelError(f"model {name}: input must have 3 colour channels, got {shape}")
-        if not all(isinstance(d, int) and d > 0 for d in hw):
-            raise ModelError(f"model {name}: input size must be fixed, got {shape}")
-        if inputs[0].type != "tensor(float)":
-            raise ModelError(f"model {name}: input must be float32, got {inputs[0].type}")
-        self.input_hw = (int(hw[0]), int(hw[1]))
-        self.input_shape = (1, 3, *self.input_hw) if self.nchw else (1, *self.input_hw, 3)
-        self.input_name, self.output_name = inputs[0].name, outputs[0].name
+        meta = self.session.get_modelmeta().custom_metadata_map
+        io = read_io(name, self.session.get_inputs(), self.session.get_outputs(), meta)
+        self.io = io
+        self.nchw, self.dtype = io.nchw, io.dtype
+        self.input_name, self.output_name = io.image, io.matte
+        #: Recurrent models carry state between frames: they must see one stable input
+        #: geometry (the pipeline runs them on the whole frame, ROI tracking off).
+        self.recurrent = io.recurrent
+        # Only a recurrent model with a dynamic side follows the frame's aspect (see
+        # model_io.model_size); every other model has one input size for good.
+        self._follow_aspect = io.recurrent and None in io.fixed_hw
+        self.input_hw = model_size(io.fixed_hw)
+        self._aspect = None  # aspect of the image input_hw was chosen for
+        self.decode = MatteDecoder(name, io.matte, io.kind)
+        self._fetch = [io.matte] + [s.output for s in io.states]
+        self._ratio = np.ones(1, np.float32)  # RVM works at the size it is given (see MODEL_CARD)
+        self.reset_state()
+
+    def summary(self) -> str:
+        """One line on how the model is read (for logs and the CLI)."""
+        io = self.io
+        size = "x".join(str(d or "?") for d in io.fixed_hw)
+        kind = io.kind if io.kind != "auto" else (
+            "detected logits" if self.decode.kind == "logits" else "probability unless values show logits")
+        text = (f"input {io.image!r} {'NCHW' if io.nchw else 'NHWC'} {size} {np.dtype(io.dtype).name}, "
+                f"matte output {io.matte!r} ({kind})")
+        if io.recurrent:
+            text += f", recurrent with {len(io.states)} state tensor(s)"
+        return text
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        h, w = self.input_hw
+        return (1, 3, h, w) if self.nchw else (1, h, w, 3)
+
+    def reset_state(self) -> None:
+        """Forget a recurrent model's state (the next frame starts a new clip)."""
+        self._state = {s.input: np.zeros(s.initial_shape, s.dtype) for s in self.io.states}
+        self._geometry = None
 
     def preprocess(self, image: np.ndarray, order: str = "RGB") -> np.ndarray:
-        """uint8 HxWx3+ image (any size) → float32 model input (RGB/255, stretched)."""
+        """uint8 HxWx3+ image (any size) → model input (RGB/255, stretched)."""
+        if self._follow_aspect:
+            # The same frame may come as the grid image or the full frame (their aspects
+            # differ by rounding): keep the size unless the aspect really changed, so the
+            # state is not reset by a 32-pixel rounding flip.
+            ih, iw = image.shape[:2]
+            if self._aspect is None or abs(iw / ih - self._aspect) > 0.01 * self._aspect:
+                self._aspect = iw / ih
+                self.input_hw = model_size(self.io.fixed_hw, (ih, iw))
         h, w = self.input_hw
         shrink = image.shape[0] >= h and image.shape[1] >= w
         # INTER_AREA when shrinking matches MediaPipe's reference; linear when enlarging.
@@ -130,16 +161,34 @@ class Segmenter:
         if order == "BGR":
             small = small[:, :, ::-1]
         x = small.transpose(2, 0, 1) if self.nchw else small
-        return (x.astype(np.float32) * np.float32(1 / 255))[None]
+        x = (x.astype(np.float32) * np.float32(1 / 255))[None]
+        return x if self.dtype is np.float32 else x.astype(self.dtype)
 
     def run(self, tensor: np.ndarray) -> np.ndarray:
-        """Model input tensor → float32 probability (model height × width) in [0, 1]."""
-        out = self.session.run([self.output_name], {self.input_name: tensor})[0]
-        h, w = self.input_hw
-        if out.size != h * w or out.squeeze().shape != (h, w):
-            raise ModelError(f"model {self.path.name}: output must be one {h}x{w} probability map, "
-                             f"got shape {list(out.shape)}")
-        return np.clip(out.reshape(h, w).astype(np.float32, copy=False), 0.0, 1.0)
+        """Model input tensor → float32 probability (input height × width) in [0, 1].
+
+        A recurrent model's state advances by one frame; it restarts from zeros when the
+        input's shape changes (the state is only meaningful for one geometry)."""
+        h, w = tensor.shape[2:4] if self.nchw else tensor.shape[1:3]
+        try:
+            if not self.recurrent:
+                out = self.session.run(self._fetch, {self.input_name: tensor})[0]
+            else:
+                out = self._run_recurrent(tensor)
+        except Exception as exc:  # noqa: BLE001 - ORT raises many types; the user needs one line
+            raise ModelError(f"model {self.path.name}: inference failed: {_first_line(exc)}") from None
+        return self.decode(out, h, w)
+
+    def _run_recurrent(self, tensor: np.ndarray) -> np.ndarray:
+        if tensor.shape != self._geometry:
+            self.reset_state()
+            self._geometry = tensor.shape
+        feeds = {self.input_name: tensor, **self._state}
+        if self.io.ratio:
+            feeds[self.io.ratio] = self._ratio
+        out, *states = self.session.run(self._fetch, feeds)
+        self._state = {s.input: v for s, v in zip(self.io.states, states)}
+        return out
 
     def predict(self, image: np.ndarray, order: str = "RGB") -> np.ndarray:
         """Person probability of a whole uint8 image, at model size."""

@@ -119,6 +119,12 @@ class Pipeline:
         """Forget tracking and temporal state (the next frame starts fresh)."""
         self._shape = None
 
+    @property
+    def _roi_on(self) -> bool:
+        # A recurrent model's state is only meaningful for one stable input geometry:
+        # it always sees the whole frame (no ROI crops).
+        return self.settings.roi and not self.segmenter.recurrent
+
     def _start(self, h: int, w: int) -> None:
         gh, gw, _ = grid_size(h, w)
         self._shape = (h, w)
@@ -128,6 +134,7 @@ class Pipeline:
         self._current = np.zeros((gh, gw), np.float32)
         self._prev_gray = None
         self.tracker.reset()
+        self.segmenter.reset_state()
         self.frame_index = 0
 
     # -- the four stages ---------------------------------------------------------------
@@ -153,7 +160,7 @@ class Pipeline:
         # input come from it, so the full-resolution frame is read only once here.
         small = cv2.resize(frame[:, :, :3], self._grid[::-1], interpolation=cv2.INTER_AREA)
         t_small = time.perf_counter() - t0
-        detecting = s.roi and self.tracker.forecast is None
+        detecting = self._roi_on and self.tracker.forecast is None
         box = self._roi_box(frame, small, order)
         t1 = time.perf_counter()
         prob, t_pre, t_inf = self._infer(frame, small, box, order)
@@ -236,7 +243,7 @@ class Pipeline:
         """Stage 1: the crop to run the model on (the whole frame when not tracking)."""
         h, w = self._shape
         s = self.settings
-        if not s.roi or self.tracker.forecast is None:
+        if not self._roi_on or self.tracker.forecast is None:
             return 0, 0, w, h
         if s.redetect_interval and self.frame_index % s.redetect_interval == 0:
             self._redetect(small, order)
@@ -276,7 +283,7 @@ class Pipeline:
 
     def _track(self) -> None:
         """The matte's box becomes the next frame's ROI; nobody there → detect again."""
-        if not self.settings.roi:
+        if not self._roi_on:
             return
         gx0, gy0, gx1, gy1 = mask_bbox(self._alpha_grid, self.settings.threshold)
         if gx0 < 0:

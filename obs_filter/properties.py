@@ -138,7 +138,12 @@ def build_properties(props, filt) -> None:
                                           ("Landscape (144×256, faster)", "landscape"),
                                           ("Custom .onnx file", "custom")])
     props.on_modified(p, _on_model)
-    props.add_path("model_path", "Custom model", "ONNX model (*.onnx);;All files (*.*)")
+    props.set_tooltip(props.add_path("model_path", "Custom model", "ONNX model (*.onnx);;All files (*.*)"),
+                      "Any ONNX model with one RGB image input (values 0–1, NCHW or NHWC; a dynamic size runs at "
+                      "256 px on the short side) and a person matte output: 1 channel (probability, or logits → "
+                      "sigmoid) or 2 channels (background, person; logits → softmax). RVM-style recurrent models "
+                      "(src, r1i…r4i, downsample_ratio → pha, r1o…r4o) keep their state from frame to frame and "
+                      "always see the whole frame (no ROI crop). Details: models/MODEL_CARD.md")
     props.add_list("device", "Inference device", [("Auto (best available)", "auto"), ("DirectML (Windows)", "dml"),
                                                   ("CUDA (NVIDIA)", "cuda"), ("CoreML (macOS)", "coreml"),
                                                   ("CPU", "cpu")])

@@ -1,5 +1,8 @@
 """The model contract: any ONNX model with one image input (NCHW or NHWC) and one
-probability output plugs in by path; bad models give a clear ModelError."""
+probability output plugs in by path; bad models give a clear ModelError.
+
+More conventions (logits, two channels, dynamic sizes, float16, recurrent models) are in
+tests/test_model_contract.py."""
 
 from __future__ import annotations
 
@@ -35,7 +38,7 @@ def test_custom_model_in_pipeline_tracks_the_person(tmp_path):
 
 
 @pytest.mark.parametrize("kwargs,match", [
-    (dict(out_shape=[1, 2, 32, 48]), "output must be one 64x48"),
+    (dict(out_shape=[1, 2, 32, 48]), "output 'prob' must be one 64x48 map"),
     (dict(inputs=2), "one image input"),
 ])
 def test_wrong_model_shape_is_a_clear_error(tmp_path, kwargs, match):

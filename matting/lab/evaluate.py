@@ -106,7 +106,7 @@ class _BaselinePredictor:
         return alpha
 
     def reset(self) -> None:
-        pass
+        self.segmenter.reset_state()  # a recurrent model starts each sequence afresh
 
 
 def predictor_background(predictor, h: int, w: int, image: np.ndarray) -> np.ndarray | None:
@@ -129,8 +129,9 @@ def make_predictors(names: list[str], base: Settings) -> dict:
             continue
         preds[n] = _PipelinePredictor(base.replace(**CONFIGS[n]))
         pipeline = preds[n].pipeline
+        # A recurrent model's state belongs to one stream of frames: never shared.
         same_model = (pipeline.settings.model, pipeline.settings.device, pipeline.settings.threads) == \
-            (base.model, base.device, base.threads)
+            (base.model, base.device, base.threads) and not pipeline.segmenter.recurrent
         if segmenter is None and same_model:
             segmenter = pipeline.segmenter
         elif same_model:
