@@ -28,7 +28,7 @@ import cv2
 import numpy as np
 
 from . import metrics as M
-from .datasets import KINDS, DataSet, discover, default_root
+from .datasets import KINDS, DataSet, discover, default_root, true_plate
 from ..composite import composite
 from ..errors import InputError
 from ..settings import Settings
@@ -44,7 +44,11 @@ CONFIGS: dict[str, dict | None] = {
     "no_refine": {"edge_detail": 0.0},
     "no_halo": {"halo_removal": False},
     "no_edge": {"edge_detail": 0.0, "halo_removal": False},
+    "known_bg": {},
+    "learned_bg": {"known_background": True},
 }
+#: Configurations given each sequence's true clean plate (datasets.true_plate) first.
+PLATE_CONFIGS = {"known_bg"}
 DESCRIPTIONS = {
     "baseline": "whole frame stretched to the model, bilinear upsample, no post-processing",
     "full": "the pipeline with its defaults",
@@ -54,6 +58,9 @@ DESCRIPTIONS = {
     "no_refine": "full, plain bilinear upsampling of the matte (no guided edge refinement)",
     "no_halo": "full, original colours kept in the soft edge (no foreground estimation)",
     "no_edge": "full without either edge step (the pipeline before edge refinement and halo removal)",
+    "known_bg": "full with the sequence's true clean plate as known background (plate.png, or meta.json's "
+                "background; sets without one run as full)",
+    "learned_bg": "full with --known-background: the plate learnt from the frames only",
 }
 #: Columns of the table: metric → (header, format); temporal ones only for sequences.
 COLUMNS = {
@@ -165,8 +172,11 @@ def evaluate_set(ds: DataSet, predictors: dict, limit: int | None = None, sheet_
     ``clock`` (if given) accumulates the seconds spent in ``predict`` and ``score``."""
     clock = {} if clock is None else clock
     now = time.perf_counter
-    for p in predictors.values():
+    plate = true_plate(ds) if ds.temporal and PLATE_CONFIGS & set(predictors) else None
+    for name, p in predictors.items():
         p.reset()
+        if name in PLATE_CONFIGS:
+            p.pipeline.set_background_plate(plate)
     scorers = {n: M.SequenceScorer(temporal=ds.temporal) for n in predictors}
     worst = _Worst(worst_k if ds.has_truth and sheet_config in predictors else 0)
     prev = None
