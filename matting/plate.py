@@ -60,17 +60,7 @@ SNAP_SIGMAS = 1.6  # closer to the plate than this (in σ) is the room
 FRAME_NOISE = 1.6  # σ of the frame's noise = FRAME_NOISE × median plate residual (c-noisy: JPEG
 # and sensor noise are correlated and heavier-tailed than Gaussian)
 FOREGROUND_RADIUS = 3  # px at 720p: window of the person's local colour
-SOLVE_ITERATIONS = 2  # |F̄ − B| (grey levels) at which the projection gets half trust
-
-
-def _grey_noise(var: np.ndarray, plate: np.ndarray, floor: float = NOISE_FLOOR) -> np.ndarray:
-    """σ per pixel (grey levels): the plate's own noise, a floor for sensor noise and
-    compression, and its slope (a sub-pixel shift of a sharp edge of the room moves
-    the colour by about the gradient times the shift)."""
-    g = cv2.cvtColor(plate, cv2.COLOR_BGR2GRAY)
-    slope = cv2.magnitude(cv2.Sobel(g, cv2.CV_32F, 1, 0, ksize=3), cv2.Sobel(g, cv2.CV_32F, 0, 1, ksize=3)) \
-        * np.float32(EDGE_SHIFT / 8)
-    return np.sqrt(np.maximum(var, 0) + np.float32(floor * floor) + slope * slope)
+SOLVE_ITERATIONS = 1  # |F̄ − B| (grey levels) at which the projection gets half trust
 
 
 # ---- the plate ---------------------------------------------------------------------------
@@ -152,7 +142,9 @@ class Plate:
         return out
 
     def confidence(self) -> np.ndarray:
-        return np.minimum(self.weight * np.float32(1 / FULL_WEIGHT), np.float32(1))
+        """0 up to FULL_WEIGHT/2 observations (a few noisy looks are no plate), 1 from
+        FULL_WEIGHT on."""
+        return np.clip(self.weight * np.float32(2 / FULL_WEIGHT) - 1, 0, 1)
 
     def image(self) -> np.ndarray:
         """uint8 HxWx3 picture of the plate (black where it never saw the room)."""
@@ -192,37 +184,118 @@ def local_foreground(small: np.ndarray, alpha: np.ndarray, radius: int) -> np.nd
     return cv2.blur(small.astype(np.float32) * w[:, :, None], k) / (s[:, :, None] + 1e-6), s
 
 
-def solve_alpha(image: np.ndarray, plate: np.ndarray, noise: np.ndarray, fbar: np.ndarray,
-                prior: np.ndarray, iterations: int = SOLVE_ITERATIONS, radius: int = 2):
-    """Known-background matte of a box: ``(α, |F − B|²)`` (float32 HxW each).
+@njit(parallel=True, cache=True)
+def project(image, mean, gain, offset, sigma, y0, x0, todo, f, prop, wprop, sure, alpha, sep2, fw, w):
+    """One step of the known-background solve over a box (top-left ``(y0, x0)`` in the
+    frame; ``image`` and the plate ``mean`` are whole frames, the rest box-sized), on the
+    pixels where ``todo`` is set (elsewhere the outputs are 0).
 
-    ``image``, ``plate`` and ``fbar`` (the person's colour nearby) are HxWx3, ``noise``
-    the σ per pixel (grey levels), ``prior`` the model's matte (HxW, 0–1). ``α`` is the
-    projection of ``I − B`` onto ``F − B``, 0 where ``I`` is within ``SNAP_SIGMAS`` σ of
-    the plate. ``F`` starts as ``fbar`` and is then propagated outwards from the pixels
-    just solved, ``F = B + (I − B)/α`` weighted by ``α²`` over a small window, so thin hair
-    gets the colour of the hair next to it rather than of the opaque mass (measured on
-    a-static: band MAD 1.61 → 1.49 with 2 iterations)."""
-    d = image.astype(np.float32) - plate
-    z = np.sqrt((d * d).sum(axis=2) * np.float32(1 / 3)) / noise
-    background = z < SNAP_SIGMAS
-    sure = np.clip((prior - 0.8) * 5.0, 0, 1)
-    f = fbar
+    ``B = gain·mean + offset``; ``F`` is ``prop / wprop`` where ``wprop > 0.05`` (the
+    previous step's colours, spread) if ``prop`` is box-sized, else ``f`` (``f`` is set to
+    the ``F`` used). ``α`` = projection of ``I − B`` onto ``F − B`` clipped to [0, 1], 0
+    where ``I`` is within ``SNAP_SIGMAS·sigma`` of ``B``; ``sep2 = |F − B|²``. For the next
+    step: ``w = max(α, sure)²`` and ``fw = w·clip(B + (I − B)/max(α, sure, 0.05))``."""
+    h, wd = alpha.shape
+    spread = prop.shape[0] == h and prop.shape[1] == wd
+    for y in prange(h):
+        for x in range(wd):
+            if todo[y, x] == 0:
+                alpha[y, x] = 0.0
+                sep2[y, x] = 0.0
+                w[y, x] = 0.0
+                for c in range(3):
+                    fw[y, x, c] = 0.0
+                continue
+            use = spread and wprop[y, x] > 0.05
+            dist2 = 0.0
+            s2 = 0.0
+            dot = 0.0
+            for c in range(3):
+                b = mean[y0 + y, x0 + x, c] * gain[c] + offset[c]
+                d = np.float32(image[y0 + y, x0 + x, c]) - b
+                fc = prop[y, x, c] / wprop[y, x] if use else f[y, x, c]
+                f[y, x, c] = fc
+                dist2 += d * d
+                s2 += (fc - b) * (fc - b)
+                dot += d * (fc - b)
+            a = min(max(dot / (s2 + 1e-3), 0.0), 1.0)
+            if dist2 < 3.0 * (SNAP_SIGMAS * sigma[y, x]) ** 2:
+                a = 0.0
+            alpha[y, x] = a
+            sep2[y, x] = s2
+            am = max(a, sure[y, x])
+            wt = am * am
+            w[y, x] = wt
+            inv = 1.0 / max(am, 0.05)
+            for c in range(3):
+                b = mean[y0 + y, x0 + x, c] * gain[c] + offset[c]
+                d = np.float32(image[y0 + y, x0 + x, c]) - b
+                fw[y, x, c] = wt * min(max(b + d * inv, 0.0), 255.0)
+    return alpha
+
+
+def solve_alpha(image, mean, gain, offset, sigma, box, todo, fbar, prior,
+                iterations: int = SOLVE_ITERATIONS, radius: int = 2):
+    """Known-background matte of ``box`` = (x0, y0, x1, y1): ``(α, |F − B|²)`` (float32
+    HxW each).
+
+    ``image`` (uint8) and the plate ``mean`` (float32, corrected by ``gain``/``offset``)
+    are whole frames; ``sigma`` (noise per pixel, grey levels), ``todo`` (uint8: where
+    to solve), ``fbar`` (the person's colour nearby, HxWx3) and ``prior`` (the model's
+    matte, 0–1) cover the box. ``α`` is the projection of ``I − B`` onto ``F − B``, 0 where
+    ``I`` is within ``SNAP_SIGMAS`` σ of the plate. ``F`` starts as ``fbar`` and is then
+    propagated outwards from the pixels just solved, ``F = B + (I − B)/α`` weighted by
+    ``α²`` over a small window, so thin hair gets the colour of the hair next to it rather
+    than of the opaque mass (measured on a-static: band MAD 1.61 → 1.49 with 2 steps)."""
+    x0, y0, x1, y1 = box
+    hw = (y1 - y0, x1 - x0)
+    sure = np.clip((prior - np.float32(0.8)) * np.float32(5.0), 0, 1)
+    alpha, sep2, w = (np.empty(hw, np.float32) for _ in range(3))
+    fw = np.empty((*hw, 3), np.float32)
+    f = np.ascontiguousarray(fbar, np.float32)
+    prop, wprop = np.zeros((0, 0, 3), np.float32), np.zeros((0, 0), np.float32)
     k = (2 * radius + 1, 2 * radius + 1)
     for it in range(iterations + 1):
-        fb = f - plate
-        sep2 = (fb * fb).sum(axis=2)
-        alpha = np.clip((d * fb).sum(axis=2) / (sep2 + 1e-3), 0, 1)
-        alpha[background] = 0
-        if it == iterations:
-            break
-        a = np.maximum(alpha, sure)
-        fg = np.clip(plate + d / np.maximum(a, 0.05)[:, :, None], 0, 255)
-        wt = a * a
-        sw = cv2.blur(wt, k)
-        prop = cv2.blur(fg * wt[:, :, None], k) / (sw[:, :, None] + 1e-6)
-        f = np.where((sw > 0.05)[:, :, None], prop, f)
-    return alpha.astype(np.float32), sep2.astype(np.float32)
+        project(image, mean, gain, offset, sigma, y0, x0, todo, f, prop, wprop, sure, alpha, sep2, fw, w)
+        if it < iterations:
+            prop, wprop = cv2.blur(fw, k), cv2.blur(w, k)
+    return alpha, sep2
+
+
+@njit(parallel=True, cache=True)
+def fuse_matte(alpha, a_kb, sep2, weight, y0, x0, activity, keep, image, mean, gain, offset, fm, bm):
+    """Fuse the known-background matte into the model's (``alpha``: uint8 box view of the
+    frame's matte, rewritten in place) by trust ``c = confidence · |F−B|²/(|F−B|² + S²) ·
+    activity`` (confidence as :meth:`Plate.confidence`) where ``keep`` is set (0 elsewhere). Where ``c ≥ 0.5`` and ``fm`` is
+    box-sized, the halo-removal colours become ``F = (I − (1−α)B)/α`` and ``B`` (the band's
+    composite is then ``I − (1−α)(B − B_new)``: the old room is subtracted exactly).
+    Returns the number of pixels with ``c ≥ 0.5``."""
+    h, w = alpha.shape
+    colours = fm.shape[0] == h and fm.shape[1] == w
+    s2 = np.float32(SEPARATION * SEPARATION)
+    count = np.zeros(h, np.int64)
+    for y in prange(h):
+        for x in range(w):
+            if keep[y, x] == 0:
+                continue
+            conf = min(max(weight[y0 + y, x0 + x] * np.float32(2 / FULL_WEIGHT) - 1, np.float32(0.0)),
+                       np.float32(1.0))
+            c = conf * sep2[y, x] / (sep2[y, x] + s2) * activity
+            if c <= 0:
+                continue
+            a0 = np.float32(alpha[y, x]) * np.float32(1 / 255)
+            a = a0 + c * (a_kb[y, x] - a0)
+            q = np.uint8(min(max(a, 0.0), 1.0) * 255 + 0.5)
+            alpha[y, x] = q
+            if c >= 0.5:
+                count[y] += 1
+                if colours:
+                    af = max(np.float32(q) * np.float32(1 / 255), np.float32(1 / 255))
+                    for ch in range(3):
+                        b = mean[y0 + y, x0 + x, ch] * gain[ch] + offset[ch]
+                        fm[y, x, ch] = (np.float32(image[y0 + y, x0 + x, ch]) - (1 - af) * b) / af
+                        bm[y, x, ch] = b
+    return count.sum()
 
 
 # ---- the stage ---------------------------------------------------------------------------
@@ -244,6 +317,7 @@ class KnownBackground:
         self._good = 0
         self._prev_gray = None
         self._samples = None
+        self._slope = None
         self._frame = 0
         self._order = None  # channel order of the plate; None = that of the frames
 
@@ -300,6 +374,7 @@ class KnownBackground:
         self.activity, self._bad, self._good, self.state = 0.0, 0, 0, "learning"
         self.gain, self.offset = np.ones(3, np.float32), np.zeros(3, np.float32)
         self._prev_gray = None
+        self._slope = None
 
     @property
     def status(self) -> str:
@@ -328,7 +403,7 @@ class KnownBackground:
         if self.plate is None:
             self.plate, self.captured = Plate(h, w), False
         elif self.plate.shape != (h, w):
-            self.plate = self.plate.resized(h, w)
+            self.plate, self._slope = self.plate.resized(h, w), None
         if self._order not in (None, order):
             self.plate.mean[...] = self.plate.mean[:, :, ::-1].copy()
         self._order = order
@@ -422,14 +497,24 @@ class KnownBackground:
         pad = max(2, round(BAND_OUT * max(h, w)))
         x0, y0 = max(0, box[0] - pad), max(0, box[1] - pad)
         x1, y1 = min(w, box[2] + pad), min(h, box[3] + pad)
-        conf = self.plate.confidence()[y0:y1, x0:x1]
-        if not conf.any():
-            self.edge_share = 0.0
+        # Share of the model's edge (on the grid) where the plate is confident.
+        band = (grid_alpha > 0.02) & (grid_alpha < 0.98)
+        by, bx = np.nonzero(band)
+        conf_edge = self.plate.weight[((by + 0.5) * sy).astype(np.intp), ((bx + 0.5) * sx).astype(np.intp)]
+        self.edge_share = float((conf_edge >= FULL_WEIGHT / 2).mean()) if by.size else 0.0
+        if self.edge_share == 0.0 and not (self.plate.weight[y0:y1, x0:x1] > 0).any():
             return alpha, box, foreground
-        plate = self.plate.mean[y0:y1, x0:x1] * self.gain + self.offset
-        noise = _grey_noise(self.plate.var[y0:y1, x0:x1], plate, self.noise)
+        if self._slope is None or self._frame % 32 == 0:
+            self._slope = _slope(self.plate.mean)
+        sigma = np.sqrt(self.plate.var[y0:y1, x0:x1] + np.float32(self.noise ** 2) + self._slope[y0:y1, x0:x1] ** 2)
         img = frame[y0:y1, x0:x1, :3]
         a_cnn = alpha[y0:y1, x0:x1].astype(np.float32) * np.float32(1 / 255)
+        # Deep inside the person the model is right and the projection is not (eyes,
+        # shading: I is far from both F̄ and B): the solve works on the edge band only.
+        r_in = max(1, round(BAND_IN * max(h, w)))
+        inner = cv2.erode((a_cnn >= 0.98).view(np.uint8), cv2.getStructuringElement(
+            cv2.MORPH_ELLIPSE, (2 * r_in + 1, 2 * r_in + 1)))
+        todo = np.ascontiguousarray(1 - inner)
         # The person's colour nearby: at full resolution close to the model's sure
         # matte, from a wide window at grid resolution further out.
         gx0, gy0 = int(x0 / sx), int(y0 / sy)
@@ -438,54 +523,49 @@ class KnownBackground:
         fbar = _upsample(wide, (gx0 * sx, gy0 * sy, gx1 * sx, gy1 * sy), (x0, y0, x1, y1))
         near, support = local_foreground(img, a_cnn, max(2, round(FOREGROUND_RADIUS * max(h, w) / 1280)))
         fbar = np.where((support > 1e-3)[:, :, None], near, fbar)
-        a_kb, sep2 = solve_alpha(img, plate, noise, fbar, a_cnn)
+        a_kb, sep2 = solve_alpha(frame, self.plate.mean, self.gain, self.offset, sigma, (x0, y0, x1, y1), todo,
+                                 fbar, a_cnn)
         # Only regions that touch the person: changes elsewhere are left to the model.
         core = a_cnn >= 0.5
         cand = (a_kb >= 0.1) | core
         n, labels = cv2.connectedComponents(cand.view(np.uint8), connectivity=8)
-        touching = np.zeros(n, bool)
-        touching[np.unique(labels[core])] = True
-        touching[0] = False
-        linked = touching[labels] | (a_kb < 0.1)
-        # Deep inside the person the model is right and the projection is not (eyes,
-        # shading: I is far from both F̄ and B): the solve works on the edge band only.
-        r_in = max(1, round(BAND_IN * max(h, w)))
-        inner = cv2.erode((a_cnn >= 0.98).view(np.uint8), cv2.getStructuringElement(
-            cv2.MORPH_ELLIPSE, (2 * r_in + 1, 2 * r_in + 1))) > 0
-        trust = sep2 / (sep2 + np.float32(SEPARATION * SEPARATION))
-        c = conf * trust * np.float32(self.activity) * (linked & ~inner)
-        fused = a_cnn + c * (a_kb - a_cnn)
-        band = (a_cnn > 0) & (a_cnn < 1)
-        self.edge_share = float((conf[band] >= 0.5).mean()) if band.any() else 0.0
-        alpha[y0:y1, x0:x1] = np.clip(fused * 255 + 0.5, 0, 255).astype(np.uint8)
+        touching = np.zeros(n, np.uint8)
+        touching[np.unique(labels[core])] = 1
+        touching[0] = 0
+        keep = touching[labels] & todo
+        keep |= (a_kb < 0.1).view(np.uint8) & todo
         new_box = (x0, y0, x1, y1)
         if foreground is not None:
-            foreground = self._foreground(img, plate, alpha[y0:y1, x0:x1], c, foreground, box, new_box)
-        return alpha, new_box, foreground
+            fm, bm = (np.ascontiguousarray(_upsample(m, box, new_box)) for m in foreground)
+        else:
+            fm = bm = np.zeros((0, 0, 3), np.float32)
+        view = alpha[y0:y1, x0:x1]
+        solved = fuse_matte(view, a_kb, sep2, self.plate.weight, y0, x0, np.float32(self.activity), keep, frame,
+                            self.plate.mean, self.gain, self.offset, fm, bm)
+        if solved == 0:
+            return alpha, box, foreground
+        return alpha, new_box, (fm, bm) if foreground is not None else None
 
-    @staticmethod
-    def _foreground(img, plate, a8, c, foreground, old_box, new_box):
-        """Foreground and background colours for halo removal over ``new_box`` at full
-        resolution: where the plate is trusted, ``F = (I − (1−α)B)/α`` (then the band's
-        composite is ``I − (1−α)(B − B_new)``: the old room is subtracted exactly) with
-        ``B`` the plate; elsewhere the pipeline's blur-fusion means."""
-        fm, bm = (_upsample(m, old_box, new_box) for m in foreground)
-        a = a8.astype(np.float32)[:, :, None] * np.float32(1 / 255)
-        f = (img.astype(np.float32) - (1 - a) * plate) / np.maximum(a, 1 / 255)
-        t = (c >= 0.5)[:, :, None]
-        return np.where(t, f, fm).astype(np.float32), np.where(t, plate, bm).astype(np.float32)
+
+def _slope(mean: np.ndarray) -> np.ndarray:
+    """How much a plate pixel may be off when the room's edges seem to move by
+    ``EDGE_SHIFT`` px (grey levels): a sub-pixel shift of a sharp edge changes the colour
+    by about the gradient times the shift."""
+    g = cv2.cvtColor(mean, cv2.COLOR_BGR2GRAY)
+    slope = cv2.magnitude(cv2.Sobel(g, cv2.CV_32F, 1, 0, ksize=3), cv2.Sobel(g, cv2.CV_32F, 0, 1, ksize=3))
+    return slope * np.float32(EDGE_SHIFT / 8)
 
 
 def _upsample(m: np.ndarray, src_box, dst_box) -> np.ndarray:
-    """Resample ``m`` (covering ``src_box`` in frame pixels) onto the pixels of
+    """Resample ``m`` (covering ``src_box`` in frame pixels) bilinearly onto the pixels of
     ``dst_box``; outside ``src_box`` the edge values continue."""
     sx0, sy0, sx1, sy1 = src_box
     dx0, dy0, dx1, dy1 = dst_box
     fx, fy = m.shape[1] / (sx1 - sx0), m.shape[0] / (sy1 - sy0)
-    xs = ((np.arange(dx0, dx1) + 0.5 - sx0) * fx - 0.5).astype(np.float32)
-    ys = ((np.arange(dy0, dy1) + 0.5 - sy0) * fy - 0.5).astype(np.float32)
-    mx, my = np.meshgrid(xs, ys)
-    return cv2.remap(m, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    # dst pixel (x, y) → source coordinate ((x + dx0 + 0.5 − sx0)·fx − 0.5, …)
+    warp = np.float64([[fx, 0, (dx0 + 0.5 - sx0) * fx - 0.5], [0, fy, (dy0 + 0.5 - sy0) * fy - 0.5]])
+    return cv2.warpAffine(m, warp, (dx1 - dx0, dy1 - dy0), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                          borderMode=cv2.BORDER_REPLICATE)
 
 
 def _check_plate(image) -> np.ndarray:

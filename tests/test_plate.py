@@ -86,6 +86,100 @@ def test_fit_gain_recovers_exposure_despite_outliers():
     assert np.median(resid[200:]) < 2
 
 
+def project_numpy(image, mean, gain, offset, sigma, y0, x0, todo, f, prop, wprop, sure):
+    h, w = todo.shape
+    b = mean[y0:y0 + h, x0:x0 + w] * gain + offset
+    d = image[y0:y0 + h, x0:x0 + w, :3].astype(np.float32) - b
+    if prop.shape[:2] == (h, w):
+        f = np.where((wprop > 0.05)[:, :, None], prop / np.maximum(wprop, 1e-12)[:, :, None], f)
+    fb = f - b
+    sep2 = (fb * fb).sum(axis=2)
+    alpha = np.clip((d * fb).sum(axis=2) / (sep2 + 1e-3), 0, 1)
+    alpha[(d * d).sum(axis=2) < 3 * (P.SNAP_SIGMAS * sigma) ** 2] = 0
+    am = np.maximum(alpha, sure)
+    wt = am * am
+    fw = wt[:, :, None] * np.clip(b + d / np.maximum(am, 0.05)[:, :, None], 0, 255)
+    off = todo == 0
+    alpha[off], sep2[off], wt[off], fw[off] = 0, 0, 0, 0
+    return alpha, sep2, fw, wt, f
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_project_matches_numpy(seed):
+    rng = np.random.default_rng(seed)
+    H, W = rng.integers(10, 40, 2)
+    h, w = int(rng.integers(1, H)), int(rng.integers(1, W))
+    y0, x0 = int(rng.integers(0, H - h + 1)), int(rng.integers(0, W - w + 1))
+    image = rng.integers(0, 256, (H, W, rng.choice([3, 4])), dtype=np.uint8)
+    mean = rng.uniform(0, 255, (H, W, 3)).astype(np.float32)
+    gain = rng.uniform(0.8, 1.2, 3).astype(np.float32)
+    offset = rng.uniform(-5, 5, 3).astype(np.float32)
+    sigma = rng.uniform(0.5, 20, (h, w)).astype(np.float32)
+    todo = (rng.random((h, w)) < 0.8).astype(np.uint8)
+    f = rng.uniform(0, 255, (h, w, 3)).astype(np.float32)
+    sure = rng.uniform(0, 1, (h, w)).astype(np.float32)
+    if seed % 2:
+        wprop = rng.uniform(0, 0.2, (h, w)).astype(np.float32)
+        prop = (rng.uniform(0, 255, (h, w, 3)) * wprop[:, :, None]).astype(np.float32)
+    else:
+        prop, wprop = np.zeros((0, 0, 3), np.float32), np.zeros((0, 0), np.float32)
+    out = [np.empty((h, w), np.float32) for _ in range(2)] + [np.empty((h, w, 3), np.float32),
+                                                             np.empty((h, w), np.float32)]
+    f1 = f.copy()
+    P.project(image, mean, gain, offset, sigma, y0, x0, todo, f1, prop, wprop, sure, out[0], out[1], out[2], out[3])
+    want = project_numpy(image, mean, gain, offset, sigma, y0, x0, todo, f, prop, wprop, sure)
+    on = todo > 0
+    for got, exp, tol in zip(out, want, (1e-3, 0.5, 0.05, 1e-4)):
+        np.testing.assert_allclose(got, exp, rtol=1e-3, atol=tol)
+    np.testing.assert_allclose(f1[on], want[4][on], rtol=1e-4, atol=1e-2)
+
+
+def fuse_numpy(alpha, a_kb, sep2, weight, y0, x0, activity, keep, image, mean, gain, offset, fm, bm):
+    h, w = alpha.shape
+    conf = np.clip(weight[y0:y0 + h, x0:x0 + w] * 2 / P.FULL_WEIGHT - 1, 0, 1)
+    c = conf * sep2 / (sep2 + P.SEPARATION ** 2) * activity * (keep > 0)
+    a0 = alpha / 255.0
+    q = np.floor(np.clip(a0 + c * (a_kb - a0), 0, 1) * 255 + 0.5).astype(np.uint8)
+    out = np.where(c > 0, q, alpha)
+    strong = c >= 0.5
+    b = mean[y0:y0 + h, x0:x0 + w] * gain + offset
+    af = np.maximum(out / 255.0, 1 / 255)[:, :, None]
+    f = (image[y0:y0 + h, x0:x0 + w, :3] - (1 - af) * b) / af
+    fm, bm = fm.copy(), bm.copy()
+    if fm.shape[:2] == (h, w):
+        fm[strong], bm[strong] = f[strong], b[strong]
+    return out, fm, bm, int(strong.sum())
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_fuse_matte_matches_numpy(seed):
+    rng = np.random.default_rng(100 + seed)
+    H, W = rng.integers(10, 40, 2)
+    h, w = int(rng.integers(1, H)), int(rng.integers(1, W))
+    y0, x0 = int(rng.integers(0, H - h + 1)), int(rng.integers(0, W - w + 1))
+    full = rng.integers(0, 256, (H, W), dtype=np.uint8)
+    alpha = full[y0:y0 + h, x0:x0 + w]  # a view, as in the pipeline
+    a_kb = rng.uniform(0, 1, (h, w)).astype(np.float32)
+    sep2 = rng.choice([0.0, 4.0, 100.0, 1e4], (h, w)).astype(np.float32)
+    weight = rng.choice([0.0, 2.0, 5.0, 8.0, 30.0], (H, W)).astype(np.float32)
+    keep = (rng.random((h, w)) < 0.8).astype(np.uint8)
+    image = rng.integers(0, 256, (H, W, 3), dtype=np.uint8)
+    mean = rng.uniform(0, 255, (H, W, 3)).astype(np.float32)
+    gain, offset = np.float32([1.1, 0.9, 1.0]), np.float32([2, -3, 0])
+    if seed % 2:
+        fm, bm = (rng.uniform(0, 255, (h, w, 3)).astype(np.float32) for _ in range(2))
+    else:
+        fm = bm = np.zeros((0, 0, 3), np.float32)
+    activity = np.float32(rng.choice([0.4, 1.0]))
+    want = fuse_numpy(alpha.copy(), a_kb, sep2, weight, y0, x0, activity, keep, image, mean, gain, offset, fm, bm)
+    fm1, bm1 = fm.copy(), bm.copy()
+    n = P.fuse_matte(alpha, a_kb, sep2, weight, y0, x0, activity, keep, image, mean, gain, offset, fm1, bm1)
+    assert np.abs(alpha.astype(int) - want[0]).max() <= 1  # float32 rounding at .5
+    assert n == want[3]
+    np.testing.assert_allclose(fm1, want[1], rtol=1e-3, atol=0.5)
+    np.testing.assert_allclose(bm1, want[2], rtol=1e-4, atol=1e-2)
+
+
 def test_solve_recovers_alpha_of_a_composite():
     rng = np.random.default_rng(2)
     h, w = 40, 50
@@ -94,13 +188,16 @@ def test_solve_recovers_alpha_of_a_composite():
     f[...] = (200, 40, 90)
     true = np.tile(np.linspace(0, 1, w, dtype=np.float32), (h, 1))
     image = np.clip(true[:, :, None] * f + (1 - true[:, :, None]) * b + 0.5, 0, 255).astype(np.uint8)
-    noise = np.full((h, w), 1.0, np.float32)
-    alpha, sep2 = P.solve_alpha(image, b, noise, f, true, iterations=0)
-    sep = np.sqrt(sep2)
-    ok = sep > 60  # well separated pixels are solved closely
+    sigma = np.full((h, w), 1.0, np.float32)
+    todo = np.ones((h, w), np.uint8)
+    one, zero = np.ones(3, np.float32), np.zeros(3, np.float32)
+    alpha, sep2 = P.solve_alpha(image, b, one, zero, sigma, (0, 0, w, h), todo, f, true, iterations=0)
+    ok = np.sqrt(sep2) > 60  # well separated pixels are solved closely
     assert ok.mean() > 0.5
     assert np.abs(alpha - true)[ok & (true > 0.05)].max() < 0.05
     assert (alpha[:, 0] == 0).all()  # the room itself
+    alpha2, _ = P.solve_alpha(image, b, one, zero, sigma, (0, 0, w, h), todo, f, true, iterations=1)
+    assert np.abs(alpha2 - true)[ok & (true > 0.05)].max() < 0.05
 
 
 # ---- the stage's state machine -----------------------------------------------------------
