@@ -128,9 +128,10 @@ class Pipeline:
         empty room from this camera) as the known background; None forgets it."""
         self.known_bg.set_plate(image) if image is not None else self.known_bg.clear()
 
-    def capture_background(self, frames) -> None:
-        """Known background from frames of the empty room (their per-pixel median)."""
-        self.known_bg.capture(frames)
+    def capture_background(self, frames, order: str | None = None) -> None:
+        """Known background from frames of the empty room (their per-pixel median);
+        ``order`` "BGR"/"RGB" of the frames, None = that of the frames processed next."""
+        self.known_bg.capture(frames, order)
 
     @property
     def known_background_status(self) -> str:

@@ -347,14 +347,15 @@ class KnownBackground:
         img = self.plate.image()
         write_image(Path(path).expanduser(), img[:, :, ::-1] if self._order == "RGB" else img)
 
-    def capture(self, frames) -> None:
-        """Plate from frames of the empty room (their per-pixel median)."""
+    def capture(self, frames, order: str | None = None) -> None:
+        """Plate from frames of the empty room (their per-pixel median); ``order`` as for
+        :meth:`set_plate`."""
         frames = [_check_plate(f) for f in frames]
         if not frames:
             raise InputError("capture_background needs at least one frame")
         if len({f.shape[:2] for f in frames}) != 1:
             raise InputError("capture_background: frames of different sizes")
-        self._set(Plate.from_frames(frames), None)
+        self._set(Plate.from_frames(frames), order)
 
     def _set(self, plate: Plate, order: str | None) -> None:
         self.plate, self.captured, self._order = plate, True, order
