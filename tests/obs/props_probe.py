@@ -48,10 +48,46 @@ def _probe():
         obs.obs_source_release(src)
 
 
+_pressed = False
+_last_kb = None
+
+
+def _known_probe():
+    """For the known-background e2e: on filter "kb" of "photo", press "Capture background"
+    once (the panel's own button, through obs_property_button_clicked) as soon as the
+    filter runs, and log its status line whenever it changes."""
+    global _pressed, _last_kb
+    src = obs.obs_get_source_by_name("photo")
+    if src is None:
+        return
+    filt = obs.obs_source_get_filter_by_name(src, "kb")
+    try:
+        if filt is None:
+            return
+        props = obs.obs_source_properties(filt)
+        try:
+            stats = obs.obs_property_description(obs.obs_properties_get(props, "stats")) or ""
+            if "inference" in stats and not _pressed:
+                _pressed = True
+                obs.obs_property_button_clicked(obs.obs_properties_get(props, "capture_background"), filt)
+                obs.script_log(obs.LOG_INFO, "kb-probe: pressed Capture background")
+            if stats != _last_kb:
+                _last_kb = stats
+                obs.script_log(obs.LOG_INFO, f"kb-probe: stats: {stats}")
+        finally:
+            obs.obs_properties_destroy(props)
+    finally:
+        if filt is not None:
+            obs.obs_source_release(filt)
+        obs.obs_source_release(src)
+
+
 def script_load(_settings):
     obs.timer_add(_probe, 500)
+    obs.timer_add(_known_probe, 300)
 
 
 def script_unload():
     if not _done:
         obs.timer_remove(_probe)
+    obs.timer_remove(_known_probe)
