@@ -503,7 +503,7 @@ class KnownBackground:
         by, bx = np.nonzero(band)
         conf_edge = self.plate.weight[((by + 0.5) * sy).astype(np.intp), ((bx + 0.5) * sx).astype(np.intp)]
         self.edge_share = float((conf_edge >= FULL_WEIGHT / 2).mean()) if by.size else 0.0
-        if self.edge_share == 0.0 and not (self.plate.weight[y0:y1, x0:x1] > 0).any():
+        if self.edge_share == 0.0:  # the plate knows nothing along the model's edge: nothing to solve
             return alpha, box, foreground
         if self._slope is None or self._frame % 32 == 0:
             self._slope = _slope(self.plate.mean)
