@@ -121,6 +121,7 @@ _FUNCS = {
     "obs_data_set_default_double": (None, [c_void_p, c_char_p, c_double]),
     "obs_data_set_default_bool": (None, [c_void_p, c_char_p, c_bool]),
     "obs_data_release": (None, [c_void_p]),
+    "obs_data_create": (c_void_p, []),
     "obs_data_set_string": (None, [c_void_p, c_char_p, c_char_p]),
     "obs_source_update": (None, [c_void_p, c_void_p]),
     "os_get_config_path_ptr": (c_void_p, [c_char_p]),
@@ -487,7 +488,9 @@ class FilterSource:
     def set_setting(self, name: str, value: str) -> None:
         """Store a string in the filter's settings (saved with the scene collection) and
         apply it (OBS calls the filter's ``update``)."""
-        data = self.settings()
+        # A fresh obs_data with the one change: obs_source_update applies it onto the
+        # source's own settings (applying those onto themselves would iterate a changing list).
+        data = Data(self.lib.obs_data_create())
         try:
             data.set_string(name, value)
             self.lib.obs_source_update(self.ptr, data.ptr)
