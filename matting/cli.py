@@ -174,7 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_settings_arguments(demo)
     demo.set_defaults(func=cmd_demo)
 
-    for name in ("evaluate", "bench"):
+    for name in ("evaluate", "bench", "plate_demo"):
         try:
             module = __import__(f"matting.lab.{name}", fromlist=["register"])
         except ImportError:

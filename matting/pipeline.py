@@ -24,6 +24,7 @@ from .background import Background
 from .composite import composite
 from .errors import InputError
 from .model import Segmenter
+from .plate import KnownBackground
 from .refine import apply_guided_color, flat_cells, foreground_means, guided_coefficients_color
 from .postprocess import filter_components, motion_mask, spread_motion, temporal_fuse
 from .roi import RoiTracker, expand_box, fit_box, mask_bbox
@@ -87,6 +88,9 @@ class Pipeline:
         self.segmenter = Segmenter(settings.model, settings.device, settings.threads)
         self.background = Background(settings.background, settings.background_fit, settings.blur_strength)
         self.tracker = RoiTracker(settings.smooth_alpha, settings.smooth_beta, settings.roi_margin)
+        self.known_bg = KnownBackground(settings.known_background)
+        if settings.background_plate:
+            self.known_bg.load(settings.background_plate)
         self.timings: dict[str, float] = {}
         self._shape = None
         self.frame_index = 0
@@ -113,11 +117,33 @@ class Pipeline:
         self.tracker.margin = new.roi_margin
         if not new.roi:
             self.tracker.reset()
+        if new.background_plate != old.background_plate:
+            self.known_bg.load(new.background_plate) if new.background_plate else self.known_bg.clear()
+        self.known_bg.learn = new.known_background
         self.settings = new
 
+    # -- known background (matting.plate) -------------------------------------------------
+    def set_background_plate(self, image: np.ndarray | None) -> None:
+        """Use ``image`` (uint8 HxWx3/4 in the frames' channel order: a picture of the
+        empty room from this camera) as the known background; None forgets it."""
+        self.known_bg.set_plate(image) if image is not None else self.known_bg.clear()
+
+    def capture_background(self, frames, order: str | None = None) -> None:
+        """Known background from frames of the empty room (their per-pixel median);
+        ``order`` "BGR"/"RGB" of the frames, None = that of the frames processed next."""
+        self.known_bg.capture(frames, order)
+
+    @property
+    def known_background_status(self) -> str:
+        """"known background: active (x % of the edge) / learning / off (camera moved) /
+        stale — capture again", for the front ends."""
+        return self.known_bg.status
+
     def reset(self) -> None:
-        """Forget tracking and temporal state (the next frame starts fresh)."""
+        """Forget tracking and temporal state (the next frame starts fresh); a learnt
+        background plate is forgotten too, a captured one kept."""
         self._shape = None
+        self.known_bg.reset()
 
     @property
     def _roi_on(self) -> bool:
@@ -186,6 +212,8 @@ class Pipeline:
         t4 = time.perf_counter()
 
         alpha, abox, foreground = self._refine(frame, small)
+        alpha, abox, foreground = self.known_bg.process(frame, small, self._alpha_grid, alpha, abox, foreground,
+                                                              order)
         t5 = time.perf_counter()
 
         bg = self.background.frame(h, w, channels, order, frame)

@@ -51,6 +51,10 @@ class Settings:
     halo_removal: bool = True  #: estimate the foreground colour in the soft edge (no old-room fringe)
     light_wrap: float = 0.0  #: 0 = off; how much of the blurred new background spills onto the edge
 
+    # Known background (matting.plate): a static camera's room as a clean plate
+    known_background: bool = False  #: learn the room from pixels seen as background (static camera)
+    background_plate: str = ""  #: image of the empty room (same view), "" = none
+
     # Stage 4: compositing
     background: str = "#00b140"  #: image/video path, "#RRGGBB", "transparent" or "blur"
     background_fit: str = "cover"  #: cover | contain | stretch (images and videos)
@@ -71,7 +75,9 @@ class Settings:
         _check_float("edge_detail", self.edge_detail, 0.0, 1.0)
         _check_float("light_wrap", self.light_wrap, 0.0, 1.0)
         _check_float("blur_strength", self.blur_strength, 0.0, 1.0)
-        for name in ("roi", "cc_filter", "keep_largest", "halo_removal"):
+        if not isinstance(self.background_plate, str):
+            raise SettingsError(f"background_plate: expected an image path or '', got {self.background_plate!r}")
+        for name in ("roi", "cc_filter", "keep_largest", "halo_removal", "known_background"):
             if not isinstance(getattr(self, name), bool):
                 raise SettingsError(f"{name}: expected true or false, got {getattr(self, name)!r}")
         if not isinstance(self.background, str) or not self.background.strip():

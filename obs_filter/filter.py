@@ -65,6 +65,7 @@ class BgReplaceFilter:
         self._delay_logged = None  # (ms, monotonic time) of the last delay log line
         self._last_edit = 0.0
         self._last_stats = ""
+        self.key = None  # the handler's instance key (the capture button's way back here)
 
     # settings
     def update(self, data) -> None:
@@ -87,6 +88,26 @@ class BgReplaceFilter:
         if bg.startswith("#"):
             self.colour = tuple(int(bg[i:i + 2], 16) / 255.0 for i in (1, 3, 5))
         self.worker.configure(settings, path)
+
+    # known background
+    def capture_background(self) -> None:
+        """The panel's "Capture background" button: the worker averages the next second
+        of frames into a plate and saves it in OBS's configuration folder; the path is
+        then stored in the filter's settings (``video_tick``), so the plate is loaded
+        again after a restart."""
+        import os
+        import re
+
+        folder = ol.config_dir("obs-bg-replace/plates")
+        safe = re.sub(r"[^A-Za-z0-9_-]+", "_", self.name)[:40] or "filter"
+        path = os.path.join(folder, f"plate-{safe}-{int(time.time())}.png")
+        self.worker.capture_background(path)
+        ol.log(ol.LOG_INFO, f"filter '{self.name}': capturing the background (step out of the picture)")
+
+    def _store_captured_plate(self) -> None:
+        path, self.worker.captured = self.worker.captured, None
+        if path:
+            self.source.set_setting("background_plate", path)
 
     # status
     def message(self) -> str | None:
@@ -130,6 +151,9 @@ class BgReplaceFilter:
         t = self.worker.timings
         device = (self.worker.provider or "?").replace("ExecutionProvider", "")
         state = "" if self.active else " · paused"
+        known = self.worker.known_status
+        if known and known != "known background: off":
+            state += f" · {known}"
         return (f"inference {t.get('inference', 0):.1f} ms · total {t.get('total', 0):.1f} ms · "
                 f"worker {self.worker.fps:.1f} fps · device {device} · render {self.render_ms:.2f} ms · "
                 f"{self.path.upper()} compositing{self._timing_text()}{state}")
@@ -166,6 +190,8 @@ class BgReplaceFilter:
         msg = self.message()
         if msg:
             self._report(msg)
+        if self.worker.captured:
+            self._store_captured_plate()
         # A new frame: the next render captures it (later renders in it only draw).
         self.frame_seq += 1
         self._frame_due = True

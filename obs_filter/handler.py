@@ -22,7 +22,9 @@ class Handler:
         return filt
 
     def create(self, settings_ptr, source_ptr):
-        return ol.new_key(self._new(source_ptr, settings_ptr))
+        filt = self._new(source_ptr, settings_ptr)
+        filt.key = ol.new_key(filt)  # the capture button finds its filter by it
+        return filt.key
 
     def destroy(self, key):
         filt = ol.instance(key)

@@ -58,6 +58,7 @@ VIDEO_RENDER = CFUNCTYPE(None, c_void_p, c_void_p)
 FILTER_REMOVE = CFUNCTYPE(None, c_void_p, c_void_p)
 GET_COLOR_SPACE = CFUNCTYPE(c_int, c_void_p, c_size_t, c_void_p)  # (data, count, preferred spaces)
 PROPERTY_MODIFIED = CFUNCTYPE(c_bool, c_void_p, c_void_p, c_void_p)
+BUTTON_CLICKED = CFUNCTYPE(c_bool, c_void_p, c_void_p, c_void_p)  # (props, property, priv)
 
 _P = c_void_p
 # Field order of struct obs_source_info in OBS 29 (400 bytes on x86-64). The size is
@@ -120,6 +121,10 @@ _FUNCS = {
     "obs_data_set_default_double": (None, [c_void_p, c_char_p, c_double]),
     "obs_data_set_default_bool": (None, [c_void_p, c_char_p, c_bool]),
     "obs_data_release": (None, [c_void_p]),
+    "obs_data_create": (c_void_p, []),
+    "obs_data_set_string": (None, [c_void_p, c_char_p, c_char_p]),
+    "obs_source_update": (None, [c_void_p, c_void_p]),
+    "os_get_config_path_ptr": (c_void_p, [c_char_p]),
     # properties
     "obs_properties_create": (c_void_p, []),
     "obs_properties_get": (c_void_p, [c_void_p, c_char_p]),
@@ -129,6 +134,7 @@ _FUNCS = {
     "obs_properties_add_path": (c_void_p, [c_void_p, c_char_p, c_char_p, c_int, c_char_p, c_char_p]),
     "obs_properties_add_list": (c_void_p, [c_void_p, c_char_p, c_char_p, c_int, c_int]),
     "obs_properties_add_color": (c_void_p, [c_void_p, c_char_p, c_char_p]),
+    "obs_properties_add_button2": (c_void_p, [c_void_p, c_char_p, c_char_p, BUTTON_CLICKED, c_void_p]),
     "obs_property_list_add_string": (c_size_t, [c_void_p, c_char_p, c_char_p]),
     "obs_property_set_modified_callback": (None, [c_void_p, PROPERTY_MODIFIED]),
     "obs_property_set_visible": (None, [c_void_p, c_bool]),
@@ -334,6 +340,9 @@ class Data:
     def get_bool(self, name: str) -> bool:
         return bool(self.lib.obs_data_get_bool(self.ptr, name.encode()))
 
+    def set_string(self, name: str, value: str) -> None:
+        self.lib.obs_data_set_string(self.ptr, name.encode(), value.encode())
+
     def set_default(self, name: str, value) -> None:
         key = name.encode()
         if isinstance(value, bool):
@@ -381,6 +390,28 @@ class Properties:
                                              OBS_TEXT_INFO)
         self.lib.obs_property_text_set_info_type(p, OBS_TEXT_INFO_ERROR if error else OBS_TEXT_INFO_NORMAL)
         return p
+
+    def add_button(self, name, text, func, key):
+        """A button; a click calls ``func(instance(key))`` (one C callback per name for the
+        life of the process, as in :meth:`on_modified`)."""
+        st = store()
+        with st.lock:
+            funcs = st.__dict__.setdefault("button_funcs", {})
+            callbacks = st.__dict__.setdefault("button_callbacks", {})
+            funcs[name] = func
+            c = callbacks.get(name)
+            if c is None:
+                def cb(_props, _prop, priv, name=name):
+                    try:
+                        filt = instance(priv or 0)
+                        if filt is not None:
+                            store().button_funcs[name](filt)
+                    except Exception as exc:  # noqa: BLE001
+                        log(LOG_WARNING, f"button {name} failed: {exc}")
+                    return True
+
+                c = callbacks[name] = BUTTON_CLICKED(cb)
+        return self.lib.obs_properties_add_button2(self.ptr, name.encode(), text.encode(), c, c_void_p(key or 0))
 
     def set_tooltip(self, prop, text):
         self.lib.obs_property_set_long_description(prop, text.encode())
@@ -453,6 +484,33 @@ class FilterSource:
 
     def release(self, data: Data) -> None:
         self.lib.obs_data_release(data.ptr)
+
+    def set_setting(self, name: str, value: str) -> None:
+        """Store a string in the filter's settings (saved with the scene collection) and
+        apply it (OBS calls the filter's ``update``)."""
+        # A fresh obs_data with the one change: obs_source_update applies it onto the
+        # source's own settings (applying those onto themselves would iterate a changing list).
+        data = Data(self.lib.obs_data_create())
+        try:
+            data.set_string(name, value)
+            self.lib.obs_source_update(self.ptr, data.ptr)
+        finally:
+            self.release(data)
+
+
+def config_dir(name: str) -> str:
+    """A folder in OBS's configuration directory (created), e.g. for saved plates."""
+    import os
+
+    ptr = lib().os_get_config_path_ptr(f"obs-studio/{name}".encode())
+    if not ptr:
+        raise OSError("OBS has no configuration directory")
+    try:
+        path = ctypes.string_at(ptr).decode("utf-8", "replace")
+    finally:
+        lib().bfree(ptr)
+    os.makedirs(path, exist_ok=True)
+    return path
 
 
 def enter_graphics():

@@ -36,6 +36,8 @@ DEFAULTS = {
     # (1−α)·B only), so in OBS they are opt-in and the fast GPU path stays the default.
     "halo_removal": False,
     "light_wrap": 0.0,
+    "known_background": bool(_D.known_background),
+    "background_plate": _D.background_plate,
 }
 
 
@@ -79,6 +81,8 @@ def settings_from_obs(data) -> tuple[Settings, str]:
         edge_detail=data.get_double("edge_detail"),
         halo_removal=data.get_bool("halo_removal"),
         light_wrap=data.get_double("light_wrap"),
+        known_background=data.get_bool("known_background"),
+        background_plate=data.get_string("background_plate").strip(),
     )
     path = "cpu" if data.get_string("compositing") == "cpu" or needs_cpu_composite(settings) else "gpu"
     return settings, path
@@ -118,6 +122,10 @@ def _on_background_type(props, data) -> bool:
 def _on_model(props, data) -> bool:
     props.set_visible("model_path", data.get_string("model") == "custom")
     return True
+
+
+def _on_capture(filt) -> None:
+    filt.capture_background()
 
 
 def build_properties(props, filt) -> None:
@@ -168,5 +176,14 @@ def build_properties(props, filt) -> None:
     props.set_tooltip(p, "Removes the old room's colour from the soft edge; composites on the CPU")
     p = props.add_float("light_wrap", "Light wrap (CPU compositing)", 0.0, 1.0, 0.01)
     props.set_tooltip(p, "Spills a little of the new background onto the edge; composites on the CPU")
+    p = props.add_button("capture_background", "Capture background (step out of the picture first)",
+                         _on_capture, getattr(filt, "key", None))
+    props.set_tooltip(p, "Averages about a second of the empty room into a plate: around you the matte is then "
+                         "solved from the colours (hair-level edges). For a camera that does not move.")
+    p = props.add_bool("known_background", "Static camera: learn the room")
+    props.set_tooltip(p, "Learns the room from what is seen behind you over time (no capture needed); "
+                         "switches itself off when the camera or the light changes")
+    p = props.add_path("background_plate", "Background plate (saved by Capture)", IMAGE_FILTER)
+    props.set_tooltip(p, "Picture of the empty room from this camera; Capture background fills it in")
     text = filt.stats_text() if filt is not None else "Not running"
     props.add_info("stats", text, error=text.startswith("Error"))

@@ -39,6 +39,8 @@ def _default_grid(h, w):
     return grid_size(h, w)[:2]
 
 
+CAPTURE_FRAMES = 30  # frames averaged into a captured plate (about a second)
+
 # numba's default threading layer must not be entered from two threads at once, and two
 # filters would only fight over the same cores: one pipeline runs at a time.
 _PROCESS_LOCK = threading.Lock()
@@ -70,6 +72,9 @@ class Worker:
         self._last_done = None
         self._seq = 0
         self._applied = None  # (Settings, path) in use, for the log of changes
+        self.known_status = ""  # the pipeline's known-background status line
+        self._capture = None  # (path, frames so far) while capturing the room
+        self.captured = None  # path of the last plate captured (the filter stores it)
         self.thread = threading.Thread(target=self._run, name=name, daemon=True)
         self.thread.start()
 
@@ -88,6 +93,12 @@ class Worker:
             self._frame = (self._seq, frame, size, path, self._epoch)
             self._cond.notify()
             return self._seq
+
+    def capture_background(self, path: str) -> None:
+        """Average the next ``CAPTURE_FRAMES`` frames into the known background's plate and
+        save it to ``path``; :attr:`captured` is then set to the path."""
+        with self._cond:
+            self._capture = (path, [])
 
     def latest(self):
         return self._result
@@ -171,7 +182,21 @@ class Worker:
             self._bg = None
         self._result = None  # a result of the old settings could show the old background
 
+    def _capture_frame(self, frame) -> None:
+        path, frames = self._capture
+        frames.append(frame[:, :, :3].copy())
+        self.known_status = f"known background: capturing ({len(frames)}/{CAPTURE_FRAMES})"
+        if len(frames) < CAPTURE_FRAMES:
+            return
+        self._capture = None
+        self.pipeline.capture_background(frames, order="RGB")
+        self.pipeline.known_bg.save(path)
+        self.captured = path
+        ol.log(ol.LOG_INFO, f"{self.thread.name}: background plate captured from {len(frames)} frames → {path}")
+
     def _process(self, seq, frame, size, path, epoch) -> None:
+        if self._capture is not None:
+            self._capture_frame(frame)  # before a CPU composite overwrites the frame
         with _PROCESS_LOCK:
             composite, alpha = self.pipeline.process(frame, order="RGB", out=None if path == "gpu" else frame)
         background = None
@@ -183,6 +208,8 @@ class Worker:
                 return
             self._result = Result(seq, path, size, alpha if path == "gpu" else composite, background)
         self.frame_error = None
+        if self._capture is None:
+            self.known_status = getattr(self.pipeline, "known_background_status", "")
         t = dict(getattr(self.pipeline, "timings", {}) or {})
         self.timings = t
         self.frames += 1

@@ -39,6 +39,18 @@ def test_run_folder_as_sequence_with_alpha_out(tmp_path, tiny_model, capsys):
     assert "4 frame(s)" in capsys.readouterr().out
 
 
+def test_run_with_a_background_plate(tmp_path, tiny_model, capsys):
+    """--background-plate: the empty room (the frame without its bright person)."""
+    src = _frames_folder(tmp_path / "in")
+    room = bright_person_frame(box=(0, 0, 0, 0))
+    cv2.imwrite(str(tmp_path / "room.png"), room)
+    rc = main(["run", str(src), "-o", str(tmp_path / "out"), "--alpha-out", str(tmp_path / "alpha"),
+               "--model", tiny_model, "--background-plate", str(tmp_path / "room.png")])
+    assert rc == 0
+    alpha = cv2.imread(str(tmp_path / "alpha" / "f03.png"), cv2.IMREAD_UNCHANGED)
+    assert alpha[200, 300] == 255 and alpha[10, 10] == 0
+
+
 def test_run_video_and_transparent_image(tmp_path, tiny_model):
     video = tmp_path / "in.mp4"
     w = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), 10, (640, 360))
@@ -59,7 +71,7 @@ def test_run_video_and_transparent_image(tmp_path, tiny_model):
 
 @pytest.mark.parametrize("case", ["missing_input", "unreadable_image", "corrupt_background",
                                   "missing_background", "model_does_not_load", "wrong_model_shape",
-                                  "bad_setting", "transparent_video"])
+                                  "bad_setting", "transparent_video", "missing_plate"])
 def test_bad_input_is_one_clear_line(tmp_path, tiny_model, case):
     img = tmp_path / "ok.png"
     cv2.imwrite(str(img), bright_person_frame())
@@ -81,6 +93,8 @@ def test_bad_input_is_one_clear_line(tmp_path, tiny_model, case):
         args[args.index(tiny_model)] = str(save_brightness_model(tmp_path / "w.onnx", out_shape=[1, 2, 32, 48]))
     elif case == "bad_setting":
         args += ["--temporal-strength", "5"]
+    elif case == "missing_plate":
+        args += ["--background-plate", str(tmp_path / "no_room.png")]
     elif case == "transparent_video":
         args = ["run", str(img), "-o", str(tmp_path / "o.mp4"), "--background", "transparent", "--model", tiny_model]
     proc = subprocess.run([sys.executable, "-m", "matting", *args], capture_output=True, text=True, timeout=120)

@@ -81,6 +81,10 @@ class FakeSource:
     def release(self, _data):
         pass
 
+    def set_setting(self, name, value):
+        self.data.values[name] = value
+        self.set_settings = getattr(self, "set_settings", []) + [(name, value)]
+
 
 class FakeGfx:
     """Records what would be drawn; a staged copy reads back as a frame of its size on a
@@ -460,6 +464,10 @@ class FakeProps:
     def on_modified(self, prop, func):
         self.callbacks[prop] = func
 
+    def add_button(self, name, text, func, key):
+        self.callbacks[name] = func
+        return self._add(name, desc=text, key=key)
+
 
 def test_properties_cover_the_settings_within_their_ranges():
     props = FakeProps()
@@ -699,3 +707,66 @@ def test_frame_ring_grows_to_the_latency_within_its_bounds():
     assert ring.texture(99 - ring.limit) is None
     ring.reset(gfx, (640, 360, "gpu"))
     assert ring.limit == ring.MIN_FRAMES and len(ring) == 0
+
+
+# -- known background ---------------------------------------------------------------------------
+class KnownPipeline(FakePipeline):
+    """The fake model with the real known-background stage (capture, save, load, status)."""
+
+    def __init__(self, settings):
+        from matting.plate import KnownBackground
+
+        super().__init__(settings)
+        self.known_bg = KnownBackground(settings.known_background)
+        if settings.background_plate:
+            self.known_bg.load(settings.background_plate)
+
+    def configure(self, settings):
+        if settings.background_plate != self.settings.background_plate:
+            self.known_bg.load(settings.background_plate)
+        self.known_bg.learn = settings.known_background
+        super().configure(settings)
+
+    def capture_background(self, frames, order=None):
+        self.known_bg.capture(frames, order)
+
+    @property
+    def known_background_status(self):
+        return self.known_bg.status
+
+
+def test_capture_button_saves_the_plate_and_stores_its_path(tmp_path, monkeypatch):
+    from obs_filter import worker as W
+
+    for mod in _libobs_modules():
+        monkeypatch.setattr(mod, "config_dir", lambda name: str(tmp_path), raising=False)
+    props = FakeProps()
+    P.build_properties(props, None)
+    assert {"capture_background", "known_background", "background_plate"} <= set(props.items)
+    settings, _ = P.settings_from_obs(FakeData({"known_background": True, "background_plate": " /x/plate.png "}))
+    assert settings.known_background and settings.background_plate == "/x/plate.png"
+
+    filt = make_filter(factory=KnownPipeline)
+    try:
+        render_until_result(filt)
+        assert "known background" not in filt.stats_text()  # off: not mentioned
+        props.callbacks["capture_background"](filt)  # the button
+        assert wait_until(lambda: (frame(filt), getattr(filt.source, "set_settings", None))[1], 20)
+        (name, path), = filt.source.set_settings
+        assert name == "background_plate" and path.startswith(str(tmp_path)) and path.endswith(".png")
+        import cv2
+
+        plate = cv2.imread(path)
+        assert plate.shape == (360, 640, 3) and (plate == 128).all()  # the (grid-size) frames, averaged
+        assert filt.worker.pipeline.known_bg.captured
+        # OBS applies the stored setting (update), and a re-created filter loads the plate.
+        filt.update(filt.source.data)
+        again = make_filter({"background_plate": path}, factory=KnownPipeline)
+        try:
+            render_until_result(again)
+            assert again.worker.pipeline.known_bg.plate is not None
+        finally:
+            again.close()
+    finally:
+        filt.close()
+    assert W.CAPTURE_FRAMES >= 10

@@ -109,6 +109,42 @@ class DataSet:
             cap.release()
 
 
+#: The generator of the greenscreen sets drew the background photo onto a canvas 1.12×
+#: the size that just covers the frame, then cut the frame out at ``bg_canvas_offset``
+#: and blurred it by ``bg_blur_sigma`` (the generator itself is not in the data; the
+#: factor was fitted: with it the plate matches a-static's background pixels to 1.1
+#: grey levels, the JPEG's noise).
+CANVAS_SCALE = 1.12
+
+
+def true_plate(ds: DataSet, backgrounds: Path | None = None) -> np.ndarray | None:
+    """The clean plate of a sequence (uint8 BGR, frame size), or None: ``plate.png`` in
+    the sequence folder if there is one (generated sequences), else rebuilt from
+    ``meta.json``'s background photo (the greenscreen sets). For a moving camera it is
+    the view at the canvas offset, which the frames leave."""
+    found = _find_image(ds.path, "plate")
+    if found:
+        return read_image(found, InputError, "plate")
+    meta_path = ds.path / "meta.json"
+    if not meta_path.is_file():
+        return None
+    import json
+
+    meta = json.loads(meta_path.read_text())
+    bg = meta.get("background", {})
+    if "file" not in bg or "size" not in meta or "bg_canvas_offset" not in meta:
+        return None
+    folder = backgrounds or ds.path.parents[1] / "backgrounds"
+    photo = read_image(folder / Path(bg["file"]).name, InputError, "background photo")
+    w, h = meta["size"]
+    scale = max(w / photo.shape[1], h / photo.shape[0]) * CANVAS_SCALE
+    ox, oy = meta["bg_canvas_offset"]
+    m = np.float32([[scale, 0, -ox], [0, scale, -oy]])
+    plate = cv2.warpAffine(photo, m, (w, h), flags=cv2.INTER_LINEAR)
+    sigma = meta.get("bg_blur_sigma") or 0
+    return cv2.GaussianBlur(plate, (0, 0), sigma) if sigma > 0 else plate
+
+
 def _read_gray(path: Path, shape: tuple[int, int], what: str) -> np.ndarray:
     img = read_image(path, InputError, what, cv2.IMREAD_UNCHANGED)
     if img.ndim == 3:  # a colour or grey+alpha PNG: take the grey level

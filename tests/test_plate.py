@@ -1,0 +1,286 @@
+"""Known background (matting.plate): the plate kernel against its numpy twin, the gain
+fit, the solve, the on/off state machine, and the pipeline hook."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from matting import plate as P
+from matting.errors import InputError, SettingsError
+from matting.settings import Settings
+
+
+# ---- update_plate (numba) against a numpy twin ------------------------------------------
+def update_plate_numpy(image, learn, fy, fx, gain, offset, phase, step, mean, var, weight):
+    h, w = weight.shape
+    lh, lw = learn.shape
+    ys = np.arange(phase, h, step)
+    ly = np.minimum(((ys + 0.5) * fy).astype(int), lh - 1)
+    lx = np.minimum(((np.arange(w) + 0.5) * fx).astype(int), lw - 1)
+    sel = learn[ly][:, lx] != 0
+    obs = (image[ys, :, :3].astype(np.float32) - offset) / gain
+    m, v, wt = mean[ys], var[ys], weight[ys]
+    d2 = ((obs - m) ** 2).sum(axis=2) / 3.0
+    agree = (wt < 1.0) | (d2 < P.MATCH_SIGMAS ** 2 * (v + P.NOISE_FLOOR ** 2))
+    up = sel & agree
+    r = 1.0 / (wt + 1.0)
+    m_new = np.where(up[:, :, None], m + r[:, :, None] * (obs - m), m)
+    v_new = np.where(up, v + r * (np.where(wt >= 1.0, d2, 0.0) - v), v)
+    w_new = np.where(up, np.minimum(wt + 1.0, P.MAX_WEIGHT), np.where(sel, np.maximum(wt - P.MISMATCH_DECAY, 0), wt))
+    mean[ys], var[ys], weight[ys] = m_new, v_new, w_new
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_update_plate_matches_numpy(seed):
+    rng = np.random.default_rng(seed)
+    h, w = rng.integers(5, 40, 2)
+    gh, gw = max(1, h // 2), max(1, w // 2)
+    image = rng.integers(0, 256, (h, w, rng.choice([3, 4])), dtype=np.uint8)
+    learn = (rng.random((gh, gw)) < 0.7).astype(np.uint8)
+    mean = rng.uniform(0, 255, (h, w, 3)).astype(np.float32)
+    # Some pixels close to the image so both branches (agree / disagree) are taken.
+    close = rng.random((h, w)) < 0.5
+    mean[close] = image[close][:, :3] + rng.normal(0, 2, (close.sum(), 3))
+    var = rng.uniform(0, 30, (h, w)).astype(np.float32)
+    weight = rng.choice([0.0, 0.5, 3.0, 29.5, 30.0], (h, w)).astype(np.float32)
+    gain = rng.uniform(0.8, 1.2, 3).astype(np.float32)
+    offset = rng.uniform(-5, 5, 3).astype(np.float32)
+    step = int(rng.integers(1, 4))
+    phase = int(rng.integers(0, step))
+    args = (image, learn, gh / h, gw / w, gain, offset, phase, step)
+    m1, v1, w1 = mean.copy(), var.copy(), weight.copy()
+    m2, v2, w2 = mean.copy(), var.copy(), weight.copy()
+    P.update_plate(*args, m1, v1, w1)
+    update_plate_numpy(*args, m2, v2, w2)
+    np.testing.assert_allclose(m1, m2, rtol=1e-4, atol=1e-3)
+    np.testing.assert_allclose(v1, v2, rtol=1e-3, atol=1e-2)
+    np.testing.assert_allclose(w1, w2)
+
+
+# ---- plate, gain, solve --------------------------------------------------------------------
+def room(h=120, w=160, seed=0):
+    rng = np.random.default_rng(seed)
+    small = rng.integers(30, 220, (h // 8, w // 8, 3), dtype=np.uint8)
+    return cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC)
+
+
+def test_capture_median_ignores_a_passer_by():
+    base = room()
+    frames = [base.copy() for _ in range(5)]
+    frames[2][20:60, 30:90] = 255  # someone crossing in one frame
+    plate = P.Plate.from_frames(frames)
+    assert np.abs(plate.mean - base).max() == 0
+    assert plate.confidence().min() == 1.0
+
+
+def test_fit_gain_recovers_exposure_despite_outliers():
+    rng = np.random.default_rng(1)
+    ref = rng.uniform(20, 200, (2000, 3)).astype(np.float32)
+    obs = ref * np.float32([1.1, 0.9, 1.05]) + np.float32([3, -2, 0]) + rng.normal(0, 1, ref.shape).astype(np.float32)
+    obs[:200] = rng.uniform(0, 255, (200, 3))  # a person's arm in the samples
+    gain, offset, resid = P.fit_gain(obs, ref)
+    np.testing.assert_allclose(gain, [1.1, 0.9, 1.05], atol=0.02)
+    np.testing.assert_allclose(offset, [3, -2, 0], atol=2.5)
+    assert np.median(resid[200:]) < 2
+
+
+def project_numpy(image, mean, gain, offset, sigma, y0, x0, todo, f, prop, wprop, sure):
+    h, w = todo.shape
+    b = mean[y0:y0 + h, x0:x0 + w] * gain + offset
+    d = image[y0:y0 + h, x0:x0 + w, :3].astype(np.float32) - b
+    if prop.shape[:2] == (h, w):
+        f = np.where((wprop > 0.05)[:, :, None], prop / np.maximum(wprop, 1e-12)[:, :, None], f)
+    fb = f - b
+    sep2 = (fb * fb).sum(axis=2)
+    alpha = np.clip((d * fb).sum(axis=2) / (sep2 + 1e-3), 0, 1)
+    alpha[(d * d).sum(axis=2) < 3 * (P.SNAP_SIGMAS * sigma) ** 2] = 0
+    am = np.maximum(alpha, sure)
+    wt = am * am
+    fw = wt[:, :, None] * np.clip(b + d / np.maximum(am, 0.05)[:, :, None], 0, 255)
+    off = todo == 0
+    alpha[off], sep2[off], wt[off], fw[off] = 0, 0, 0, 0
+    return alpha, sep2, fw, wt, f
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_project_matches_numpy(seed):
+    rng = np.random.default_rng(seed)
+    H, W = rng.integers(10, 40, 2)
+    h, w = int(rng.integers(1, H)), int(rng.integers(1, W))
+    y0, x0 = int(rng.integers(0, H - h + 1)), int(rng.integers(0, W - w + 1))
+    image = rng.integers(0, 256, (H, W, rng.choice([3, 4])), dtype=np.uint8)
+    mean = rng.uniform(0, 255, (H, W, 3)).astype(np.float32)
+    gain = rng.uniform(0.8, 1.2, 3).astype(np.float32)
+    offset = rng.uniform(-5, 5, 3).astype(np.float32)
+    sigma = rng.uniform(0.5, 20, (h, w)).astype(np.float32)
+    todo = (rng.random((h, w)) < 0.8).astype(np.uint8)
+    f = rng.uniform(0, 255, (h, w, 3)).astype(np.float32)
+    sure = rng.uniform(0, 1, (h, w)).astype(np.float32)
+    if seed % 2:
+        wprop = rng.uniform(0, 0.2, (h, w)).astype(np.float32)
+        prop = (rng.uniform(0, 255, (h, w, 3)) * wprop[:, :, None]).astype(np.float32)
+    else:
+        prop, wprop = np.zeros((0, 0, 3), np.float32), np.zeros((0, 0), np.float32)
+    out = [np.empty((h, w), np.float32) for _ in range(2)] + [np.empty((h, w, 3), np.float32),
+                                                             np.empty((h, w), np.float32)]
+    f1 = f.copy()
+    P.project(image, mean, gain, offset, sigma, y0, x0, todo, f1, prop, wprop, sure, out[0], out[1], out[2], out[3])
+    want = project_numpy(image, mean, gain, offset, sigma, y0, x0, todo, f, prop, wprop, sure)
+    on = todo > 0
+    for got, exp, tol in zip(out, want, (1e-3, 0.5, 0.05, 1e-4)):
+        np.testing.assert_allclose(got, exp, rtol=1e-3, atol=tol)
+    np.testing.assert_allclose(f1[on], want[4][on], rtol=1e-4, atol=1e-2)
+
+
+def fuse_numpy(alpha, a_kb, sep2, weight, y0, x0, activity, keep, image, mean, gain, offset, fm, bm):
+    h, w = alpha.shape
+    conf = np.clip(weight[y0:y0 + h, x0:x0 + w] * 2 / P.FULL_WEIGHT - 1, 0, 1)
+    c = conf * sep2 / (sep2 + P.SEPARATION ** 2) * activity * (keep > 0)
+    a0 = alpha / 255.0
+    q = np.floor(np.clip(a0 + c * (a_kb - a0), 0, 1) * 255 + 0.5).astype(np.uint8)
+    out = np.where(c > 0, q, alpha)
+    strong = c >= 0.5
+    b = mean[y0:y0 + h, x0:x0 + w] * gain + offset
+    af = np.maximum(out / 255.0, 1 / 255)[:, :, None]
+    f = (image[y0:y0 + h, x0:x0 + w, :3] - (1 - af) * b) / af
+    fm, bm = fm.copy(), bm.copy()
+    if fm.shape[:2] == (h, w):
+        fm[strong], bm[strong] = f[strong], b[strong]
+    return out, fm, bm, int(strong.sum())
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_fuse_matte_matches_numpy(seed):
+    rng = np.random.default_rng(100 + seed)
+    H, W = rng.integers(10, 40, 2)
+    h, w = int(rng.integers(1, H)), int(rng.integers(1, W))
+    y0, x0 = int(rng.integers(0, H - h + 1)), int(rng.integers(0, W - w + 1))
+    full = rng.integers(0, 256, (H, W), dtype=np.uint8)
+    alpha = full[y0:y0 + h, x0:x0 + w]  # a view, as in the pipeline
+    a_kb = rng.uniform(0, 1, (h, w)).astype(np.float32)
+    sep2 = rng.choice([0.0, 4.0, 100.0, 1e4], (h, w)).astype(np.float32)
+    weight = rng.choice([0.0, 2.0, 5.0, 8.0, 30.0], (H, W)).astype(np.float32)
+    keep = (rng.random((h, w)) < 0.8).astype(np.uint8)
+    image = rng.integers(0, 256, (H, W, 3), dtype=np.uint8)
+    mean = rng.uniform(0, 255, (H, W, 3)).astype(np.float32)
+    gain, offset = np.float32([1.1, 0.9, 1.0]), np.float32([2, -3, 0])
+    if seed % 2:
+        fm, bm = (rng.uniform(0, 255, (h, w, 3)).astype(np.float32) for _ in range(2))
+    else:
+        fm = bm = np.zeros((0, 0, 3), np.float32)
+    activity = np.float32(rng.choice([0.4, 1.0]))
+    want = fuse_numpy(alpha.copy(), a_kb, sep2, weight, y0, x0, activity, keep, image, mean, gain, offset, fm, bm)
+    fm1, bm1 = fm.copy(), bm.copy()
+    n = P.fuse_matte(alpha, a_kb, sep2, weight, y0, x0, activity, keep, image, mean, gain, offset, fm1, bm1)
+    assert np.abs(alpha.astype(int) - want[0]).max() <= 1  # float32 rounding at .5
+    assert n == want[3]
+    np.testing.assert_allclose(fm1, want[1], rtol=1e-3, atol=0.5)
+    np.testing.assert_allclose(bm1, want[2], rtol=1e-4, atol=1e-2)
+
+
+def test_solve_recovers_alpha_of_a_composite():
+    rng = np.random.default_rng(2)
+    h, w = 40, 50
+    b = rng.uniform(0, 255, (h, w, 3)).astype(np.float32)
+    f = np.empty_like(b)
+    f[...] = (200, 40, 90)
+    true = np.tile(np.linspace(0, 1, w, dtype=np.float32), (h, 1))
+    image = np.clip(true[:, :, None] * f + (1 - true[:, :, None]) * b + 0.5, 0, 255).astype(np.uint8)
+    sigma = np.full((h, w), 1.0, np.float32)
+    todo = np.ones((h, w), np.uint8)
+    one, zero = np.ones(3, np.float32), np.zeros(3, np.float32)
+    alpha, sep2 = P.solve_alpha(image, b, one, zero, sigma, (0, 0, w, h), todo, f, true, iterations=0)
+    ok = np.sqrt(sep2) > 60  # well separated pixels are solved closely
+    assert ok.mean() > 0.5
+    assert np.abs(alpha - true)[ok & (true > 0.05)].max() < 0.05
+    assert (alpha[:, 0] == 0).all()  # the room itself
+    alpha2, _ = P.solve_alpha(image, b, one, zero, sigma, (0, 0, w, h), todo, f, true, iterations=1)
+    assert np.abs(alpha2 - true)[ok & (true > 0.05)].max() < 0.05
+
+
+# ---- the stage's state machine -----------------------------------------------------------
+def person_frame(base, x=60, shift=0):
+    """The room (shifted by ``shift`` px: camera motion) with a flat 'person' disc."""
+    img = np.roll(base, shift, axis=1).copy()
+    yy, xx = np.mgrid[:base.shape[0], :base.shape[1]]
+    disc = (yy - 70) ** 2 + (xx - x) ** 2 < 30 ** 2
+    img[disc] = (40, 180, 60)
+    grid = cv2.resize(disc.astype(np.float32), (base.shape[1] // 2, base.shape[0] // 2),
+                      interpolation=cv2.INTER_AREA)
+    return img, disc, grid
+
+
+def run_stage(kb, base, frames=10, shift=0):
+    for _ in range(frames):
+        img, disc, grid = person_frame(base, shift=shift)
+        small = cv2.resize(img, (grid.shape[1], grid.shape[0]), interpolation=cv2.INTER_AREA)
+        alpha = np.ascontiguousarray((cv2.GaussianBlur(disc.astype(np.float32), (0, 0), 3) * 255).astype(np.uint8))
+        before = alpha.copy()
+        alpha, box, fg = kb.process(img, small, grid, alpha, (0, 0, img.shape[1], img.shape[0]), None)
+    return before, alpha
+
+
+def test_stage_active_with_plate_then_off_when_the_camera_moves():
+    base = room()
+    kb = P.KnownBackground()
+    kb.set_plate(base)
+    before, after = run_stage(kb, base)
+    assert kb.status.startswith("known background: active")
+    assert kb.activity == 1.0
+    assert not np.array_equal(before, after)  # the soft model edge is sharpened by the plate
+    _, disc, _ = person_frame(base)
+    true = disc.astype(np.float32)
+    assert np.abs(after / 255 - true).mean() < 0.5 * np.abs(before / 255 - true).mean()
+    before, after = run_stage(kb, base, frames=12, shift=7)
+    assert kb.activity == 0.0
+    assert np.array_equal(before, after)  # switched off: the model's matte unchanged
+    assert kb.status in ("known background: off (camera moved)", "known background: stale — capture again")
+
+
+def test_stage_learns_and_never_touches_an_unknown_room():
+    base = room()
+    kb = P.KnownBackground(learn=True)
+    before, after = run_stage(kb, base, frames=1)
+    assert np.array_equal(before, after)  # nothing learnt yet: unchanged
+    assert kb.status == "known background: learning"
+    run_stage(kb, base, frames=2 * P.LEARN_ROW_STEP * int(P.FULL_WEIGHT))
+    conf = kb.plate.confidence()
+    assert conf[5, 5] == 1.0  # far from the person: learnt
+    assert conf[70, 60] == 0.0  # behind the person: never seen
+
+
+def test_stage_rejects_bad_plates():
+    kb = P.KnownBackground()
+    with pytest.raises(InputError):
+        kb.set_plate(np.zeros((4, 4), np.uint8))
+    with pytest.raises(InputError):
+        kb.capture([])
+    with pytest.raises(SettingsError):
+        Settings(background_plate=3)
+
+
+# ---- pipeline hook ----------------------------------------------------------------------------
+def test_pipeline_plate_round_trip_and_status(tmp_path, astronaut_bgr):
+    from matting.demo import room as demo_room
+    from matting.pipeline import Pipeline
+
+    base = demo_room(320, 240)
+    frame = base.copy()
+    person = cv2.resize(astronaut_bgr, (160, 160), interpolation=cv2.INTER_AREA)
+    frame[80:240, 80:240] = person
+    p = Pipeline(background="#00ff00")
+    assert p.known_background_status == "known background: off"
+    p.capture_background([base] * 3)
+    for _ in range(8):
+        p.process(frame)
+    assert p.known_background_status.startswith("known background: active")
+    path = tmp_path / "plate.png"
+    p.known_bg.save(path)
+    q = Pipeline(background="#00ff00", background_plate=str(path))
+    for _ in range(8):
+        _, a = q.process(frame)
+    assert q.known_background_status.startswith("known background: active")
+    p.set_background_plate(None)
+    assert p.known_background_status == "known background: off"
