@@ -67,21 +67,34 @@ def write_config(home: Path, scene_json: dict, width: int, height: int, fps: int
     (cfg / "basic" / "scenes" / "e2e.json").write_text(json.dumps(scene_json, indent=1))
 
 
-def scene_collection(image: Path, with_script: bool = True) -> dict:
-    """One scene with one image source named "photo"; the script preloaded."""
+def scene_collection(image: Path, with_script: bool = True, extra_sources=(), scripts=()) -> dict:
+    """One scene with one image source named "photo"; the script preloaded.
+
+    ``extra_sources``: more source dicts (``{"id", "name", "settings"}``; a group is
+    ``{"id": "group", "name", "settings": {"items": [{"name": …}]}}``), each also placed
+    in the scene unless it has ``"in_scene": False`` (sources inside a group).
+    ``scripts``: more helper scripts to preload (paths), after the filter's.
+    """
+    sources = [{"id": "image_source", "versioned_id": "image_source", "name": "photo",
+                "settings": {"file": str(image)}, "filters": []}]
+    items = [{"name": "photo", "id": 1, "visible": True}]
+    for extra in extra_sources:
+        extra = dict(extra)
+        in_scene = extra.pop("in_scene", True)
+        sources.append({"versioned_id": extra["id"], "filters": [], **extra})
+        if in_scene:
+            items.append({"name": extra["name"], "id": len(items) + 1, "visible": True})
+    sources.append({"id": "scene", "versioned_id": "scene", "name": "Scene",
+                    "settings": {"id_counter": len(items), "items": items}})
+    tools = [{"path": str(SCRIPT), "settings": {}}, {"path": str(PROBE), "settings": {}}] if with_script else []
+    tools += [{"path": str(s), "settings": {}} for s in scripts]
     return {
         "name": "e2e",
         "current_scene": "Scene",
         "current_program_scene": "Scene",
         "scene_order": [{"name": "Scene"}],
-        "sources": [
-            {"id": "image_source", "versioned_id": "image_source", "name": "photo",
-             "settings": {"file": str(image)}, "filters": []},
-            {"id": "scene", "versioned_id": "scene", "name": "Scene",
-             "settings": {"id_counter": 1, "items": [{"name": "photo", "id": 1, "visible": True}]}},
-        ],
-        "modules": {"scripts-tool": [{"path": str(SCRIPT), "settings": {}}, {"path": str(PROBE), "settings": {}}]
-                    if with_script else []},
+        "sources": sources,
+        "modules": {"scripts-tool": tools},
     }
 
 
@@ -143,10 +156,12 @@ def close_main_window(display: str) -> bool:
 class Obs:
     """Xvfb + OBS in a temp HOME. Use as a context manager: processes always end."""
 
-    def __init__(self, home: Path, image: Path, width=1280, height=720, fps=10, with_script=True, env=None):
+    def __init__(self, home: Path, image: Path, width=1280, height=720, fps=10, with_script=True, env=None,
+                 extra_sources=(), scripts=()):
         self.home, self.width, self.height = Path(home), width, height
         self.port = _free_port()
-        write_config(self.home, scene_collection(image, with_script), width, height, fps, self.port)
+        write_config(self.home, scene_collection(image, with_script, extra_sources, scripts), width, height, fps,
+                     self.port)
         self.extra_env = env or {}
         self.xvfb = self.proc = self.ws = None
         self.display = None
@@ -175,7 +190,7 @@ class Obs:
         env.pop("WAYLAND_DISPLAY", None)
         env.update(self.extra_env)
         self.stdout = open(self.home / "obs-stdout.txt", "wb")
-        self.proc = subprocess.Popen(["obs", "--disable-missing-files-check", "--disable-updater"], env=env,
+        self.proc = subprocess.Popen(["obs", "--disable-missing-files-check", "--disable-updater", "--multi"], env=env,
                                      cwd=self.home, stdout=self.stdout, stderr=subprocess.STDOUT,
                                      start_new_session=True)
         self.ws = self._connect(timeout)
@@ -237,15 +252,22 @@ class Obs:
             self.stdout.close()
 
     # observations
+    def rss_mb(self) -> float:
+        """OBS's resident memory now (MB), from /proc."""
+        for line in (Path("/proc") / str(self.proc.pid) / "status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        raise RuntimeError("no VmRSS for OBS")
+
     def log_text(self) -> str:
         logs = sorted((self.home / ".config" / "obs-studio" / "logs").glob("*.txt"))
         return logs[-1].read_text(errors="replace") if logs else ""
 
-    def screenshot(self, source: str) -> np.ndarray:
+    def screenshot(self, source: str, width: int | None = None, height: int | None = None) -> np.ndarray:
         """RGBA uint8 screenshot of a source (its filters applied)."""
         import cv2
 
-        resp = self.ws.get_source_screenshot(source, "png", self.width, self.height, -1)
+        resp = self.ws.get_source_screenshot(source, "png", width or self.width, height or self.height, -1)
         png = base64.b64decode(resp.image_data.split(",", 1)[1])
         bgra = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_UNCHANGED)
         if bgra.ndim == 2:
