@@ -109,12 +109,12 @@ def run_soak(minutes: float, interval: float = 60.0, baseline: float = 60.0, wid
         with oh.Obs(home, still, width, height, fps, env=env, extra_sources=[media], scripts=[PROBE]) as obs:
             t0 = time.monotonic()
             last = obs.ws.get_stats()
-            mark = len(obs.log_text())
+            mark = len(obs.live_log())
 
             def sample(filter_on: bool) -> Sample:
                 nonlocal last, mark
                 st = obs.ws.get_stats()
-                log = obs.log_text()
+                log = obs.live_log()
                 totals, wfps = _probe_values(log, mark)
                 mark = len(log)
                 s = Sample((time.monotonic() - t0) / 60, filter_on, obs.rss_mb(),

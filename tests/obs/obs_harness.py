@@ -190,7 +190,11 @@ class Obs:
         env.pop("WAYLAND_DISPLAY", None)
         env.update(self.extra_env)
         self.stdout = open(self.home / "obs-stdout.txt", "wb")
-        self.proc = subprocess.Popen(["obs", "--disable-missing-files-check", "--disable-updater", "--multi"], env=env,
+        # stdbuf: OBS's stdout (a copy of its log) line by line, readable while it runs;
+        # the log file itself is written in large blocks.
+        line_buffered = ["stdbuf", "-oL"] if shutil.which("stdbuf") else []
+        self.proc = subprocess.Popen([*line_buffered, "obs", "--disable-missing-files-check", "--disable-updater",
+                                      "--multi"], env=env,
                                      cwd=self.home, stdout=self.stdout, stderr=subprocess.STDOUT,
                                      start_new_session=True)
         self.ws = self._connect(timeout)
@@ -258,6 +262,10 @@ class Obs:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024
         raise RuntimeError("no VmRSS for OBS")
+
+    def live_log(self) -> str:
+        """What OBS has logged so far (its stdout, line-buffered; the log file lags)."""
+        return (self.home / "obs-stdout.txt").read_text(errors="replace")
 
     def log_text(self) -> str:
         logs = sorted((self.home / ".config" / "obs-studio" / "logs").glob("*.txt"))
