@@ -67,16 +67,27 @@ def write_config(home: Path, scene_json: dict, width: int, height: int, fps: int
     (cfg / "basic" / "scenes" / "e2e.json").write_text(json.dumps(scene_json, indent=1))
 
 
-def scene_collection(image: Path, with_script: bool = True, extra_sources=(), scripts=()) -> dict:
-    """One scene with one image source named "photo"; the script preloaded.
+def media_source(name: str, path: Path) -> dict:
+    """A media source playing ``path`` in a loop (for ``Obs(source=...)``)."""
+    return {"id": "ffmpeg_source", "versioned_id": "ffmpeg_source", "name": name,
+            "settings": {"local_file": str(path), "is_local_file": True, "looping": True,
+                         "restart_on_activate": True, "close_when_inactive": False, "hw_decode": False},
+            "filters": []}
+
+
+def scene_collection(image: Path, with_script: bool = True, source: dict | None = None, extra_sources=(),
+                     scripts=()) -> dict:
+    """One scene with one source named "photo" (the image, or ``source``); the script
+    preloaded.
 
     ``extra_sources``: more source dicts (``{"id", "name", "settings"}``; a group is
     ``{"id": "group", "name", "settings": {"items": [{"name": …}]}}``), each also placed
     in the scene unless it has ``"in_scene": False`` (sources inside a group).
     ``scripts``: more helper scripts to preload (paths), after the filter's.
     """
-    sources = [{"id": "image_source", "versioned_id": "image_source", "name": "photo",
-                "settings": {"file": str(image)}, "filters": []}]
+    source = dict(source or {"id": "image_source", "versioned_id": "image_source",
+                             "settings": {"file": str(image)}, "filters": []}, name="photo")
+    sources = [source]
     items = [{"name": "photo", "id": 1, "visible": True}]
     for extra in extra_sources:
         extra = dict(extra)
@@ -157,11 +168,11 @@ class Obs:
     """Xvfb + OBS in a temp HOME. Use as a context manager: processes always end."""
 
     def __init__(self, home: Path, image: Path, width=1280, height=720, fps=10, with_script=True, env=None,
-                 extra_sources=(), scripts=()):
+                 source: dict | None = None, extra_sources=(), scripts=()):
         self.home, self.width, self.height = Path(home), width, height
         self.port = _free_port()
-        write_config(self.home, scene_collection(image, with_script, extra_sources, scripts), width, height, fps,
-                     self.port)
+        write_config(self.home, scene_collection(image, with_script, source, extra_sources, scripts), width, height,
+                     fps, self.port)
         self.extra_env = env or {}
         self.xvfb = self.proc = self.ws = None
         self.display = None
@@ -169,7 +180,11 @@ class Obs:
 
     # lifecycle
     def __enter__(self):
-        self.start()
+        try:
+            self.start()
+        except BaseException:
+            self.kill()  # __exit__ does not run when __enter__ raises
+            raise
         return self
 
     def __exit__(self, *exc):
@@ -190,8 +205,9 @@ class Obs:
         env.pop("WAYLAND_DISPLAY", None)
         env.update(self.extra_env)
         self.stdout = open(self.home / "obs-stdout.txt", "wb")
-        # stdbuf: OBS's stdout (a copy of its log) line by line, readable while it runs;
-        # the log file itself is written in large blocks.
+        # --multi: with another OBS running (parallel test runs) OBS would otherwise wait
+        # forever at its "already running" dialog. stdbuf: OBS's stdout (a copy of its
+        # log) line by line, readable while it runs; the log file is written in blocks.
         line_buffered = ["stdbuf", "-oL"] if shutil.which("stdbuf") else []
         self.proc = subprocess.Popen([*line_buffered, "obs", "--disable-missing-files-check", "--disable-updater",
                                       "--multi"], env=env,
