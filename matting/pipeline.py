@@ -104,7 +104,7 @@ class Pipeline:
         if (new.model, new.device, new.threads) != (old.model, old.device, old.threads):
             self.segmenter = Segmenter(new.model, new.device, new.threads)
             self._shape = None  # model size may differ: start tracking afresh
-        if (new.background, new.background_fit) != (old.background, old.background_fit):
+        if (new.background, new.background_fit) != (old.background, old.background_fit) or self.background.outdated:
             background = Background(new.background, new.background_fit, new.blur_strength)
             self.background.close()
             self.background = background

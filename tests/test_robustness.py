@@ -110,3 +110,22 @@ def test_cli_bad_output_or_file_is_one_clear_line(tmp_path, case):
     assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
     if case == "unknown_output_suffix":
         assert "out.xyz" in lines[0] and ".png" in lines[0]
+
+
+def test_background_file_replaced_on_disk_is_loaded_again(tmp_path, tiny_pipeline):
+    """Found in the hostile OBS session: after the background file was deleted (an error)
+    and replaced, returning to the earlier settings kept showing the old picture, because
+    the loaded background was cached by its settings only."""
+    path = tmp_path / "bg.png"
+    cv2.imwrite(str(path), np.full((48, 64, 3), (0, 0, 255), np.uint8))
+    tiny_pipeline.configure(background=str(path))
+    frame = np.full((48, 64, 3), 20, np.uint8)  # dark: all background for the brightness model
+    assert tuple(tiny_pipeline.process(frame)[0][5, 5]) == (0, 0, 255)
+    path.unlink()
+    assert tiny_pipeline.background.outdated
+    with pytest.raises(BackgroundError):
+        tiny_pipeline.configure(background_fit="stretch")
+    cv2.imwrite(str(path), np.full((48, 64, 3), (0, 255, 0), np.uint8))
+    tiny_pipeline.configure(background_fit="cover")  # the settings in use, but a new file
+    assert tuple(tiny_pipeline.process(frame)[0][5, 5]) == (0, 255, 0)
+    tiny_pipeline.configure(background="#00ff00")
