@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "obs"))
 
 import obs_harness as oh  # noqa: E402
-from clips import moving_person_clip  # noqa: E402
+import person_clip  # noqa: E402
 
 PROBE = ROOT / "tests" / "obs" / "stats_probe.py"
 SOURCE, FILTER = "clip", "bg"
@@ -89,7 +89,7 @@ def run_soak(minutes: float, interval: float = 60.0, baseline: float = 60.0, wid
     work = Path(tmp.name if tmp else workdir)
     res = Result()
     try:
-        clip = moving_person_clip(work / "moving person.mp4", width, height, fps, seconds=8.0)
+        clip = person_clip.moving_clip(work / "moving person.mp4", width, height, fps, speed=max(2, width // 160)).path
         still = work / "still.png"
         import cv2
         import numpy as np
