@@ -83,8 +83,10 @@ def _probe_values(log: str, start: int) -> tuple[list[float], list[float]]:
 
 
 def run_soak(minutes: float, interval: float = 60.0, baseline: float = 60.0, width: int = 1280,
-             height: int = 720, fps: int = 30, workdir: Path | None = None, out=print) -> Result:
-    """Run the soak; ``out`` receives the table lines as they come."""
+             height: int = 720, fps: int = 30, workdir: Path | None = None, out=print, drift: float = 1.3,
+             skip_growth: float = 0.02) -> Result:
+    """Run the soak; ``out`` receives the table lines as they come. ``drift`` and
+    ``skip_growth`` are the criteria's limits (see the module docstring)."""
     tmp = tempfile.TemporaryDirectory(prefix="obs-soak-") if workdir is None else None
     work = Path(tmp.name if tmp else workdir)
     res = Result()
@@ -145,14 +147,14 @@ def run_soak(minutes: float, interval: float = 60.0, baseline: float = 60.0, wid
             time.sleep(1.0)
             base.close()
             res.base_leaks = oh.leak_count(base.log_text())
-        judge(res)
+        judge(res, drift, skip_growth)
     finally:
         if tmp:
             tmp.cleanup()
     return res
 
 
-def judge(res: Result) -> None:
+def judge(res: Result, drift: float = 1.3, skip_growth: float = 0.02) -> None:
     """Fill ``res.failures`` from the criteria in the module docstring."""
     on = [s for s in res.samples if s.filter_on]
     if len(on) < 2:
@@ -170,11 +172,11 @@ def judge(res: Result) -> None:
     def share(xs):
         return sum(s.skipped for s in xs) / max(1, sum(s.frames for s in xs))
 
-    if share(second) - share(first) > 0.02:
+    if share(second) - share(first) > skip_growth:
         res.failures.append(f"render-skipped share grew from {share(first):.1%} to {share(second):.1%}")
     w1 = [s.worker_ms for s in first if s.worker_ms is not None]
     w2 = [s.worker_ms for s in second if s.worker_ms is not None]
-    if w1 and w2 and statistics.median(w2) > 1.3 * statistics.median(w1):
+    if w1 and w2 and statistics.median(w2) > drift * statistics.median(w1):
         res.failures.append(f"worker frame time drifted {statistics.median(w1):.1f} → {statistics.median(w2):.1f} ms")
     if any(s.frames == 0 for s in res.samples):
         res.failures.append("OBS rendered no frames in some interval (hang)")
