@@ -115,6 +115,8 @@ class Segmenter:
             raise ModelError(f"model {name}: input must have 3 colour channels, got {shape}")
         if not all(isinstance(d, int) and d > 0 for d in hw):
             raise ModelError(f"model {name}: input size must be fixed, got {shape}")
+        if isinstance(shape[0], int) and shape[0] != 1:
+            raise ModelError(f"model {name}: input must take one image (batch 1), got {shape}")
         if inputs[0].type != "tensor(float)":
             raise ModelError(f"model {name}: input must be float32, got {inputs[0].type}")
         self.input_hw = (int(hw[0]), int(hw[1]))
@@ -134,12 +136,17 @@ class Segmenter:
 
     def run(self, tensor: np.ndarray) -> np.ndarray:
         """Model input tensor → float32 probability (model height × width) in [0, 1]."""
-        out = self.session.run([self.output_name], {self.input_name: tensor})[0]
+        try:
+            out = self.session.run([self.output_name], {self.input_name: tensor})[0]
+        except Exception as exc:  # noqa: BLE001 - ORT raises its own types; the user needs one line
+            raise ModelError(f"model {self.path.name} failed to run: {_first_line(exc)}") from None
         h, w = self.input_hw
         if out.size != h * w or out.squeeze().shape != (h, w):
             raise ModelError(f"model {self.path.name}: output must be one {h}x{w} probability map, "
                              f"got shape {list(out.shape)}")
-        return np.clip(out.reshape(h, w).astype(np.float32, copy=False), 0.0, 1.0)
+        prob = out.reshape(h, w).astype(np.float32, copy=False)
+        # NaN from a broken model would spread through every later stage: count it as background.
+        return np.clip(np.nan_to_num(prob, copy=False, nan=0.0), 0.0, 1.0)
 
     def predict(self, image: np.ndarray, order: str = "RGB") -> np.ndarray:
         """Person probability of a whole uint8 image, at model size."""

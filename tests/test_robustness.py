@@ -129,3 +129,39 @@ def test_background_file_replaced_on_disk_is_loaded_again(tmp_path, tiny_pipelin
     tiny_pipeline.configure(background_fit="cover")  # the settings in use, but a new file
     assert tuple(tiny_pipeline.process(frame)[0][5, 5]) == (0, 255, 0)
     tiny_pipeline.configure(background="#00ff00")
+
+
+def _reduce_mean_model(path, in_shape, nan=False):
+    """Probability = mean brightness; with ``nan`` every output is 0/0."""
+    from onnx import TensorProto, helper, save
+
+    nodes = [helper.make_node("ReduceMean", ["image"], ["prob" if not nan else "m"], axes=[1], keepdims=1)]
+    if nan:
+        nodes += [helper.make_node("Sub", ["m", "m"], ["z"]), helper.make_node("Div", ["z", "z"], ["prob"])]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("image", TensorProto.FLOAT, in_shape)],
+                              [helper.make_tensor_value_info("prob", TensorProto.FLOAT, None)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    save(model, str(path))
+    return str(path)
+
+
+def test_model_with_batch_other_than_one_is_a_model_error(tmp_path):
+    """Found by fuzzing: ORT's InvalidArgument escaped from the warm-up run."""
+    from matting.errors import ModelError
+    from matting.model import Segmenter
+
+    with pytest.raises(ModelError, match="batch 1"):
+        Segmenter(_reduce_mean_model(tmp_path / "b3.onnx", [3, 3, 32, 32]), "cpu")
+
+
+def test_model_giving_nan_gives_background_not_nan(tmp_path):
+    """Found by fuzzing: NaN passed through np.clip into the matte."""
+    from matting.model import Segmenter
+
+    seg = Segmenter(_reduce_mean_model(tmp_path / "nan.onnx", [1, 3, 32, 32], nan=True), "cpu")
+    prob = seg.predict(np.full((40, 50, 3), 200, np.uint8))
+    assert np.isfinite(prob).all() and prob.max() == 0
+    p = Pipeline(model=str(tmp_path / "nan.onnx"), background="#00ff00")
+    comp, alpha = p.process(np.full((40, 50, 3), 200, np.uint8))
+    assert alpha.max() == 0 and tuple(comp[5, 5]) == (0, 255, 0)
