@@ -143,10 +143,7 @@ def run_soak(minutes: float, interval: float = 60.0, baseline: float = 60.0, wid
             log = obs.log_text()
         res.leaks = oh.leak_count(log)
         res.tracebacks = oh.python_tracebacks(log)
-        with oh.Obs(work / "home-baseline", still, width, height, fps, with_script=False) as base:
-            time.sleep(1.0)
-            base.close()
-            res.base_leaks = oh.leak_count(base.log_text())
+        res.base_leaks = oh.baseline_leaks(work / "home-baseline", still, width, height, fps)[1]
         judge(res, drift, skip_growth)
     finally:
         if tmp:

@@ -287,11 +287,16 @@ class Obs:
         logs = sorted((self.home / ".config" / "obs-studio" / "logs").glob("*.txt"))
         return logs[-1].read_text(errors="replace") if logs else ""
 
-    def screenshot(self, source: str, width: int | None = None, height: int | None = None) -> np.ndarray:
-        """RGBA uint8 screenshot of a source (its filters applied)."""
+    def screenshot(self, source: str, width: int | None = None, height: int | None = None,
+                   native: bool = False) -> np.ndarray:
+        """RGBA uint8 screenshot of a source (its filters applied): at width×height (the
+        canvas size by default), or at the source's own size with ``native``."""
         import cv2
 
-        resp = self.ws.get_source_screenshot(source, "png", width or self.width, height or self.height, -1)
+        req = {"sourceName": source, "imageFormat": "png"}
+        if not native:
+            req.update(imageWidth=width or self.width, imageHeight=height or self.height)
+        resp = self.ws.send("GetSourceScreenshot", req)
         png = base64.b64decode(resp.image_data.split(",", 1)[1])
         bgra = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_UNCHANGED)
         if bgra.ndim == 2:
@@ -299,6 +304,15 @@ class Obs:
         elif bgra.shape[2] == 3:
             bgra = cv2.cvtColor(bgra, cv2.COLOR_BGR2BGRA)
         return cv2.cvtColor(bgra, cv2.COLOR_BGRA2RGBA)
+
+
+def baseline_leaks(home: Path, image: Path, width: int, height: int, fps: int) -> tuple[int, int | None]:
+    """(exit code, leak count) of a short OBS run without the script: the leaks OBS
+    reports by itself, to compare a run with the filter against."""
+    with Obs(home, image, width, height, fps, with_script=False) as base:
+        time.sleep(1.0)
+        rc = base.close()
+        return rc, leak_count(base.log_text())
 
 
 def leak_count(log: str) -> int | None:

@@ -13,7 +13,6 @@ pass-through frame with one log line.
 
 from __future__ import annotations
 
-import base64
 import re
 import time
 
@@ -39,28 +38,13 @@ def person(w: int, h: int) -> np.ndarray:
     return cv2.resize(data.astronaut(), (w, h), interpolation=cv2.INTER_AREA)
 
 
-def shot(obs, source: str, size=None) -> np.ndarray:
-    """RGBA screenshot at the source's own size (or ``size``)."""
-    req = {"sourceName": source, "imageFormat": "png"}
-    if size:
-        req.update(imageWidth=size[0], imageHeight=size[1])
-    resp = obs.ws.send("GetSourceScreenshot", req)
-    png = base64.b64decode(resp.image_data.split(",", 1)[1])
-    img = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_UNCHANGED)
-    if img.ndim == 2:
-        img = cv2.cvtColor(img, cv2.COLOR_GRAY2BGRA)
-    elif img.shape[2] == 3:
-        img = cv2.cvtColor(img, cv2.COLOR_BGR2BGRA)
-    return cv2.cvtColor(img, cv2.COLOR_BGRA2RGBA)
-
-
 def wait_for(obs, source, pred, what, timeout=60.0, size=None):
     deadline = time.monotonic() + timeout
     last = None
     while time.monotonic() < deadline:
         if obs.proc.poll() is not None:
             raise AssertionError(f"OBS exited ({obs.proc.returncode}) while waiting for {what}")
-        last = shot(obs, source, size)
+        last = obs.screenshot(source, *(size or (None, None)), native=size is None)
         if pred(last):
             return last
         time.sleep(0.25)
@@ -217,10 +201,7 @@ def test_hostile_session(obs_available, tmp_path, capsys):
         rc = obs.close()
         log = obs.log_text()
 
-    with oh.Obs(tmp_path / "home-baseline", main_img, W, H, FPS, with_script=False) as base:
-        time.sleep(1.0)
-        base_rc = base.close()
-        base_leaks = oh.leak_count(base.log_text())
+    base_rc, base_leaks = oh.baseline_leaks(tmp_path / "home-baseline", main_img, W, H, FPS)
 
     with capsys.disabled():
         print("\nhostile OBS session, seconds per case:")
