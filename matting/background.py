@@ -53,6 +53,7 @@ class Background:
         self.spec, self.fit, self.blur_strength = spec, fit, blur_strength
         self._cache_key = None
         self._cache = None
+        self._stamp = None  # the file's (mtime, size) when loaded: see `outdated`
         if spec == "transparent":
             self.kind, self.source = "transparent", None
         elif spec == "blur":
@@ -62,6 +63,7 @@ class Background:
             self.kind, self.source = "colour", np.array([[[b, g, r]]], np.uint8)
         else:
             path = Path(spec).expanduser()
+            self._stamp = _file_stamp(path)
             suffix = path.suffix.lower()
             if suffix in VIDEO_SUFFIXES:
                 self.kind, self.source = "video", _open_video(path)
@@ -70,6 +72,12 @@ class Background:
             else:
                 raise BackgroundError(f"background must be an image or a video ({', '.join(sorted(IMAGE_SUFFIXES | VIDEO_SUFFIXES))}), "
                                       f"'blur', a #RRGGBB colour or 'transparent': {path}")
+
+    @property
+    def outdated(self) -> bool:
+        """True if the image/video file was replaced or deleted since it was loaded
+        (a caller applying settings again should then load it again)."""
+        return self._stamp is not None and _file_stamp(Path(self.spec).expanduser()) != self._stamp
 
     @property
     def dynamic(self) -> bool:
@@ -134,6 +142,14 @@ class Background:
                 self._cache[:, :, 3] = 255
         self._cache[:, :, :3] = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
         return self._cache
+
+
+def _file_stamp(path: Path):
+    try:
+        st = path.stat()
+    except (OSError, ValueError):
+        return None
+    return st.st_mtime_ns, st.st_size
 
 
 def _open_video(path: Path):

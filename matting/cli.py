@@ -6,8 +6,10 @@ Errors the user can fix print one line (``error: …``) and exit with status 2.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -53,7 +55,7 @@ def _progress(iterable, total, enabled):
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .io import VIDEO_SUFFIXES, FrameSource, VideoSink, write_image
+    from .io import VIDEO_SUFFIXES, FrameSource, VideoSink, check_image_name, write_image
     from .pipeline import Pipeline
 
     source = FrameSource(args.input)
@@ -67,6 +69,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     to_video = output.suffix.lower() in VIDEO_SUFFIXES
     if source.kind == "image" and (to_video or not output.suffix):
         raise InputError(f"an image input needs an image output name, got {output}")
+    if source.kind == "image":
+        check_image_name(output)
     if to_video and transparent:
         raise InputError("a transparent background needs PNG output: give -o a folder or a .png name")
     if source.kind != "image" and not to_video and output.suffix:
@@ -76,8 +80,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     pipeline = Pipeline(settings)
     sink = VideoSink(output, source.fps) if to_video else None
     times = []
+    progress = _progress(source, source.count, source.count != 1)
     try:
-        for name, frame in _progress(source, source.count, source.count != 1):
+        for name, frame in progress:
             if args.independent:
                 pipeline.reset()
             comp, alpha = pipeline.process(frame)
@@ -92,6 +97,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             if alpha_dir:
                 write_image(alpha_dir / f"{name}.png", alpha)
     finally:
+        if hasattr(progress, "close"):
+            progress.close()  # ends the bar's line, so an error message starts its own
         if sink:
             sink.close()
     print(f"{len(times)} frame(s) → {output}  (median {np.median(times):.1f} ms/frame, {pipeline.provider})")
@@ -183,15 +190,50 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@contextlib.contextmanager
+def _quiet_native_stderr(enabled: bool):
+    """Native libraries (libpng, OpenCV, ONNX Runtime) print their own diagnostics on
+    file descriptor 2, e.g. "libpng error: Not enough image data" before our message.
+    The user should see one ``error:`` line: fd 2 goes to the null device while
+    Python's ``sys.stderr`` keeps the real one (--verbose keeps everything)."""
+    try:
+        fd = sys.stderr.fileno() if enabled else -1
+    except (AttributeError, OSError, ValueError):  # stderr is not a real file (tests)
+        fd = -1
+    if fd < 0:
+        yield
+        return
+    sys.stderr.flush()
+    saved, devnull, old = os.dup(fd), os.open(os.devnull, os.O_WRONLY), sys.stderr
+    sys.stderr = os.fdopen(os.dup(saved), "w", buffering=1, encoding=old.encoding, errors="backslashreplace")
+    os.dup2(devnull, fd)
+    try:
+        yield
+    finally:
+        sys.stderr.close()
+        os.dup2(saved, fd)
+        os.close(saved)
+        os.close(devnull)
+        sys.stderr = old
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(levelname)s: %(message)s")
+    with _quiet_native_stderr(not args.verbose):
+        logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                            format="%(levelname)s: %(message)s")
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         return args.func(args)
     except MattingError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # the file system refused (permissions, disk full, a file where a folder goes)
+        print(f"error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

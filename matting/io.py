@@ -21,19 +21,38 @@ def read_image(path: Path, error: type[Exception] = InputError, what: str = "ima
     if not path.is_file():
         raise error(f"{what} not found: {path}")
     # fromfile + imdecode rather than imread: works with non-ASCII paths on Windows.
-    data = np.fromfile(str(path), np.uint8)
-    img = cv2.imdecode(data, flags) if data.size else None
+    try:
+        data = np.fromfile(str(path), np.uint8)
+        img = cv2.imdecode(data, flags) if data.size else None
+    except cv2.error as exc:  # e.g. a header declaring more than CV_IO_MAX_IMAGE_PIXELS
+        reason = "too large" if "MAX_IMAGE_PIXELS" in str(exc) else "corrupt"
+        raise error(f"cannot decode {what} ({reason}): {path}") from None
+    except OSError as exc:
+        raise error(f"cannot read {what}: {path} ({exc.strerror or exc})") from None
     if img is None:
         raise error(f"cannot decode {what}: {path}")
     return img
 
 
+def check_image_name(path: Path) -> None:
+    """InputError unless ``path`` ends in an image suffix we write (before any work)."""
+    if path.suffix.lower() not in IMAGE_SUFFIXES:
+        raise InputError(f"cannot write an image named {path.name!r}: use one of {', '.join(sorted(IMAGE_SUFFIXES))}")
+
+
 def write_image(path: Path, img: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    ok, data = cv2.imencode(path.suffix or ".png", img)
-    if not ok:
-        raise InputError(f"cannot encode an image as {path.suffix!r}: {path}")
-    data.tofile(str(path))
+    """Write an image file (format from the suffix, .png if none); InputError if the
+    format or the place is unusable (OpenCV raises for unknown suffixes)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        ok, data = cv2.imencode(path.suffix or ".png", img)
+        if not ok:
+            raise InputError(f"cannot encode an image as {path.suffix!r}: {path}")
+        data.tofile(str(path))
+    except cv2.error:
+        raise InputError(f"cannot encode an image as {path.suffix!r}: {path}") from None
+    except OSError as exc:
+        raise InputError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
 def list_images(folder: Path) -> list[Path]:
@@ -90,11 +109,19 @@ class VideoSink:
     """Writes frames to a video file (mp4v), opened on the first frame."""
 
     def __init__(self, path: Path, fps: float):
-        self.path, self.fps, self.writer = path, fps, None
+        self.path, self.fps, self.writer, self.size = path, fps, None, None
 
     def write(self, frame: np.ndarray) -> None:
+        if self.writer is not None and frame.shape[:2] != self.size:
+            # OpenCV would drop such frames silently.
+            raise InputError(f"frames of different sizes cannot go into one video ({self.size[1]}x{self.size[0]}, "
+                             f"then {frame.shape[1]}x{frame.shape[0]}): give -o a folder")
         if self.writer is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.size = frame.shape[:2]
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise InputError(f"cannot write {self.path}: {exc.strerror or exc}") from None
             h, w = frame.shape[:2]
             self.writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, (w, h))
             if not self.writer.isOpened():

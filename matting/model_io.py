@@ -250,10 +250,13 @@ class MatteDecoder:
     def __call__(self, out: np.ndarray, h: int, w: int) -> np.ndarray:
         channels, first = self.layout(out.shape, h, w)
         if channels == 1:
-            return self._one(out.reshape(h, w).astype(np.float32, copy=False))
-        pair = out.reshape(2, h, w) if first else out.reshape(h, w, 2)
-        bg, fg = (pair[0], pair[1]) if first else (pair[:, :, 0], pair[:, :, 1])
-        return self._two(bg.astype(np.float32), fg.astype(np.float32))
+            prob = self._one(out.reshape(h, w).astype(np.float32, copy=False))
+        else:
+            pair = out.reshape(2, h, w) if first else out.reshape(h, w, 2)
+            bg, fg = (pair[0], pair[1]) if first else (pair[:, :, 0], pair[:, :, 1])
+            prob = self._two(bg.astype(np.float32), fg.astype(np.float32))
+        # NaN from a broken model would spread through every later stage: count it as background.
+        return np.nan_to_num(prob, copy=False, nan=0.0)
 
     def _one(self, x: np.ndarray) -> np.ndarray:
         if self.kind == "logits":

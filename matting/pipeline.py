@@ -108,7 +108,7 @@ class Pipeline:
         if (new.model, new.device, new.threads) != (old.model, old.device, old.threads):
             self.segmenter = Segmenter(new.model, new.device, new.threads)
             self._shape = None  # model size may differ: start tracking afresh
-        if (new.background, new.background_fit) != (old.background, old.background_fit):
+        if (new.background, new.background_fit) != (old.background, old.background_fit) or self.background.outdated:
             background = Background(new.background, new.background_fit, new.blur_strength)
             self.background.close()
             self.background = background
@@ -179,8 +179,11 @@ class Pipeline:
         s = self.settings
 
         channels = 4 if self.background.transparent else frame.shape[2]
-        if out is not None and (out.shape[:2] != (h, w) or out.shape[2] != channels or out.dtype != np.uint8):
-            raise InputError(f"out must be uint8 {h}x{w}x{channels}, got {out.dtype} {out.shape}")
+        if out is not None and (not isinstance(out, np.ndarray) or out.shape != (h, w, channels)
+                                or out.dtype != np.uint8 or not out.flags.writeable):
+            got = (f"{'read-only ' if not out.flags.writeable else ''}{out.dtype} {out.shape}"
+                   if isinstance(out, np.ndarray) else type(out).__name__)
+            raise InputError(f"out must be a writable uint8 {h}x{w}x{channels} array, got {got}")
 
         # The frame at grid size: motion, refinement, and (for large crops) the model's
         # input come from it, so the full-resolution frame is read only once here.

@@ -473,6 +473,11 @@ class FilterSource:
 
     def skip(self) -> None:
         """Draw the target unchanged (the filter does nothing this frame)."""
+        # OBS 29's obs_source_skip_video_filter reads the parent's flags without a NULL
+        # check; a filter being removed can still be rendered once with no parent
+        # (seen as a segfault in 200 fast add/remove cycles). Then there is nothing to draw.
+        if not self.lib.obs_filter_get_parent(self.ptr) or not self.lib.obs_filter_get_target(self.ptr):
+            return
         self.lib.obs_source_skip_video_filter(self.ptr)
 
     def update_properties(self) -> None:

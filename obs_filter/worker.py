@@ -174,7 +174,7 @@ class Worker:
         self._applied = (settings, path)
         spec = settings.background
         if path == "gpu" and spec != "transparent" and not spec.startswith("#"):
-            if self._bg is None or self._bg[0] != (spec, settings.background_fit):
+            if self._bg is None or self._bg[0] != (spec, settings.background_fit) or self._bg[1].outdated:
                 from matting.background import Background
 
                 self._bg = ((spec, settings.background_fit), Background(spec, settings.background_fit))

@@ -75,23 +75,37 @@ def media_source(name: str, path: Path) -> dict:
             "filters": []}
 
 
-def scene_collection(image: Path, with_script: bool = True, source: dict | None = None) -> dict:
+def scene_collection(image: Path, with_script: bool = True, source: dict | None = None, extra_sources=(),
+                     scripts=()) -> dict:
     """One scene with one source named "photo" (the image, or ``source``); the script
-    preloaded."""
+    preloaded.
+
+    ``extra_sources``: more source dicts (``{"id", "name", "settings"}``; a group is
+    ``{"id": "group", "name", "settings": {"items": [{"name": …}]}}``), each also placed
+    in the scene unless it has ``"in_scene": False`` (sources inside a group).
+    ``scripts``: more helper scripts to preload (paths), after the filter's.
+    """
     source = dict(source or {"id": "image_source", "versioned_id": "image_source",
                              "settings": {"file": str(image)}, "filters": []}, name="photo")
+    sources = [source]
+    items = [{"name": "photo", "id": 1, "visible": True}]
+    for extra in extra_sources:
+        extra = dict(extra)
+        in_scene = extra.pop("in_scene", True)
+        sources.append({"versioned_id": extra["id"], "filters": [], **extra})
+        if in_scene:
+            items.append({"name": extra["name"], "id": len(items) + 1, "visible": True})
+    sources.append({"id": "scene", "versioned_id": "scene", "name": "Scene",
+                    "settings": {"id_counter": len(items), "items": items}})
+    tools = [{"path": str(SCRIPT), "settings": {}}, {"path": str(PROBE), "settings": {}}] if with_script else []
+    tools += [{"path": str(s), "settings": {}} for s in scripts]
     return {
         "name": "e2e",
         "current_scene": "Scene",
         "current_program_scene": "Scene",
         "scene_order": [{"name": "Scene"}],
-        "sources": [
-            source,
-            {"id": "scene", "versioned_id": "scene", "name": "Scene",
-             "settings": {"id_counter": 1, "items": [{"name": "photo", "id": 1, "visible": True}]}},
-        ],
-        "modules": {"scripts-tool": [{"path": str(SCRIPT), "settings": {}}, {"path": str(PROBE), "settings": {}}]
-                    if with_script else []},
+        "sources": sources,
+        "modules": {"scripts-tool": tools},
     }
 
 
@@ -154,10 +168,11 @@ class Obs:
     """Xvfb + OBS in a temp HOME. Use as a context manager: processes always end."""
 
     def __init__(self, home: Path, image: Path, width=1280, height=720, fps=10, with_script=True, env=None,
-                 source: dict | None = None):
+                 source: dict | None = None, extra_sources=(), scripts=()):
         self.home, self.width, self.height = Path(home), width, height
         self.port = _free_port()
-        write_config(self.home, scene_collection(image, with_script, source), width, height, fps, self.port)
+        write_config(self.home, scene_collection(image, with_script, source, extra_sources, scripts), width, height,
+                     fps, self.port)
         self.extra_env = env or {}
         self.xvfb = self.proc = self.ws = None
         self.display = None
@@ -191,8 +206,11 @@ class Obs:
         env.update(self.extra_env)
         self.stdout = open(self.home / "obs-stdout.txt", "wb")
         # --multi: with another OBS running (parallel test runs) OBS would otherwise wait
-        # forever at its "already running" dialog.
-        self.proc = subprocess.Popen(["obs", "--disable-missing-files-check", "--disable-updater", "--multi"], env=env,
+        # forever at its "already running" dialog. stdbuf: OBS's stdout (a copy of its
+        # log) line by line, readable while it runs; the log file is written in blocks.
+        line_buffered = ["stdbuf", "-oL"] if shutil.which("stdbuf") else []
+        self.proc = subprocess.Popen([*line_buffered, "obs", "--disable-missing-files-check", "--disable-updater",
+                                      "--multi"], env=env,
                                      cwd=self.home, stdout=self.stdout, stderr=subprocess.STDOUT,
                                      start_new_session=True)
         self.ws = self._connect(timeout)
@@ -254,15 +272,31 @@ class Obs:
             self.stdout.close()
 
     # observations
+    def rss_mb(self) -> float:
+        """OBS's resident memory now (MB), from /proc."""
+        for line in (Path("/proc") / str(self.proc.pid) / "status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        raise RuntimeError("no VmRSS for OBS")
+
+    def live_log(self) -> str:
+        """What OBS has logged so far (its stdout, line-buffered; the log file lags)."""
+        return (self.home / "obs-stdout.txt").read_text(errors="replace")
+
     def log_text(self) -> str:
         logs = sorted((self.home / ".config" / "obs-studio" / "logs").glob("*.txt"))
         return logs[-1].read_text(errors="replace") if logs else ""
 
-    def screenshot(self, source: str) -> np.ndarray:
-        """RGBA uint8 screenshot of a source (its filters applied)."""
+    def screenshot(self, source: str, width: int | None = None, height: int | None = None,
+                   native: bool = False) -> np.ndarray:
+        """RGBA uint8 screenshot of a source (its filters applied): at width×height (the
+        canvas size by default), or at the source's own size with ``native``."""
         import cv2
 
-        resp = self.ws.get_source_screenshot(source, "png", self.width, self.height, -1)
+        req = {"sourceName": source, "imageFormat": "png"}
+        if not native:
+            req.update(imageWidth=width or self.width, imageHeight=height or self.height)
+        resp = self.ws.send("GetSourceScreenshot", req)
         png = base64.b64decode(resp.image_data.split(",", 1)[1])
         bgra = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_UNCHANGED)
         if bgra.ndim == 2:
@@ -270,6 +304,15 @@ class Obs:
         elif bgra.shape[2] == 3:
             bgra = cv2.cvtColor(bgra, cv2.COLOR_BGR2BGRA)
         return cv2.cvtColor(bgra, cv2.COLOR_BGRA2RGBA)
+
+
+def baseline_leaks(home: Path, image: Path, width: int, height: int, fps: int) -> tuple[int, int | None]:
+    """(exit code, leak count) of a short OBS run without the script: the leaks OBS
+    reports by itself, to compare a run with the filter against."""
+    with Obs(home, image, width, height, fps, with_script=False) as base:
+        time.sleep(1.0)
+        rc = base.close()
+        return rc, leak_count(base.log_text())
 
 
 def leak_count(log: str) -> int | None:

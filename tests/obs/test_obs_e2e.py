@@ -170,10 +170,7 @@ def test_filter_in_real_obs(obs_available, tmp_path, capsys):
         log = obs.log_text()
     report["OBS run, s"] = time.monotonic() - t_start
 
-    with oh.Obs(tmp_path / "home-baseline", img_path, W, H, FPS, with_script=False) as base:
-        time.sleep(1.0)
-        base_rc = base.close()
-        base_leaks = oh.leak_count(base.log_text())
+    base_rc, base_leaks = oh.baseline_leaks(tmp_path / "home-baseline", img_path, W, H, FPS)
 
     with capsys.disabled():
         print("\nreal-OBS end-to-end measurements:")
