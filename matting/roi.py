@@ -35,7 +35,11 @@ def des_update(level, trend, obs, alpha, beta, first):
 
 @njit(cache=True)
 def mask_bbox(alpha, threshold):
-    """Bounding box (x0, y0, x1, y1), end-exclusive, of ``alpha >= threshold``; x0 = -1 if empty."""
+    """Bounding box (x0, y0, x1, y1), end-exclusive, of ``alpha >= threshold`` (alpha float32);
+    x0 = -1 if empty."""
+    # Compare in float32, as numpy does for a float32 array and a Python float: 0.7 stored in
+    # float32 is below the float64 0.7, so a float64 comparison would drop such pixels.
+    threshold = np.float32(threshold)
     h, w = alpha.shape
     x0, y0, x1, y1 = w, h, -1, -1
     for y in range(h):

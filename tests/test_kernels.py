@@ -87,6 +87,12 @@ def test_mask_bbox_matches_twin(shape, data, thr):
     assert tuple(mask_bbox(alpha, thr)) == bbox_twin(alpha, thr)
 
 
+def test_mask_bbox_threshold_equal_to_a_float32_value():
+    """Found by hypothesis: float32 0.7 at threshold 0.7 counts, as ``alpha >= 0.7`` does."""
+    alpha = np.full((1, 1), 0.7, np.float32)
+    assert tuple(mask_bbox(alpha, 0.7)) == bbox_twin(alpha, 0.7) == (0, 0, 1, 1)
+
+
 @given(shape=shapes, data=st.data())
 def test_label_components_matches_flood_fill(shape, data):
     mask = data.draw(arrays(np.bool_, shape))
