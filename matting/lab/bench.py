@@ -376,7 +376,7 @@ def run_clips(base: Settings, folder: str | Path, limit: int | None = None) -> d
             raise InputError(f"cannot read frames from {path}")
         flick = {k: summarize(v.rows).get("flicker", math.nan) for k, v in scorers.items()}
         clips[path.stem] = {
-            "frames": n, "size": [int(frame.shape[1]), int(frame.shape[0])] if n else None,
+            "frames": n, "size": [int(prev.shape[1]), int(prev.shape[0])],
             "ms_full": float(np.mean(ms["full"])), "ms_adaptive": float(np.mean(ms["adaptive"])),
             "model_runs_per_100": 100.0 * (adaptive.model_runs - runs0) / n,
             "flicker_full": flick["full"], "flicker_adaptive": flick["adaptive"],
