@@ -12,14 +12,11 @@ from matting.cli import build_parser, settings_from_args
 from matting.errors import SettingsError
 from matting.pipeline import Pipeline
 from matting.settings import Settings
+from test_pipeline import _canvas as canvas
 
 
-def _canvas(person, x0, w=640, h=360, value=(60, 90, 120)):
-    f = np.empty((h, w, 3), np.uint8)
-    f[:] = value
-    ph, pw = person.shape[:2]
-    f[h - ph:, x0:x0 + pw] = person
-    return f
+def _canvas(person, x0):
+    return canvas(person, x0, 640, 360)
 
 
 @pytest.fixture(scope="module")
