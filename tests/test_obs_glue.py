@@ -1,4 +1,4 @@
-"""Fast tests of the OBS glue (obs_bg_replace.py) with fake libobs objects.
+"""Fast tests of the OBS glue (obs_bg_replace.py, obs_filter/) with fake libobs objects.
 
 The real proof is tests/obs (a headless OBS); these pin the glue's behaviour that is hard
 to provoke there: a slow model, failures, odd sizes, pause, destroy, script reload.
@@ -6,6 +6,7 @@ to provoke there: a slow model, failures, odd sizes, pause, destroy, script relo
 
 from __future__ import annotations
 
+import ctypes
 import importlib
 import statistics
 import sys
@@ -18,8 +19,10 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import obs_libobs as ol  # noqa: E402
 import obs_bg_replace as glue  # noqa: E402
+from obs_filter import filter as F  # noqa: E402
+from obs_filter import libobs as ol  # noqa: E402
+from obs_filter import properties as P  # noqa: E402
 from matting.errors import ModelError  # noqa: E402
 from matting.settings import Settings  # noqa: E402
 
@@ -27,7 +30,7 @@ from matting.settings import Settings  # noqa: E402
 # -- fakes --------------------------------------------------------------------------------
 class FakeData:
     def __init__(self, values=None):
-        self.values = dict(glue.DEFAULTS)
+        self.values = dict(P.DEFAULTS)
         self.values.update(values or {})
         self.ptr = self  # ol.Data is the identity in the fakes
 
@@ -80,21 +83,41 @@ class FakeSource:
 
 
 class FakeGfx:
-    """Records what would be drawn; read() returns a frame of the asked size."""
+    """Records what would be drawn; a staged copy reads back as a frame of its size on a
+    later frame (like obs_filter.graphics.ReadbackRing)."""
 
     def __init__(self):
         self.draws = []
         self.uploads = []
+        self.captures = 0
+        self.staged = []  # (tag, w, h, frame)
+        self.frame = 0
         self.destroyed = False
 
-    def capture(self, source, w, h):
-        return ("tex", w, h)
+    def capture(self, source, w, h, slot=0):
+        self.captures += 1
+        return ("tex", slot, w, h)
 
-    def scaled(self, tex, w, h, ow, oh):
+    def scaled(self, tex, w, h, ow, oh, slot=0):
         return ("small", ow, oh)
 
-    def read(self, tex, w, h):
-        return np.full((h, w, 4), 128, np.uint8)
+    def next_frame(self):
+        self.frame += 1
+
+    def stage(self, tex, w, h, tag):
+        self.staged.append((tag, w, h, self.frame))
+
+    def read_staged(self):
+        if not self.staged or self.staged[0][3] >= self.frame:
+            return None
+        tag, w, h, _ = self.staged.pop(0)
+        return tag, np.full((h, w, 4), 128, np.uint8)
+
+    def readback_clear(self):
+        self.staged = []
+
+    def drop_slots(self, prefix, keep):
+        pass
 
     def upload(self, purpose, array):
         self.uploads.append((purpose, array.shape))
@@ -106,6 +129,7 @@ class FakeGfx:
     def draw_blend(self, image, mask, w, h, colour=None, background=None):
         kind = "image" if background is not None else "colour" if colour is not None else "transparent"
         self.draws.append(("blend", kind))
+        self.blended = image
 
     def destroy(self, enter=True):
         self.destroyed = True
@@ -138,16 +162,23 @@ def grid(h, w):
     return max(1, h // 2), max(1, w // 2)
 
 
+def _libobs_modules():
+    """Every libobs module the code under test may call: the one imported here and, after
+    a script reload, the fresh one the script uses."""
+    return {id(m): m for m in (ol, glue.ol, sys.modules.get("obs_filter.libobs")) if m is not None}.values()
+
+
 @pytest.fixture(autouse=True)
 def quiet_log(monkeypatch):
     lines = []
-    monkeypatch.setattr(ol, "log", lambda level, msg: lines.append(msg))
+    for mod in _libobs_modules():
+        monkeypatch.setattr(mod, "log", lambda level, msg: lines.append(msg))
     return lines
 
 
 def make_filter(values=None, factory=None, w=1280, h=720):
     src = FakeSource(w, h)
-    filt = glue.BgReplaceFilter(src, FakeGfx(), factory or (lambda s: FakePipeline(s)), grid)
+    filt = F.BgReplaceFilter(src, FakeGfx(), factory or (lambda s: FakePipeline(s)), grid)
     filt.update(FakeData(values))
     return filt
 
@@ -161,18 +192,25 @@ def wait_until(pred, timeout=5.0):
     return False
 
 
+def frame(filt, renders=1):
+    """One OBS frame: video_tick, then ``renders`` renders (studio mode, projectors…)."""
+    filt.video_tick(1 / 30)
+    for _ in range(renders):
+        filt.video_render()
+
+
 def render_until_result(filt, timeout=5.0):
     def step():
-        filt.video_render()
+        frame(filt)
         res = filt.worker.latest()
         return res is not None and res.size == filt.source.size
     assert wait_until(step, timeout), "no result from the worker"
-    filt.video_render()
+    frame(filt)
 
 
 # -- settings -----------------------------------------------------------------------------
 def test_defaults_map_to_matting_defaults():
-    s, path = glue.settings_from_obs(FakeData())
+    s, path = P.settings_from_obs(FakeData())
     assert path == "gpu"
     d = Settings()
     assert s.background == d.background == "#00b140"
@@ -182,13 +220,13 @@ def test_defaults_map_to_matting_defaults():
 
 
 def test_settings_mapping():
-    s, path = glue.settings_from_obs(FakeData({"background_color": 0xFF0000FF, "compositing": "cpu",
+    s, path = P.settings_from_obs(FakeData({"background_color": 0xFF0000FF, "compositing": "cpu",
                                                "model": "custom", "model_path": "/m/x.onnx", "device": "cuda",
                                                "temporal_strength": 0.25}))
     assert (s.background, path, s.model, s.device, s.temporal_strength) == ("#ff0000", "cpu", "/m/x.onnx",
                                                                           "cuda", 0.25)
-    assert glue.settings_from_obs(FakeData({"background_type": "transparent"}))[0].background == "transparent"
-    s, _ = glue.settings_from_obs(FakeData({"background_type": "image", "background_image": " /a/b.png "}))
+    assert P.settings_from_obs(FakeData({"background_type": "transparent"}))[0].background == "transparent"
+    s, _ = P.settings_from_obs(FakeData({"background_type": "image", "background_image": " /a/b.png "}))
     assert s.background == "/a/b.png"
 
 
@@ -214,7 +252,7 @@ def test_bad_settings_pass_through_with_one_message(values, words, quiet_log):
 def test_max_side_matches_the_library():
     from matting.pipeline import MAX_SIDE
 
-    assert glue.MAX_SIDE == MAX_SIDE
+    assert F.MAX_SIDE == MAX_SIDE
 
 
 # -- rendering ----------------------------------------------------------------------------
@@ -267,6 +305,7 @@ def _render_times(delay, n=40):
         render_until_result(filt, timeout=10)
         times = []
         for _ in range(n):
+            filt.video_tick(1 / 30)
             t0 = time.perf_counter()
             filt.video_render()
             times.append(time.perf_counter() - t0)
@@ -424,8 +463,8 @@ class FakeProps:
 
 def test_properties_cover_the_settings_within_their_ranges():
     props = FakeProps()
-    glue.build_properties(props, None)
-    for name in glue.DEFAULTS:
+    P.build_properties(props, None)
+    for name in P.DEFAULTS:
         assert name in props.items, name
     assert props.items["stats"]["text"] == "Not running"
     devices = [v for _, v in props.items["device"]["items"]]
@@ -441,17 +480,35 @@ def test_properties_cover_the_settings_within_their_ranges():
 
 
 def test_features_the_shader_cannot_do_switch_to_cpu_compositing():
-    base = dict(glue.DEFAULTS, background_type="color")
-    assert glue.settings_from_obs(FakeData(base))[1] == "gpu"
+    base = dict(P.DEFAULTS, background_type="color")
+    assert P.settings_from_obs(FakeData(base))[1] == "gpu"
     for change in ({"halo_removal": True}, {"light_wrap": 0.3}, {"background_type": "blur"},
                    {"background_type": "video", "background_video": "/clips/loop.mp4"}):
-        settings, path = glue.settings_from_obs(FakeData(dict(base, **change)))
+        settings, path = P.settings_from_obs(FakeData(dict(base, **change)))
         assert path == "cpu", change
-    settings, _ = glue.settings_from_obs(FakeData(dict(base, background_type="blur", blur_strength=0.8)))
+    settings, _ = P.settings_from_obs(FakeData(dict(base, background_type="blur", blur_strength=0.8)))
     assert settings.background == "blur" and settings.blur_strength == 0.8
 
 
 # -- script load / unload / reload ----------------------------------------------------------
+def _use_fakes(monkeypatch, st, sources, lines=None):
+    """Point the modules the script uses now at the fake store, sources and graphics."""
+    for mod in _libobs_modules():
+        monkeypatch.setattr(mod, "store", lambda: st)
+        monkeypatch.setattr(mod, "register_filter",
+                            lambda i, n: st.registered.setdefault(i, n) and len(st.registered) == 1)
+        monkeypatch.setattr(mod, "FilterSource", lambda ptr: sources[ptr])
+        monkeypatch.setattr(mod, "Data", lambda ptr: ptr)
+        monkeypatch.setattr(mod, "enter_graphics", lambda: None)
+        monkeypatch.setattr(mod, "leave_graphics", lambda: None)
+        if lines is not None:
+            monkeypatch.setattr(mod, "log", lambda level, msg: lines.append(msg))
+    monkeypatch.setattr(sys.modules["obs_filter.handler"], "Graphics", FakeGfx)
+    worker = sys.modules["obs_filter.worker"]
+    monkeypatch.setattr(worker, "_default_factory", lambda s: FakePipeline(s))
+    monkeypatch.setattr(worker, "_default_grid", grid)
+
+
 @pytest.fixture
 def fake_obs(monkeypatch):
     """The store and libobs calls replaced by fakes (no libobs in this process)."""
@@ -459,22 +516,21 @@ def fake_obs(monkeypatch):
 
     st = types.SimpleNamespace(registered={}, handler=None, instances={}, next_key=1, lock=threading.RLock(),
                                prop_callbacks={}, prop_funcs={})
-    monkeypatch.setattr(ol, "store", lambda: st)
-    monkeypatch.setattr(ol, "register_filter", lambda i, n: st.registered.setdefault(i, n) and len(st.registered) == 1)
     sources = {}
-    monkeypatch.setattr(ol, "FilterSource", lambda ptr: sources[ptr])
-    monkeypatch.setattr(ol, "Data", lambda ptr: ptr)
-    monkeypatch.setattr(ol, "Graphics", FakeGfx)
-    monkeypatch.setattr(ol, "enter_graphics", lambda: None)
-    monkeypatch.setattr(ol, "leave_graphics", lambda: None)
+    _use_fakes(monkeypatch, st, sources)
     return st, sources
 
 
-def test_script_reload_rebinds_and_keeps_filters_working(fake_obs, monkeypatch):
+def test_script_reload_rebinds_and_keeps_filters_working(fake_obs, monkeypatch, quiet_log):
     st, sources = fake_obs
     mod = glue
-    monkeypatch.setattr(mod, "_default_factory", lambda s: FakePipeline(s))
-    monkeypatch.setattr(mod, "_default_grid", grid)
+    # The reload replaces the obs_filter modules and the script's names; put the ones of
+    # this test file back afterwards.
+    for name in [n for n in sys.modules if n.startswith("obs_filter")]:
+        monkeypatch.setitem(sys.modules, name, sys.modules[name])
+    for name, value in list(vars(glue).items()):
+        monkeypatch.setitem(vars(glue), name, value)
+    old_filter_mod = sys.modules["obs_filter.filter"]
     mod.script_load(None)
     src = FakeSource()
     sources[src.ptr] = src
@@ -489,12 +545,12 @@ def test_script_reload_rebinds_and_keeps_filters_working(fake_obs, monkeypatch):
     st.handler.video_render(key, None)
     assert src.skips == skips + 1  # unloaded: frames pass through
 
-    mod = importlib.reload(glue)  # …then the new code loads
-    monkeypatch.setattr(mod, "_default_factory", lambda s: FakePipeline(s))
-    monkeypatch.setattr(mod, "_default_grid", grid)
+    mod = importlib.reload(glue)  # …then the new code loads (OBS reloads with importlib.reload too)
+    assert sys.modules["obs_filter.filter"] is not old_filter_mod, "obs_filter must be re-imported"
+    _use_fakes(monkeypatch, st, sources, quiet_log)
     mod.script_load(None)
     new = st.instances[key]
-    assert isinstance(new, mod.BgReplaceFilter) and new is not filt
+    assert isinstance(new, sys.modules["obs_filter.filter"].BgReplaceFilter) and new is not filt
     render_until_result(new)
     assert new.gfx.draws[-1] == ("blend", "colour")
     st.handler.destroy(key)
@@ -519,3 +575,127 @@ def test_callback_exception_never_reaches_libobs(fake_obs, quiet_log):
         assert len([m for m in quiet_log if "GPU lost" in m]) == 1
     finally:
         st.handler.destroy(key)
+
+
+# -- one capture per frame, readback that never waits, the matte on its own frame ----------
+class FakeStageLib:
+    """The four libobs staging calls over numpy buffers, checking the rule that makes
+    readback non-blocking: a surface is never mapped in the frame that staged it."""
+
+    def __init__(self):
+        self.frame = 0
+        self.staged_at = {}  # surface id → frame
+        self.created = []
+        self.maps = 0
+
+    def gs_stagesurface_create(self, w, h, fmt):
+        surf = {"w": w, "h": h, "buf": (ctypes.c_uint8 * (h * (w * 4 + 8)))()}
+        self.created.append(surf)
+        return surf
+
+    def gs_stagesurface_destroy(self, surf):
+        self.created.remove(surf)
+
+    def gs_stage_texture(self, surf, tex):
+        value, w, h = tex
+        pitch = w * 4 + 8  # padded rows, like real drivers may give
+        arr = np.frombuffer(surf["buf"], np.uint8).reshape(h, pitch)
+        arr[:] = value
+        self.staged_at[id(surf)] = self.frame
+
+    def gs_stagesurface_map(self, surf, ptr_ref, linesize_ref):
+        assert self.staged_at[id(surf)] < self.frame, "mapped a surface staged in the same frame (a GPU stall)"
+        self.maps += 1
+        ptr_ref._obj.contents = ctypes.c_uint8.from_buffer(surf["buf"])
+        linesize_ref._obj.value = surf["w"] * 4 + 8
+        return True
+
+    def gs_stagesurface_unmap(self, surf):
+        pass
+
+
+def test_readback_ring_maps_only_copies_staged_on_an_earlier_frame():
+    from obs_filter.graphics import ReadbackRing
+
+    lib = FakeStageLib()
+    ring = ReadbackRing(lib)
+    got = []
+    for f in range(6):
+        lib.frame = f
+        ring.next_frame()
+        r = ring.read()  # before staging, as the filter does
+        if r is not None:
+            got.append((r[0], int(r[1][0, 0, 0]), r[1].shape))
+        ring.stage((f, 8, 4), 8, 4, tag=f)
+    assert got == [(f, f, (4, 8, 4)) for f in range(5)]  # each frame's copy, one frame later
+    assert len(lib.created) == 2  # two surfaces per size, reused in turn
+    lib.frame = 6
+    ring.next_frame()
+    ring.stage((9, 16, 8), 16, 8, tag="new size")
+    assert ring.read()[0] == 5  # the old size's last copy is still read…
+    lib.frame = 7
+    ring.next_frame()
+    assert ring.read()[0] == "new size"
+    assert [(s["w"], s["h"]) for s in lib.created] == [(16, 8)]  # …and then its surfaces go
+    ring.destroy()
+    assert lib.created == []
+
+
+def test_renders_after_the_first_in_a_frame_only_draw():
+    filt = make_filter()
+    try:
+        render_until_result(filt)
+        caps, staged, calls = filt.gfx.captures, len(filt.gfx.staged), filt.counters.values["readbacks"]
+        draws = len(filt.gfx.draws)
+        for _ in range(5):
+            frame(filt, renders=3)  # e.g. studio mode + a projector
+        assert filt.gfx.captures - caps == 5
+        assert filt.counters.values["readbacks"] - calls == 5
+        assert len(filt.gfx.draws) - draws == 15
+        assert filt.counters.values["renders"] >= 15
+        assert len(filt.gfx.staged) <= staged + 1
+    finally:
+        filt.close()
+
+
+@pytest.mark.parametrize("timing", ["sync", "latency"])
+def test_matte_is_drawn_over_its_own_frame_in_sync_mode(timing):
+    filt = make_filter({"timing": timing}, factory=lambda s: FakePipeline(s, 0.05))
+    try:
+        render_until_result(filt)
+        for _ in range(20):  # the ring grows to the measured latency
+            frame(filt)
+            time.sleep(0.01)
+        filt.counters.ages[:] = [0] * len(filt.counters.ages)
+        for _ in range(20):
+            frame(filt)
+            time.sleep(0.01)
+        shown = filt._shown_seq  # the frame number of the matte drawn last
+        assert filt.gfx.draws[-1] == ("blend", "colour")
+        if timing == "sync":
+            assert filt.gfx.blended == filt.ring.texture(shown)
+            assert filt.counters.ages[0] > 0 and sum(filt.counters.ages[1:]) == 0
+            assert filt.delay_ms() > 0 and "picture delayed" in filt.stats_text()
+        else:
+            assert filt.gfx.blended == filt.ring.texture(filt.frame_seq)
+            assert filt.frame_seq > shown and sum(filt.counters.ages[2:]) > 0
+            assert "behind the picture" in filt.stats_text()
+        assert len(filt.ring) <= filt.ring.MAX_FRAMES
+    finally:
+        filt.close()
+
+
+def test_frame_ring_grows_to_the_latency_within_its_bounds():
+    from obs_filter.graphics import FrameRing
+
+    gfx = FakeGfx()
+    ring = FrameRing()
+    ring.reset(gfx, (3840, 2160, "gpu"))
+    ring.want(1000)
+    assert ring.limit == ring.MAX_BYTES // (4 * 3840 * 2160) == 8  # 9 frames of 4K would pass 256 MB
+    for seq in range(100):
+        ring.capture(gfx, None, seq, 3840, 2160)
+    assert len(ring) == ring.limit and ring.texture(99) and ring.texture(99 - ring.limit + 1)
+    assert ring.texture(99 - ring.limit) is None
+    ring.reset(gfx, (640, 360, "gpu"))
+    assert ring.limit == ring.MIN_FRAMES and len(ring) == 0

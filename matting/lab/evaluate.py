@@ -15,6 +15,7 @@ and clips run in order, as a stream.
 from __future__ import annotations
 
 import argparse
+import collections
 import fnmatch
 import heapq
 import json
@@ -161,10 +162,14 @@ class _Worst:
 
 
 def evaluate_set(ds: DataSet, predictors: dict, limit: int | None = None, sheet_config: str | None = None,
-                 worst_k: int = 2, progress=None, clock: dict | None = None) -> tuple[dict[str, list[dict]], list]:
+                 worst_k: int = 2, progress=None, clock: dict | None = None,
+                 lag: int = 0) -> tuple[dict[str, list[dict]], list]:
     """Run every predictor over a set; per-frame metric rows per configuration, and the
     set's worst frames by ``sheet_config``'s MAD (with the pictures for the sheet).
-    ``clock`` (if given) accumulates the seconds spent in ``predict`` and ``score``."""
+    ``clock`` (if given) accumulates the seconds spent in ``predict`` and ``score``.
+    ``lag`` K > 0 (sequences): the matte of frame t−K is scored over frame t, as a live
+    filter that draws the newest picture with the newest finished matte shows it; the
+    first K frames are not scored."""
     clock = {} if clock is None else clock
     now = time.perf_counter
     for p in predictors.values():
@@ -172,6 +177,7 @@ def evaluate_set(ds: DataSet, predictors: dict, limit: int | None = None, sheet_
     scorers = {n: M.SequenceScorer(temporal=ds.temporal) for n in predictors}
     worst = _Worst(worst_k if ds.has_truth and sheet_config in predictors else 0)
     prev = None
+    history = {n: collections.deque(maxlen=lag + 1) for n in predictors}
     for frame in ds.frames(limit):
         # clips without truth: where the picture did not change, once for every config
         static = M.frame_static(frame.image, prev) if not ds.has_truth and prev is not None else None
@@ -183,8 +189,12 @@ def evaluate_set(ds: DataSet, predictors: dict, limit: int | None = None, sheet_
                 predictor.reset()  # independent images
             preds[name] = predictor(frame.image)
             t1 = now()
+            history[name].append(preds[name])
+            if len(history[name]) <= lag:
+                continue  # no matte from K frames ago yet
+            preds[name] = history[name][0]
             row = scorers[name].add(preds[name], frame.alpha, frame.valid, frame.image, static)
-            if frame.fgr is not None and getattr(predictor, "composite", None) is not None:
+            if lag == 0 and frame.fgr is not None and getattr(predictor, "composite", None) is not None:
                 h, w = frame.alpha.shape
                 bg = predictor_background(predictor, h, w, frame.image)
                 if bg is not None:
@@ -193,7 +203,7 @@ def evaluate_set(ds: DataSet, predictors: dict, limit: int | None = None, sheet_
             row["ms"] = predictor.ms
             clock["predict"] = clock.get("predict", 0.0) + t1 - t0
             clock["score"] = clock.get("score", 0.0) + now() - t1
-        if worst.k:
+        if worst.k and scorers[sheet_config].rows:
             worst.offer(scorers[sheet_config].rows[-1]["mad"],
                         (ds.name, frame.name, frame.image, frame.alpha, frame.valid,
                          {n: preds[n] for n in ("baseline", sheet_config) if n in preds},
@@ -330,6 +340,9 @@ def register(subparsers) -> None:
                         help=f"sets where full must halve the baseline's flicker (default: {FLICKER_SETS})")
     parser.add_argument("--check", action="store_true", help="exit with status 1 if a target is missed")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--lag", type=int, default=0, metavar="K",
+                        help="score the matte of frame t-K over frame t (sequences only; what a live filter "
+                             "shows when the matte trails the picture by K frames)")
     from ..cli import add_settings_arguments
 
     add_settings_arguments(parser)
@@ -344,7 +357,13 @@ def run(args: argparse.Namespace) -> int:
     configs = [c.strip() for c in args.configs.split(",") if c.strip()]
     if args.limit is not None and args.limit < 1:
         raise InputError(f"--limit must be at least 1, got {args.limit}")
+    if args.lag < 0:
+        raise InputError(f"--lag must be 0 or more, got {args.lag}")
     datasets = discover(args.data or [default_root()], args.kind)
+    if args.lag:
+        datasets = [ds for ds in datasets if ds.temporal and ds.has_truth]
+        if not datasets:
+            raise InputError("--lag needs sequences with ground truth (a lag means nothing for single images)")
     predictors = make_predictors(configs, base)
 
     total = sum(min(len(ds), args.limit or len(ds)) for ds in datasets)
@@ -360,10 +379,11 @@ def run(args: argparse.Namespace) -> int:
     entries, worst, clock = [], [], {}
     try:
         for ds in datasets:
-            rows, bad = evaluate_set(ds, predictors, args.limit, args.sheet_config, args.worst, progress, clock)
+            rows, bad = evaluate_set(ds, predictors, args.limit, args.sheet_config, args.worst, progress, clock,
+                                     args.lag)
             worst += bad
             n = len(next(iter(rows.values())))
-            entry = {"name": ds.name, "kind": ds.kind, "path": str(ds.path), "frames": n,
+            entry = {"name": ds.name, "kind": ds.kind, "path": str(ds.path), "frames": n, "lag": args.lag,
                      "results": {c: aggregate(r) for c, r in rows.items()}}
             entries.append(entry)
             if ds.kind == "images" and args.min_fg > 0:
@@ -377,14 +397,15 @@ def run(args: argparse.Namespace) -> int:
             progress.close()
     elapsed = time.perf_counter() - t0
 
-    targets = check_targets(entries, args.flicker_sets)
+    targets = check_targets(entries, args.flicker_sets) if not args.lag else []  # targets are for lag 0
     provider = next((p.pipeline.provider for p in predictors.values() if hasattr(p, "pipeline")), "")
     info = machine_info(provider=provider, threads=next(
         (p.pipeline.segmenter.threads for p in predictors.values() if hasattr(p, "pipeline")), None))
     gt_entries = [e for e in entries if e["kind"] != "video"]
     clip_entries = [e for e in entries if e["kind"] == "video"]
     print(f"# matting eval: {len(datasets)} set(s), {total} frames, {len(configs)} configurations, "
-          f"{elapsed:.0f} s ({clock.get('predict', 0):.0f} s in the configurations, "
+          + (f"matte lag {args.lag} frame(s), " if args.lag else "")
+          + f"{elapsed:.0f} s ({clock.get('predict', 0):.0f} s in the configurations, "
           f"{clock.get('score', 0):.0f} s scoring, the rest reading)\n")
     print(f"Machine: {info['summary']}\n")
     print("Configurations: " + "; ".join(f"`{c}` = {DESCRIPTIONS.get(c, CONFIGS[c])}" for c in configs) + "\n")

@@ -67,16 +67,26 @@ def write_config(home: Path, scene_json: dict, width: int, height: int, fps: int
     (cfg / "basic" / "scenes" / "e2e.json").write_text(json.dumps(scene_json, indent=1))
 
 
-def scene_collection(image: Path, with_script: bool = True) -> dict:
-    """One scene with one image source named "photo"; the script preloaded."""
+def media_source(name: str, path: Path) -> dict:
+    """A media source playing ``path`` in a loop (for ``Obs(source=...)``)."""
+    return {"id": "ffmpeg_source", "versioned_id": "ffmpeg_source", "name": name,
+            "settings": {"local_file": str(path), "is_local_file": True, "looping": True,
+                         "restart_on_activate": True, "close_when_inactive": False, "hw_decode": False},
+            "filters": []}
+
+
+def scene_collection(image: Path, with_script: bool = True, source: dict | None = None) -> dict:
+    """One scene with one source named "photo" (the image, or ``source``); the script
+    preloaded."""
+    source = dict(source or {"id": "image_source", "versioned_id": "image_source",
+                             "settings": {"file": str(image)}, "filters": []}, name="photo")
     return {
         "name": "e2e",
         "current_scene": "Scene",
         "current_program_scene": "Scene",
         "scene_order": [{"name": "Scene"}],
         "sources": [
-            {"id": "image_source", "versioned_id": "image_source", "name": "photo",
-             "settings": {"file": str(image)}, "filters": []},
+            source,
             {"id": "scene", "versioned_id": "scene", "name": "Scene",
              "settings": {"id_counter": 1, "items": [{"name": "photo", "id": 1, "visible": True}]}},
         ],
@@ -143,10 +153,11 @@ def close_main_window(display: str) -> bool:
 class Obs:
     """Xvfb + OBS in a temp HOME. Use as a context manager: processes always end."""
 
-    def __init__(self, home: Path, image: Path, width=1280, height=720, fps=10, with_script=True, env=None):
+    def __init__(self, home: Path, image: Path, width=1280, height=720, fps=10, with_script=True, env=None,
+                 source: dict | None = None):
         self.home, self.width, self.height = Path(home), width, height
         self.port = _free_port()
-        write_config(self.home, scene_collection(image, with_script), width, height, fps, self.port)
+        write_config(self.home, scene_collection(image, with_script, source), width, height, fps, self.port)
         self.extra_env = env or {}
         self.xvfb = self.proc = self.ws = None
         self.display = None
@@ -154,7 +165,11 @@ class Obs:
 
     # lifecycle
     def __enter__(self):
-        self.start()
+        try:
+            self.start()
+        except BaseException:
+            self.kill()  # __exit__ does not run when __enter__ raises
+            raise
         return self
 
     def __exit__(self, *exc):
@@ -175,7 +190,9 @@ class Obs:
         env.pop("WAYLAND_DISPLAY", None)
         env.update(self.extra_env)
         self.stdout = open(self.home / "obs-stdout.txt", "wb")
-        self.proc = subprocess.Popen(["obs", "--disable-missing-files-check", "--disable-updater"], env=env,
+        # --multi: with another OBS running (parallel test runs) OBS would otherwise wait
+        # forever at its "already running" dialog.
+        self.proc = subprocess.Popen(["obs", "--disable-missing-files-check", "--disable-updater", "--multi"], env=env,
                                      cwd=self.home, stdout=self.stdout, stderr=subprocess.STDOUT,
                                      start_new_session=True)
         self.ws = self._connect(timeout)

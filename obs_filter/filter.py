@@ -1,0 +1,329 @@
+"""One "Background Replace" filter: its settings, status and what ``video_render`` does.
+
+Threads: OBS calls ``video_render`` on its graphics thread. It only copies the frame to
+numpy and hands it to a worker thread (a one-frame slot: older frames are dropped), then
+draws the most recent finished result, so inference never stalls OBS. Two compositing
+paths give the same picture:
+
+* ``gpu`` (default): the frame is read back at the pipeline's grid size (≤ 960 px), the
+  worker returns an 8-bit matte, and a shader blends the full-size frame with it.
+* ``cpu`` (reference): the full frame is read back, the worker composites it with
+  matting's numba kernel, and the result is uploaded and drawn.
+"""
+
+from __future__ import annotations
+
+import time
+
+from matting.errors import MattingError
+
+from . import libobs as ol
+from .graphics import FrameRing
+from .properties import settings_from_obs, timing_from_obs
+from .stats import Counters
+from .worker import Worker, short_error
+
+MIN_SIDE = 16  # smaller sources are passed through (nothing to segment)
+MAX_SIDE = 8192  # = matting.pipeline.MAX_SIDE; larger sources are passed through
+STATS_REFRESH_S = 2.0  # how often an open properties panel gets new stats
+STATS_QUIET_AFTER_EDIT_S = 3.0  # no refresh right after an edit (a refresh rebuilds the panel)
+
+
+class BgReplaceFilter:
+    """State of one "Background Replace" filter. ``source`` is a libobs.FilterSource,
+    ``gfx`` a graphics.Graphics (fakes of both in the fast tests)."""
+
+    def __init__(self, source, gfx, factory=None, grid=None):
+        self.source = source
+        self.gfx = gfx
+        self.name = source.name  # for messages; OBS may have dropped the name at shutdown
+        self.worker = Worker(f"obs_bg_replace:{self.name}", factory, grid)
+        self.settings = None
+        self.path = "gpu"
+        self.colour = (0.0, 0.0, 0.0)
+        self.error = None  # settings that do not validate
+        self.size_error = None
+        self.closed = False
+        self._logged = set()
+        self._shown_seq = None  # result already uploaded
+        self._bg_uploaded = None
+        self._mask_tex = self._comp_tex = self._bg_tex = None
+        self.active = True
+        self.render_ms = 0.0
+        self.renders = 0
+        self.sum_render = self.sum_capture = self.sum_read = self.sum_draw = 0.0  # ms, for the summary line
+        self._since_refresh = 0.0
+        self.counters = Counters()
+        self.timing = "sync"  # or "latency" (obs_filter.properties)
+        self.ring = FrameRing()  # the last frames on the GPU
+        self.frame_seq = 0  # OBS frames seen (video_tick); frames and mattes carry it
+        self._frame_due = True  # no render yet since the last video_tick
+        self._to_stage = None  # (seq, texture, w, h) to stage for readback on the next frame
+        self.frame_s = 1 / 30  # OBS's frame interval, from video_tick
+        self.delay_frames = None  # mean picture delay (frames drawn behind the newest)
+        self.matte_behind = 0  # frames between the newest matte's frame and now
+        self._delay_logged = None  # (ms, monotonic time) of the last delay log line
+        self._last_edit = 0.0
+        self._last_stats = ""
+
+    # settings
+    def update(self, data) -> None:
+        self._last_edit = time.monotonic()
+        self.name = self.source.name or self.name
+        try:
+            settings, path = settings_from_obs(data)
+        except MattingError as exc:
+            self.error = short_error(exc)
+            self._report(self.error)
+            return
+        if self.settings is not None and path != self.path:
+            self.log_summary()
+        self.error = None
+        self.settings, self.path = settings, path
+        timing = timing_from_obs(data)
+        if timing != self.timing:
+            self.timing, self._delay_logged, self.delay_frames = timing, None, None
+        bg = settings.background
+        if bg.startswith("#"):
+            self.colour = tuple(int(bg[i:i + 2], 16) / 255.0 for i in (1, 3, 5))
+        self.worker.configure(settings, path)
+
+    # status
+    def message(self) -> str | None:
+        return self.error or self.size_error or self.worker.error or self.worker.frame_error
+
+    def _report(self, msg: str) -> None:
+        """One log line per distinct problem (the stats line shows it while it lasts)."""
+        if msg and msg not in self._logged:
+            self._logged.add(msg)
+            ol.log(ol.LOG_WARNING, f"filter '{self.name}': {msg} — passing the frame through")
+
+    def delay_ms(self) -> float:
+        """How far the drawn picture is behind the newest frame (sync mode, CPU path)."""
+        return 1e3 * self.frame_s * (self.delay_frames or 0.0)
+
+    def _timing_text(self) -> str:
+        if self.delay_frames is None:
+            return ""
+        if self.path == "cpu" or self.timing == "sync":
+            return f" · picture delayed {self.delay_ms():.0f} ms (set it as the audio Sync Offset)"
+        return f" · matte {self.matte_behind} frame(s) behind the picture"
+
+    def _log_delay(self) -> None:
+        """Log the picture's delay when it is first known and when it changes by more than
+        two frames (at most every 10 s), so the audio offset can follow."""
+        if self.path != "cpu" and self.timing != "sync":
+            return
+        ms, now = self.delay_ms(), time.monotonic()
+        last = self._delay_logged
+        if last is None or (abs(ms - last[0]) > 2e3 * self.frame_s and now - last[1] >= 10.0):
+            self._delay_logged = (ms, now)
+            ol.log(ol.LOG_INFO, f"filter '{self.name}': picture delayed by {ms:.0f} ms to match its matte "
+                                f"(set the same Sync Offset on the audio)")
+
+    def stats_text(self) -> str:
+        msg = self.message()
+        if msg:
+            return f"Error: {msg} (the frame passes through unchanged)"
+        if self.settings is None or self.worker.frames == 0:
+            return "Loading the model…" if self.active else "Paused (source hidden)"
+        t = self.worker.timings
+        device = (self.worker.provider or "?").replace("ExecutionProvider", "")
+        state = "" if self.active else " · paused"
+        return (f"inference {t.get('inference', 0):.1f} ms · total {t.get('total', 0):.1f} ms · "
+                f"worker {self.worker.fps:.1f} fps · device {device} · render {self.render_ms:.2f} ms · "
+                f"{self.path.upper()} compositing{self._timing_text()}{state}")
+
+    def log_summary(self) -> None:
+        w = self.worker
+        if self.renders == 0:
+            return
+        n = max(w.frames, 1)
+        ol.log(ol.LOG_INFO, f"filter '{self.name}' summary: path={self.path} renders={self.renders} "
+                            f"render_ms_mean={self.sum_render / self.renders:.3f} "
+                            f"(capture {self.sum_capture / self.renders:.3f}, readback {self.sum_read / self.renders:.3f}, draw {self.sum_draw / self.renders:.3f}) "
+                            f"worker_frames={w.frames} "
+                            f"inference_ms_mean={w.sum_inference / n:.2f} total_ms_mean={w.sum_total / n:.2f} "
+                            f"device={w.provider or '?'}")
+        self.renders = 0
+        self.sum_render = self.sum_capture = self.sum_read = self.sum_draw = 0.0
+        w.frames, w.sum_inference, w.sum_total = 0, 0.0, 0.0
+
+    # OBS callbacks
+    def show(self) -> None:
+        self.active = True
+
+    def hide(self) -> None:
+        self.active = False
+        self.worker.pause()
+        self.gfx.readback_clear()  # frames staged before the pause are not wanted
+        self._to_stage = None
+
+    def video_tick(self, seconds: float) -> None:
+        active = self.source.enabled() and self.source.showing()
+        if active != self.active:
+            self.show() if active else self.hide()
+        msg = self.message()
+        if msg:
+            self._report(msg)
+        # A new frame: the next render captures it (later renders in it only draw).
+        self.frame_seq += 1
+        self._frame_due = True
+        self.gfx.next_frame()
+        if seconds > 0:
+            self.frame_s = 0.9 * self.frame_s + 0.1 * seconds
+        if self.active:
+            self.counters.add(ticks=1)
+        self.counters.maybe_write(self.name, worker_frames=self.worker.total_frames, worker_ms=self.worker.total_ms,
+                                  path=self.path, timing=self.timing, delay_ms=self.delay_ms(), ring=len(self.ring),
+                                  behind=self.matte_behind, behind_ms=1e3 * self.frame_s * self.matte_behind)
+        self._since_refresh += seconds
+        if self._since_refresh >= STATS_REFRESH_S:
+            self._since_refresh = 0.0
+            text = self.stats_text()
+            if text != self._last_stats and time.monotonic() - self._last_edit > STATS_QUIET_AFTER_EDIT_S:
+                self._last_stats = text
+                self.source.update_properties()
+
+    def video_render(self) -> None:
+        """Called once per render of the filter, which OBS may do several times a frame
+        (studio mode, projectors, screenshots): the first render after ``video_tick``
+        captures, reads back and submits; every render draws."""
+        if self.closed or self.error or self.worker.error or self.settings is None:
+            self.source.skip()
+            return
+        w, h = self.source.target_size()
+        if w == 0 or h == 0:  # not loaded yet: nothing to say
+            self.source.skip()
+            return
+        if not (MIN_SIDE <= w <= MAX_SIDE and MIN_SIDE <= h <= MAX_SIDE):
+            self.size_error = f"source size {w}x{h} is outside {MIN_SIDE}..{MAX_SIDE} pixels per side"
+            self.source.skip()
+            return
+        self.size_error = None
+        t0 = time.perf_counter()
+        first = self._frame_due
+        tc = t1 = t0
+        read = False
+        if first:
+            self._frame_due = False
+            if self.ring.size_key != (w, h, self.path):
+                self._restart_ring(w, h)
+            # Readback before this frame's drawing: a software renderer finishes all queued
+            # drawing before it stages, so stage while little is queued.
+            read = self._read_and_stage(w, h)
+            t1 = time.perf_counter()
+            tex = self.ring.capture(self.gfx, self.source, self.frame_seq, w, h)
+            if tex:
+                self._prepare_readback(tex, w, h)
+            tc = time.perf_counter()
+        tex = self.ring.texture(self.frame_seq)
+        if not tex:
+            self.source.skip()
+            return
+        self._draw(self.worker.latest(), tex, w, h, self.path, first)
+        t2 = time.perf_counter()
+        # t0 → t1 readback (map, stage), t1 → tc capture (and scaling), tc → t2 draw
+        read_ms, cap_ms, draw_ms = 1e3 * (t1 - t0), 1e3 * (tc - t1), 1e3 * (t2 - tc)
+        self.counters.add(renders=1, readbacks=read, render_ms=1e3 * (t2 - t0),
+                          capture_ms=cap_ms, readback_ms=read_ms, draw_ms=draw_ms)
+        ms = 1e3 * (t2 - t0)
+        self.render_ms = ms if self.renders == 0 else 0.9 * self.render_ms + 0.1 * ms
+        self.renders += 1
+        self.sum_render += ms
+        self.sum_capture += cap_ms
+        self.sum_read += read_ms
+        self.sum_draw += draw_ms
+
+    def _restart_ring(self, w, h) -> None:
+        """A new size or path: forget the frames on the GPU and the copies in flight."""
+        self.ring.reset(self.gfx, (w, h, self.path))
+        self.gfx.readback_clear()
+        self._to_stage = None
+
+    def _read_and_stage(self, w, h) -> bool:
+        """Hand the worker the copy staged on an earlier frame, then stage the texture
+        rendered on the previous frame (never one drawn in this frame). True if a frame
+        was read back."""
+        t0 = time.perf_counter()
+        got = self.gfx.read_staged()
+        if got is not None:
+            (seq, size, path), frame = got
+            if path == self.path and size == (w, h):
+                self.worker.submit(frame, size, path, seq)
+        t1 = time.perf_counter()
+        if self._to_stage is not None:
+            seq, stex, sw, sh = self._to_stage
+            self._to_stage = None
+            self.gfx.stage(stex, sw, sh, (seq, (w, h), self.path))
+        self.counters.add(map_ms=1e3 * (t1 - t0), stage_ms=1e3 * (time.perf_counter() - t1))
+        return got is not None
+
+    def _prepare_readback(self, tex, w, h) -> None:
+        """This frame's texture for the next frame's staging: only what the worker uses,
+        the grid-size frame (GPU path) or the full frame (CPU path)."""
+        t0 = time.perf_counter()
+        if self.path == "gpu":
+            gh, gw = self.worker.grid(h, w)
+            small = self.gfx.scaled(tex, w, h, gw, gh, self.frame_seq % 3)  # staged next frame
+            self._to_stage = (self.frame_seq, small, gw, gh) if small else None
+        else:  # the full frame stays in its ring slot until the next frame
+            self._to_stage = (self.frame_seq, tex, w, h)
+        self.counters.add(scale_ms=1e3 * (time.perf_counter() - t0))
+
+    def _draw(self, res, tex, w, h, path, first) -> None:
+        """The newest finished result, or the frame unchanged before the first one. In
+        sync mode (GPU path) the frame the matte was computed from, from the ring."""
+        if res is None or res.path != path or res.size != (w, h):
+            self.gfx.draw(tex, w, h)
+            return
+        new = res.seq != self._shown_seq
+        self._shown_seq = res.seq
+        if path == "cpu":  # the composite is the matte's own frame
+            if new or self._comp_tex is None:
+                self._comp_tex = self.gfx.upload("composite", res.array)
+            self._count(res.seq, res.seq, first)
+            self.gfx.draw(self._comp_tex, w, h)
+            return
+        drawn = self.frame_seq
+        if self.timing == "sync":
+            old = self.ring.texture(res.seq)
+            if old:
+                tex, drawn = old, res.seq
+        self._count(drawn, res.seq, first)
+        if new or self._mask_tex is None:
+            self._mask_tex = self.gfx.upload("mask", res.array)
+        if self.settings.background == "transparent":
+            self.gfx.draw_blend(tex, self._mask_tex, w, h)
+        elif res.background is not None:
+            if res.background is not self._bg_uploaded or self._bg_tex is None:
+                self._bg_tex = self.gfx.upload("background", res.background)
+                self._bg_uploaded = res.background
+            self.gfx.draw_blend(tex, self._mask_tex, w, h, background=self._bg_tex)
+        elif self.settings.background.startswith("#"):
+            self.gfx.draw_blend(tex, self._mask_tex, w, h, colour=self.colour)
+        else:  # image background not prepared yet (settings just changed)
+            self.gfx.draw(tex, w, h)
+
+    def _count(self, drawn: int, matte: int, first: bool) -> None:
+        """Once per frame: the matte's age, the picture's delay, the ring's size."""
+        if not first:
+            return
+        self.counters.age(drawn - matte)
+        behind = self.frame_seq - matte  # how old the newest matte is
+        if self.timing == "sync" and self.path == "gpu":
+            self.ring.want(behind + self.ring.SLACK)  # keep its frame (and a few more) on the GPU
+        delay = self.frame_seq - drawn
+        self.delay_frames = delay if self.delay_frames is None else 0.9 * self.delay_frames + 0.1 * delay
+        self.matte_behind = behind
+        self._log_delay()
+
+    def close(self, enter_graphics: bool = True) -> None:
+        """Stop the worker and free GPU objects (idempotent)."""
+        if self.closed:
+            return
+        self.closed = True
+        self.log_summary()
+        self.worker.stop()
+        self.gfx.destroy(enter_graphics)
+        self._mask_tex = self._comp_tex = self._bg_tex = None

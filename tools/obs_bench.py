@@ -1,0 +1,239 @@
+"""What the filter costs inside a real OBS, by OBS's own numbers.
+
+Starts a headless OBS Studio through the e2e harness (tests/obs/obs_harness.py: Xvfb,
+software GL unless the machine has better, an isolated HOME), shows a person source (a
+still image, or a clip of a person moving over a room, both generated at run time), and
+for each case measures over a fixed time:
+
+* from obs-websocket ``GetStats``: average frame render time (ms), render-skipped frames,
+  active fps, OBS CPU %;
+* from the filter's own counters (obs_filter/stats.py, written to a folder given by
+  ``$OBS_BG_REPLACE_STATS_DIR``): render-thread ms per render (capture, readback, draw),
+  renders and readbacks per second, worker ms per frame and fps, and the matte age in
+  frames (frame drawn minus frame the matte came from; mean and max).
+
+Cases: ``none`` (no filter), ``sync`` (GPU compositing, picture delayed to its matte),
+``latency`` (GPU compositing, newest picture with the newest matte), ``cpu`` (CPU
+compositing). Usage:
+
+    python3 tools/obs_bench.py --size 1280x720 --fps 30 --seconds 10 --source still \\
+        --json out.json
+
+The JSON holds ``{"cases": {"none": {...}, "sync": {...}, ...}}`` with the keys
+``obs_render_ms, render_skipped, active_fps, obs_cpu_pct, readback_ms, worker_ms,
+matte_age_mean, matte_age_max`` (and more). Timings are only comparable within one run
+on one machine: the table also prints the load average seen.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "obs")]
+
+import obs_harness as oh  # noqa: E402
+import person_clip  # noqa: E402
+
+from obs_filter.stats import STATS_DIR_ENV, window  # noqa: E402
+
+CASES = {
+    "none": None,
+    "sync": {"compositing": "gpu", "timing": "sync"},
+    "latency": {"compositing": "gpu", "timing": "latency"},
+    "cpu": {"compositing": "cpu", "timing": "sync"},
+}
+SRC, FLT = "photo", "bg"
+BLUE = 0xFFFF0000  # OBS colours are 0xAABBGGRR
+KEYS = ["obs_render_ms", "render_skipped", "active_fps", "obs_cpu_pct", "capture_ms", "readback_ms", "draw_ms",
+        "renders_per_s", "readbacks_per_s", "worker_ms", "worker_fps", "matte_age_mean", "matte_age_max"]
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"size must be WxH, e.g. 1280x720 (got {text!r})") from None
+    if not (64 <= w <= 4096 and 64 <= h <= 4096):
+        raise argparse.ArgumentTypeError("size must be 64..4096 per side")
+    return w, h
+
+
+def read_stats(folder: Path) -> dict | None:
+    path = folder / f"{FLT}.json"
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def wait_running(folder: Path, path: str, timeout: float) -> None:
+    """Until the filter has produced mattes on the wanted compositing path."""
+    deadline = time.monotonic() + timeout
+    first = None
+    while time.monotonic() < deadline:
+        s = read_stats(folder)
+        if s and s.get("path") == path:
+            if first is None:
+                first = s.get("worker_frames", 0)
+            elif s.get("worker_frames", 0) > first + 2:
+                return
+        time.sleep(0.25)
+    raise RuntimeError(f"the filter did not start working on the {path} path within {timeout:.0f} s")
+
+
+def measure(obs: oh.Obs, folder: Path | None, seconds: float) -> dict:
+    """Sample GetStats twice a second for ``seconds``; the filter's counters around it."""
+    a = read_stats(folder) if folder else None
+    s0 = obs.ws.get_stats()
+    samples = []
+    t_end = time.monotonic() + seconds
+    while time.monotonic() < t_end:
+        time.sleep(0.5)
+        samples.append(obs.ws.get_stats())
+    b = read_stats(folder) if folder else None
+    mean = lambda attr: sum(getattr(s, attr) for s in samples) / len(samples)  # noqa: E731
+    out = {
+        "obs_render_ms": mean("average_frame_render_time"),
+        "render_skipped": samples[-1].render_skipped_frames - s0.render_skipped_frames,
+        "render_total": samples[-1].render_total_frames - s0.render_total_frames,
+        "active_fps": mean("active_fps"),
+        "obs_cpu_pct": mean("cpu_usage"),
+    }
+    nan = float("nan")
+    if a and b:
+        d = window(a, b)
+        dt = max(d["time"], 1e-6)
+        renders = max(d.get("renders", 0), 1)
+        wf = d.get("worker_frames", 0)
+        out.update({
+            "capture_ms": d.get("capture_ms", 0) / renders,
+            "readback_ms": d.get("readback_ms", 0) / renders,
+            "draw_ms": d.get("draw_ms", 0) / renders,
+            "render_ms": d.get("render_ms", 0) / renders,
+            "map_ms": d.get("map_ms", 0) / renders,
+            "stage_ms": d.get("stage_ms", 0) / renders,
+            "scale_ms": d.get("scale_ms", 0) / renders,
+            "renders_per_s": d.get("renders", 0) / dt,
+            "readbacks_per_s": d.get("readbacks", 0) / dt,
+            "ticks_per_s": d.get("ticks", 0) / dt,
+            "worker_ms": d.get("worker_ms", 0) / wf if wf else nan,
+            "worker_fps": wf / dt,
+            "matte_age_mean": d["age_mean"],
+            "matte_age_max": d["age_max"],
+            "sync_delay_ms": b.get("delay_ms", 0.0),
+        })
+    else:
+        out.update({k: nan for k in KEYS if k not in out})
+    return out
+
+
+def make_source(kind: str, w: int, h: int, fps: int, folder: Path) -> tuple[Path, dict | None]:
+    import cv2
+
+    img = folder / "person.png"
+    cv2.imwrite(str(img), person_clip.person_image(w, h)[:, :, ::-1])
+    if kind == "still":
+        return img, None
+    clip = person_clip.moving_clip(folder / "person.mp4", w, h, fps, speed=max(2, w // 160))
+    return img, oh.media_source(SRC, clip.path)
+
+
+def run(args) -> dict:
+    w, h = args.size
+    result = {"size": f"{w}x{h}", "fps": args.fps, "seconds": args.seconds, "source": args.source,
+              "load_before": os.getloadavg(), "cases": {}}
+    with tempfile.TemporaryDirectory(prefix="obs-bench-") as tmp:
+        tmp = Path(tmp)
+        stats_dir = tmp / "stats"
+        stats_dir.mkdir()
+        (tmp / "home").mkdir()
+        img, source = make_source(args.source, w, h, args.fps, tmp)
+        with oh.Obs(tmp / "home", img, w, h, args.fps, env={STATS_DIR_ENV: str(stats_dir)}, source=source) as obs:
+            have_filter = False
+            for case in args.cases:
+                settings = CASES[case]
+                if settings is None:
+                    if have_filter:
+                        obs.ws.remove_source_filter(SRC, FLT)
+                        have_filter = False
+                    time.sleep(args.warmup)
+                    result["cases"][case] = measure(obs, None, args.seconds)
+                else:
+                    full = {"background_type": "color", "background_color": BLUE, **settings}
+                    if have_filter:
+                        obs.ws.set_source_filter_settings(SRC, FLT, full, True)
+                    else:
+                        obs.ws.create_source_filter(SRC, FLT, oh.FILTER_KIND, full)
+                        have_filter = True
+                    wait_running(stats_dir, settings["compositing"], 180)
+                    time.sleep(args.warmup)
+                    result["cases"][case] = measure(obs, stats_dir, args.seconds)
+                print(f"  {case}: done", file=sys.stderr, flush=True)
+            obs.close()
+            tracebacks = oh.python_tracebacks(obs.log_text())
+    if tracebacks:
+        raise RuntimeError("Python traceback in the OBS log:\n" + tracebacks[0])
+    result["load_after"] = os.getloadavg()
+    return result
+
+
+def table(result: dict) -> str:
+    cols = [("obs_render_ms", "OBS render ms", "{:.2f}"), ("render_skipped", "skipped", "{:.0f}"),
+            ("active_fps", "fps", "{:.1f}"), ("obs_cpu_pct", "OBS CPU %", "{:.0f}"),
+            ("capture_ms", "capture ms", "{:.2f}"), ("readback_ms", "readback ms", "{:.2f}"),
+            ("draw_ms", "draw ms", "{:.2f}"), ("renders_per_s", "renders/s", "{:.1f}"),
+            ("readbacks_per_s", "readbacks/s", "{:.1f}"), ("worker_ms", "worker ms", "{:.1f}"),
+            ("worker_fps", "worker fps", "{:.1f}"), ("matte_age_mean", "age mean", "{:.2f}"),
+            ("matte_age_max", "age max", "{:.0f}")]
+    lines = [f"OBS bench: {result['size']} @ {result['fps']} fps, {result['source']} source, "
+             f"{result['seconds']} s per case; load average {result['load_before'][0]:.1f} → "
+             f"{result.get('load_after', [math.nan])[0]:.1f}",
+             "| case | " + " | ".join(c[1] for c in cols) + " |",
+             "|---|" + "---|" * len(cols)]
+    for case, r in result["cases"].items():
+        cells = []
+        for key, _, fmt in cols:
+            v = r.get(key, math.nan)
+            cells.append("–" if v is None or (isinstance(v, float) and math.isnan(v)) else fmt.format(v))
+        lines.append(f"| {case} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--size", type=parse_size, default=(1280, 720), help="canvas and source size WxH")
+    ap.add_argument("--fps", type=int, default=30)
+    ap.add_argument("--seconds", type=float, default=10.0, help="measuring time per case")
+    ap.add_argument("--warmup", type=float, default=3.0, help="seconds after each switch before measuring")
+    ap.add_argument("--source", choices=["still", "moving"], default="still")
+    ap.add_argument("--cases", default="none,sync,latency,cpu",
+                    help="comma-separated, from: " + ", ".join(CASES))
+    ap.add_argument("--json", type=Path, help="write the results here")
+    args = ap.parse_args(argv)
+    args.cases = [c.strip() for c in args.cases.split(",") if c.strip()]
+    bad = [c for c in args.cases if c not in CASES]
+    if bad or not args.cases:
+        ap.error(f"unknown case(s) {', '.join(bad) or '(none)'}; choose from {', '.join(CASES)}")
+    if not 1 <= args.fps <= 120 or args.seconds <= 0:
+        ap.error("--fps must be 1..120 and --seconds > 0")
+    why = oh.missing_requirements()
+    if why:
+        print(f"error: cannot run OBS here: {why}", file=sys.stderr)
+        return 2
+    result = run(args)
+    print(table(result))
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
