@@ -44,7 +44,8 @@ BENCH_SIZES = ("720p", "1080p", "4k")
 STAGES = ("roi", "preprocess", "inference", "postprocess", "refine", "composite", "total")
 CLIP_FRAMES = 16  # distinct frames per size, played back and forth
 CLIP_RATIO = 0.5  # --clips: adaptive mean ms per frame at most this × off
-TARGETS = {"pipeline_1080p_ms": 8.0, "composite_over_copy": 2.0, "4k_over_1080p": 2.5}
+# Ratios measured in the same run (milliseconds depend on the machine and its load).
+TARGETS = {"pipeline_over_baseline": 0.65, "composite_over_copy": 2.0, "4k_over_1080p": 2.5}
 # soak: every SOAK_BLOCK frames the size and the settings change (two different cycles,
 # so the combinations vary); every other block gets 4-channel (BGRA, as from OBS) frames
 SOAK_SIZES = ("720p", "1080p", "480p", "4k")
@@ -273,9 +274,9 @@ def run_bench(base: Settings, sizes=BENCH_SIZES, reps: int = 200, warmup: int = 
 
 def _targets(r: dict) -> list[dict]:
     out = []
-    if "pipeline_1080p_ms" in r:
-        out.append({"target": f"pipeline at 1080p ≤ {TARGETS['pipeline_1080p_ms']:g} ms (median)",
-                    "value": r["pipeline_1080p_ms"], "limit": TARGETS["pipeline_1080p_ms"]})
+    if "pipeline_over_baseline_1080p" in r["ratios"]:
+        out.append({"target": f"pipeline ≤ {TARGETS['pipeline_over_baseline']:g}× the baseline path (1080p)",
+                    "value": r["ratios"]["pipeline_over_baseline_1080p"], "limit": TARGETS["pipeline_over_baseline"]})
     if "composite_over_copy_1080p" in r["ratios"]:
         out.append({"target": f"composite ≤ {TARGETS['composite_over_copy']:g}× copy of the frame (1080p)",
                     "value": r["ratios"]["composite_over_copy_1080p"], "limit": TARGETS["composite_over_copy"]})
