@@ -117,7 +117,8 @@ class Pipeline:
         if not new.roi:
             self.tracker.reset()
         self.adaptive.mode = new.adaptive_rate
-        self.adaptive.reset()  # any change may change the matte: run the model next frame
+        if new != old:
+            self.adaptive.reset()  # a change may change the matte: run the model next frame
         self.settings = new
 
     def reset(self) -> None:
