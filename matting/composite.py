@@ -37,7 +37,7 @@ def _copy(dst, src, y, start, stop):
 @njit(inline="always")
 def _run_end(alpha, words, y, x, stop, value, pattern):
     """First x' in (x, stop] where row y of ``alpha`` stops being ``value``; 8 pixels at a
-    time through ``words`` (the matte's bytes as uint64) once aligned: ~8x faster than
+    time through ``words`` (the matte's bytes as uint64) once aligned: ~3x faster than
     byte by byte (measured), which matters because the person's box is mostly runs."""
     w = alpha.shape[1]
     base = y * w
