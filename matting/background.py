@@ -133,7 +133,9 @@ class Background:
         if image is None:
             raise BackgroundError("a 'blur' background needs the current frame")
         h, w = image.shape[:2]
-        small = cv2.resize(image[:, :, :3], (max(1, w // 8), max(1, h // 8)), interpolation=cv2.INTER_AREA)
+        # All channels, then drop a 4th: a strided 3-of-4 view is copied slowly by OpenCV.
+        small = cv2.resize(image, (max(1, w // 8), max(1, h // 8)), interpolation=cv2.INTER_AREA)
+        small = np.ascontiguousarray(small[:, :, :3])
         sigma = 0.5 + 6.0 * self.blur_strength
         small = cv2.GaussianBlur(small, (0, 0), sigma, borderType=cv2.BORDER_REPLICATE)
         if self._cache_key != key:

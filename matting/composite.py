@@ -1,10 +1,11 @@
 """Stage 4: fusion — ``out = α·I + (1−α)·B`` on uint8 frames.
 
-numba kernels, parallel over rows, integer arithmetic with exact rounding
-(``round(v/255)`` without a division). Most of a frame is either person (α = 255: kept,
-and in place not even written) or background (α = 0: copied, no arithmetic); outside the
-matte's bounding box the background is copied with plain numpy block copies, which run at
-memcpy speed. 4-channel frames (OBS's BGRA/RGBA) are handled as one uint32 per pixel.
+One numba kernel, parallel over rows, that walks each row as runs: most of a frame is
+either person (α = 255: kept, and in place not even written) or background (α = 0, and
+everything outside the matte's box: block copies at memcpy speed); only the thin soft
+band does arithmetic (integer, exact rounding: ``round(v/255)`` without a division; with
+halo removal the estimated foreground colour in the same pass). Measured at 1080p on the
+demo clip, in place: see the README's Performance section.
 
 The 4th channel of an opaque composite comes from the image where α = 255 and from the
 background elsewhere (backgrounds are prepared opaque). Channel order does not matter to
@@ -24,75 +25,114 @@ def _div255(v):
     return (v + (v >> 8)) >> 8
 
 
-@njit(parallel=True, cache=True)
-def blend_over_rgb(image, alpha, background, out, inplace):
-    """3-channel kernel: ``out = α·image + (1−α)·background`` per channel."""
-    h, w = alpha.shape
-    for y in prange(h):
-        for x in range(w):
-            a = np.int32(alpha[y, x])
-            if a == 255:
-                if not inplace:
-                    for c in range(3):
-                        out[y, x, c] = image[y, x, c]
-            elif a == 0:
-                for c in range(3):
-                    out[y, x, c] = background[y, x, c]
-            else:
-                b = 255 - a
-                for c in range(3):
-                    out[y, x, c] = _div255(a * np.int32(image[y, x, c]) + b * np.int32(background[y, x, c]))
-    return out
+@njit(inline="always")
+def _copy(dst, src, y, start, stop):
+    # An explicit loop from 0 over row views: numba's slice assignment is ~40x slower
+    # (measured), and an index that may be negative (wrap-around) is not vectorised.
+    d, s = dst[y, start:stop], src[y, start:stop]
+    for i in range(d.shape[0]):
+        d[i] = s[i]
+
+
+@njit(inline="always")
+def _run_end(alpha, words, y, x, stop, value, pattern):
+    """First x' in (x, stop] where row y of ``alpha`` stops being ``value``; 8 pixels at a
+    time through ``words`` (the matte's bytes as uint64) once aligned: ~3x faster than
+    byte by byte (measured), which matters because the person's box is mostly runs."""
+    w = alpha.shape[1]
+    base = y * w
+    e = x + 1
+    while e < stop and (base + e) & 7 and alpha[y, e] == value:
+        e += 1
+    if e < stop and not (base + e) & 7:
+        i = (base + e) >> 3
+        last = (base + stop) >> 3  # words wholly before `stop` end at this index
+        while i < last and words[i] == pattern:
+            i += 1
+        e = (i << 3) - base
+    while e < stop and alpha[y, e] == value:
+        e += 1
+    return e
+
+
+@njit(inline="always")
+def _band(im, ci, al, bg, ou, co, fm_row, bm_row, fx, offset, halo):
+    """One run of soft-band pixels: ``α·I + (1−α)·B``, or with ``halo`` the blur-fusion
+    foreground ``F = F̄ + α(I − αF̄ − (1−α)B̄)`` in place of ``I``."""
+    gw = fm_row.shape[0]
+    n = al.shape[0]
+    if halo:
+        for j in range(n):
+            gx = min(int((offset + j + 0.5) * fx), gw - 1)
+            af = np.float32(al[j]) * np.float32(1 / 255)
+            bf = np.float32(1) - af
+            for c in range(3):
+                f_mean = fm_row[gx, c]
+                f = f_mean + af * (np.float32(im[j * ci + c]) - af * f_mean - bf * bm_row[gx, c])
+                f = min(max(f, np.float32(0.0)), np.float32(255.0))
+                ou[j * co + c] = np.uint8(af * f + bf * np.float32(bg[j * co + c]) + np.float32(0.5))
+    else:
+        for j in range(n):
+            ia = np.int32(al[j])
+            ib = 255 - ia
+            for c in range(3):
+                ou[j * co + c] = _div255(ia * np.int32(im[j * ci + c]) + ib * np.int32(bg[j * co + c]))
+    if co == 4:
+        for j in range(n):
+            ou[j * 4 + 3] = bg[j * 4 + 3]
 
 
 @njit(parallel=True, cache=True)
-def blend_over_rgba(image32, alpha, background32, out32, inplace):
-    """4-channel kernel on uint32 pixels; the top byte (4th channel) is the image's where
-    α = 255 and the background's elsewhere."""
-    h, w = alpha.shape
-    for y in prange(h):
-        for x in range(w):
-            a = np.int64(alpha[y, x])
-            if a == 255:
-                if not inplace:
-                    out32[y, x] = image32[y, x]
-            elif a == 0:
-                out32[y, x] = background32[y, x]
-            else:
-                # int64 arithmetic: numba would promote mixed uint32/int to float.
-                p, q = np.int64(image32[y, x]), np.int64(background32[y, x])
-                b = 255 - a
-                r = q & 0xFF000000
-                for s in (0, 8, 16):
-                    r |= _div255(a * ((p >> s) & 255) + b * ((q >> s) & 255)) << s
-                out32[y, x] = np.uint32(r)
-    return out32
+def composite_rows(image, ci, alpha, words, background, out, co, x0, y0, x1, y1, inplace, fm, bm, fy, fx, halo):
+    """The whole opaque composite in one pass over the rows (parallel over rows).
 
-
-@njit(parallel=True, cache=True)
-def fix_band_foreground(image, alpha, fm, bm, fy, fx, background, out):
-    """Rewrite the semi-transparent band (0 < α < 255) of a finished composite with the
-    estimated foreground colour, ``F = F̄ + α(I − αF̄ − (1−α)B̄)`` (blur fusion), so that
-    ``out = α·F + (1−α)·background``: the old background's colour does not bleed into the
-    new one. ``fm``/``bm`` (float32 HxWx3 at reduced resolution) are the local mean
-    foreground and background colours, sampled at ``((y + 0.5)·fy, (x + 0.5)·fx)``.
-    Only band pixels are touched (a thin line around the person), so this costs little
-    on top of :func:`blend_over_rgb` / :func:`blend_over_rgba`."""
-    h, w = alpha.shape
+    ``image`` (ci channels), ``background`` and ``out`` (co channels) are C-contiguous
+    frames seen as 2-D byte rows (H × W·channels), ``alpha`` is H × W (``words``: its
+    bytes as uint64, for :func:`_run_end`); it is read only
+    inside the box ``(x0, y0, x1, y1)`` (the caller promises 0 outside). Rows are walked
+    as runs: background runs (α = 0, and everything outside the box) are block copies,
+    person runs (α = 255) are left alone in place (copied otherwise), and only the soft
+    band (0 < α < 255) does arithmetic: ``α·I + (1−α)·B``, or with ``halo`` the
+    estimated foreground colour ``F = F̄ + α(I − αF̄ − (1−α)B̄)`` instead of ``I`` (blur
+    fusion; ``fm``/``bm`` cover the box, sampled at ``((y−y0+0.5)·fy, (x−x0+0.5)·fx)``).
+    A 4th output channel is the image's (or 255) under the person, the background's
+    elsewhere."""
+    h = alpha.shape[0]
+    w = alpha.shape[1]
     gh, gw = fm.shape[0], fm.shape[1]
     for y in prange(h):
-        gy = min(int((y + 0.5) * fy), gh - 1)
-        for x in range(w):
+        if y < y0 or y >= y1:
+            _copy(out, background, y, 0, w * co)
+            continue
+        _copy(out, background, y, 0, x0 * co)
+        _copy(out, background, y, x1 * co, w * co)
+        gy = min(int((y - y0 + 0.5) * fy), gh - 1)
+        x = x0
+        while x < x1:
             a = alpha[y, x]
             if a == 0 or a == 255:
+                e = _run_end(alpha, words, y, x, x1, a, np.uint64(0) if a == 0 else np.uint64(0xFFFFFFFFFFFFFFFF))
+                if a == 0:
+                    _copy(out, background, y, x * co, e * co)
+                elif not inplace:
+                    if ci == co:
+                        _copy(out, image, y, x * co, e * co)
+                    else:
+                        for xx in range(x, e):
+                            for c in range(3):
+                                out[y, xx * co + c] = image[y, xx * ci + c]
+                            if co == 4:
+                                out[y, xx * co + 3] = image[y, xx * ci + 3] if ci == 4 else 255
+                x = e
                 continue
-            gx = min(int((x + 0.5) * fx), gw - 1)
-            af = np.float32(a) * np.float32(1 / 255)
-            for c in range(3):
-                f_mean, b_mean = fm[gy, gx, c], bm[gy, gx, c]
-                f = f_mean + af * (np.float32(image[y, x, c]) - af * f_mean - (1 - af) * b_mean)
-                f = min(max(f, np.float32(0.0)), np.float32(255.0))
-                out[y, x, c] = np.uint8(af * f + (1 - af) * np.float32(background[y, x, c]) + 0.5)
+            e = x + 1
+            while e < x1 and alpha[y, e] != 0 and alpha[y, e] != 255:
+                e += 1
+            # Row views from the run's start: indices from 0 are never negative, so no
+            # wrap-around checks in the loop (measured: several times faster).
+            _band(image[y, x * ci:e * ci], ci, alpha[y, x:e], background[y, x * co:e * co],
+                  out[y, x * co:e * co], co, fm[gy], bm[gy], fx, x - x0, halo)
+            x = e
     return out
 
 
@@ -110,8 +150,11 @@ def blend_transparent(image, alpha, out, inplace):
     return out
 
 
-def _as_u32(a: np.ndarray) -> np.ndarray:
-    return a.view(np.uint32)[:, :, 0]
+_NO_MEANS = np.zeros((1, 1, 3), np.float32)
+
+
+def _rows(a: np.ndarray) -> np.ndarray:
+    return a.reshape(a.shape[0], -1)
 
 
 def composite(image: np.ndarray, alpha: np.ndarray, background: np.ndarray | None,
@@ -138,26 +181,18 @@ def composite(image: np.ndarray, alpha: np.ndarray, background: np.ndarray | Non
         raise ValueError(f"background {background.shape} does not match the output {out.shape}")
     x0, y0, x1, y1 = box if box is not None else (0, 0, w, h)
     if x1 <= x0 or y1 <= y0:
-        out[...] = background
-        return out
-    # Outside the box: background only, as four block copies.
-    out[:y0] = background[:y0]
-    out[y1:] = background[y1:]
-    out[y0:y1, :x0] = background[y0:y1, :x0]
-    out[y0:y1, x1:] = background[y0:y1, x1:]
-    im, al, bg, ou = image[y0:y1, x0:x1], alpha[y0:y1, x0:x1], background[y0:y1, x0:x1], out[y0:y1, x0:x1]
-    if foreground is not None:
-        fm, bm = foreground
-        fy, fx = fm.shape[0] / (y1 - y0), fm.shape[1] / (x1 - x0)
-        if inplace:
-            # The band needs the original colours: finish it first, then let the plain
-            # kernel keep it as it is (treated as opaque).
-            fix_band_foreground(im, al, fm, bm, fy, fx, bg, ou)
-            al = np.where(al > 0, np.uint8(255), al)
-    if out.shape[2] == 4 and image.shape[2] == 4:
-        blend_over_rgba(_as_u32(im), al, _as_u32(bg), _as_u32(ou), inplace)
-    else:
-        blend_over_rgb(im, al, bg, ou, inplace)
-    if foreground is not None and not inplace:
-        fix_band_foreground(im, al, fm, bm, fy, fx, bg, ou)
+        x0 = y0 = x1 = y1 = 0
+    fm, bm = foreground if foreground is not None else (_NO_MEANS, _NO_MEANS)
+    fy, fx = (fm.shape[0] / (y1 - y0), fm.shape[1] / (x1 - x0)) if foreground is not None and y1 > y0 else (1.0, 1.0)
+    target = out if out.flags.c_contiguous else np.empty(out.shape, np.uint8)
+    if target is not out and inplace:
+        inplace = False
+    src = image if image.flags.c_contiguous else np.ascontiguousarray(image)
+    alpha = np.ascontiguousarray(alpha)
+    flat = alpha.reshape(-1)
+    words = flat[: flat.size // 8 * 8].view(np.uint64)
+    composite_rows(_rows(src), src.shape[2], alpha, words, _rows(np.ascontiguousarray(background)),
+                   _rows(target), target.shape[2], x0, y0, x1, y1, inplace, fm, bm, fy, fx, foreground is not None)
+    if target is not out:
+        out[...] = target
     return out

@@ -157,7 +157,8 @@ class Segmenter:
         h, w = self.input_hw
         shrink = image.shape[0] >= h and image.shape[1] >= w
         # INTER_AREA when shrinking matches MediaPipe's reference; linear when enlarging.
-        small = cv2.resize(image[:, :, :3], (w, h), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+        # All channels, then drop a 4th: a strided 3-of-4 view is copied slowly by OpenCV.
+        small = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)[:, :, :3]
         if order == "BGR":
             small = small[:, :, ::-1]
         x = small.transpose(2, 0, 1) if self.nchw else small

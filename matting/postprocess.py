@@ -129,7 +129,7 @@ def filter_components(prob: np.ndarray, threshold: float, min_area: float, keep_
     return prob * cv2.dilate(keep, _DILATE).astype(np.float32)
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True)  # grid-sized: a parallel region's start-up costs more than it saves
 def motion_mask(gray, prev_gray, low, high):
     """Per-pixel motion in [0, 1] from the absolute difference of two uint8 frames:
     0 below ``low`` (sensor noise), 1 above ``high``, linear between."""
@@ -144,7 +144,7 @@ def motion_mask(gray, prev_gray, low, high):
     return out
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True)  # grid-sized: a parallel region's start-up costs more than it saves
 def temporal_fuse(current, previous, motion, strength, out):
     """``out = w·previous + (1−w)·current`` with ``w = strength·(1 − motion)``.
 

@@ -62,7 +62,7 @@ def guided_coefficients_color(guide: np.ndarray, p: np.ndarray, radius: int, eps
     return box(a), box(b)
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True)  # a few thousand cells: a parallel region's start-up costs more than it saves
 def flat_cells(a, b, low, high):
     """Per grid cell (the square between grid pixels (y, x) and (y+1, x+1)): the uint8
     matte value if the filter's output is the same constant over the whole cell (no
@@ -75,11 +75,17 @@ def flat_cells(a, b, low, high):
             lo_all, hi_all = True, True
             for yy in range(y, min(y + 2, gh)):
                 for xx in range(x, min(x + 2, gw)):
-                    amax = max(abs(a[yy, xx, 0]), abs(a[yy, xx, 1]), abs(a[yy, xx, 2]))
-                    # Output bounds over any colour in [0, 1]: b ± 3·max|a|.
-                    if b[yy, xx] + 3 * amax > low:
+                    # Exact output bounds over any colour in [0, 1]: b + Σ max(a, 0) and
+                    # b + Σ min(a, 0) (the bilinear mix of the corners stays within them).
+                    up, dn = b[yy, xx], b[yy, xx]
+                    for c in range(3):
+                        if a[yy, xx, c] > 0:
+                            up += a[yy, xx, c]
+                        else:
+                            dn += a[yy, xx, c]
+                    if up > low:
                         lo_all = False
-                    if b[yy, xx] - 3 * amax < high:
+                    if dn < high:
                         hi_all = False
             if lo_all:
                 out[y, x] = 0
@@ -94,6 +100,7 @@ def apply_guided_color(image, a, b, fy, fx, low, high, out, flat):
     bilinearly from the grid (grid coordinate of full-resolution pixel (y, x) is
     ``(y + 0.5)·fy − 0.5``); ``I`` = the image's first three channels / 255."""
     scale = 1.0 / (high - low)
+    lo32, scale32 = np.float32(low), np.float32(scale)  # float32 throughout the pixel loop
     h, w = out.shape
     gh, gw = b.shape
     check = flat.shape[0] == gh and flat.shape[1] == gw
@@ -104,27 +111,57 @@ def apply_guided_color(image, a, b, fy, fx, low, high, out, flat):
         gx = min(max((x + 0.5) * fx - 0.5, 0.0), gw - 1.0)
         x0s[x] = min(int(gx), gw - 2) if gw > 1 else 0
         txs[x] = gx - x0s[x] if gw > 1 else 0.0
+    # Each run of columns that shares a grid cell: where it ends (so a flat cell's pixels
+    # are filled as one run instead of being checked one by one).
+    ends = np.empty(w, np.int64)
+    e = w
+    for x in range(w - 1, -1, -1):
+        if x + 1 < w and x0s[x + 1] != x0s[x]:
+            e = x + 1
+        ends[x] = e
     step = 1 if gw > 1 else 0
     for y in prange(h):
         gy = min(max((y + 0.5) * fy - 0.5, 0.0), gh - 1.0)
         y0 = min(int(gy), gh - 2) if gh > 1 else 0
         ty = np.float32(gy - y0 if gh > 1 else 0.0)
         y1 = y0 + 1 if gh > 1 else 0
-        for x in range(w):
-            x0 = x0s[x]
-            if check and flat[y0, x0] >= 0:
-                out[y, x] = flat[y0, x0]
-                continue
-            x1 = x0 + step
-            tx = txs[x]
-            w00, w01 = (1 - ty) * (1 - tx), (1 - ty) * tx
-            w10, w11 = ty * (1 - tx), ty * tx
-            q = w00 * b[y0, x0] + w01 * b[y0, x1] + w10 * b[y1, x0] + w11 * b[y1, x1]
+        # This row's coefficients, interpolated between grid rows once (b, then a / 255
+        # per colour), so each pixel only interpolates along x.
+        row = np.empty((gw, 4), np.float32)
+        for gx in range(gw):
+            row[gx, 0] = (1 - ty) * b[y0, gx] + ty * b[y1, gx]
             for c in range(3):
-                ac = w00 * a[y0, x0, c] + w01 * a[y0, x1, c] + w10 * a[y1, x0, c] + w11 * a[y1, x1, c]
-                q += ac * np.float32(image[y, x, c]) * np.float32(1 / 255)
-            q = (q - low) * scale
-            out[y, x] = np.uint8(min(max(q, 0.0), 1.0) * 255 + 0.5)
+                row[gx, c + 1] = ((1 - ty) * a[y0, gx, c] + ty * a[y1, gx, c]) * np.float32(1 / 255)
+        x = 0
+        while x < w:
+            x0 = x0s[x]
+            v = flat[y0, x0] if check else -1
+            # The run of whole cells that are all this constant, or all not constant.
+            e = ends[x]
+            while e < w and (flat[y0, x0s[e]] == v if v >= 0 else not (check and flat[y0, x0s[e]] >= 0)):
+                e = ends[e]
+            # Row views from the run's start: indices from 0 are never negative, so
+            # numba adds no wrap-around checks (measured: much faster loops).
+            seg = out[y, x:e]
+            if v >= 0:
+                c8 = np.uint8(v)
+                for j in range(seg.shape[0]):
+                    seg[j] = c8
+                x = e
+                continue
+            img = image[y, x:e]
+            gxs = x0s[x:e]
+            tx = txs[x:e]
+            for j in range(seg.shape[0]):
+                g0 = gxs[j]
+                g1 = g0 + step
+                t = tx[j]
+                q = (1 - t) * row[g0, 0] + t * row[g1, 0]
+                for c in range(3):
+                    q += ((1 - t) * row[g0, c + 1] + t * row[g1, c + 1]) * np.float32(img[j, c])
+                q = (q - lo32) * scale32
+                seg[j] = np.uint8(min(max(q, np.float32(0.0)), np.float32(1.0)) * np.float32(255) + np.float32(0.5))
+            x = e
     return out
 
 

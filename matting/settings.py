@@ -16,6 +16,7 @@ from .errors import SettingsError
 DEVICES = ("auto", "dml", "cuda", "coreml", "cpu")
 BUILTIN_MODELS = ("general", "landscape")
 BACKGROUND_FITS = ("cover", "contain", "stretch")
+ADAPTIVE_RATES = ("off", "balanced", "saver")  # matting.adaptive.MODES
 _COLOUR_RE = re.compile(r"^#[0-9a-fA-F]{6}$")
 
 
@@ -38,6 +39,7 @@ class Settings:
     smooth_alpha: float = 0.6  #: double exponential smoothing: level weight (1 = no smoothing)
     smooth_beta: float = 0.3  #: trend weight (1 with alpha 1 = no smoothing)
     redetect_interval: int = 30  #: whole-frame detection every N frames (0 = only when lost)
+    adaptive_rate: str = "balanced"  #: off | balanced | saver: skip the model while nothing moves at the outline
 
     # Stage 3: post-processing
     threshold: float = 0.5  #: probability that counts as person (boxes, components)
@@ -69,6 +71,7 @@ class Settings:
         _check_float("smooth_alpha", self.smooth_alpha, 0.01, 1.0)
         _check_float("smooth_beta", self.smooth_beta, 0.0, 1.0)
         _check_int("redetect_interval", self.redetect_interval, 0, 100000)
+        _check_choice("adaptive_rate", self.adaptive_rate, ADAPTIVE_RATES)
         _check_float("threshold", self.threshold, 0.01, 0.99)
         _check_float("min_area", self.min_area, 0.0, 1.0)
         _check_float("temporal_strength", self.temporal_strength, 0.0, 0.95)

@@ -31,6 +31,7 @@ DEFAULTS = {
     "min_area": float(_D.min_area),
     "keep_largest": bool(_D.keep_largest),
     "temporal_strength": float(_D.temporal_strength),
+    "adaptive_rate": _D.adaptive_rate,
     "edge_detail": float(_D.edge_detail),
     # Halo removal and light wrap need the CPU composite (the GPU shader blends α·I +
     # (1−α)·B only), so in OBS they are opt-in and the fast GPU path stays the default.
@@ -76,6 +77,7 @@ def settings_from_obs(data) -> tuple[Settings, str]:
         min_area=data.get_double("min_area"),
         keep_largest=data.get_bool("keep_largest"),
         temporal_strength=data.get_double("temporal_strength"),
+        adaptive_rate=data.get_string("adaptive_rate") or _D.adaptive_rate,
         background_fit=data.get_string("background_fit") or "cover",
         blur_strength=data.get_double("blur_strength"),
         edge_detail=data.get_double("edge_detail"),
@@ -170,6 +172,9 @@ def build_properties(props, filt) -> None:
     props.add_bool("keep_largest", "Keep the largest person only")
     p = props.add_float("temporal_strength", "Temporal strength (0 = off)", 0.0, 0.95, 0.01)
     props.set_tooltip(p, "How much still pixels follow the previous frames (less flicker)")
+    p = props.add_list("adaptive_rate", "Adaptive rate", [("Balanced", "balanced"), ("Saver (less CPU)", "saver"),
+                                                          ("Off (model on every frame)", "off")])
+    props.set_tooltip(p, "Skip the model while nothing moves at your outline; it runs at once when you move")
     p = props.add_float("edge_detail", "Edge detail (0 = soft)", 0.0, 1.0, 0.01)
     props.set_tooltip(p, "How closely the matte's edge follows the picture's edges (hair, shoulders)")
     p = props.add_bool("halo_removal", "Halo removal (CPU compositing)")

@@ -172,7 +172,7 @@ def test_bench_smoke(tmp_path, capsys):
         assert isinstance(r[key], float) and r[key] > 0, key
     assert r["stages"]["1080p"]["inference"]["n"] == 3
     assert r["numba_compiled_during_timing"] == []
-    assert r["numba_kernels"]["composite.blend_over_rgb"]["signatures"] >= 1
+    assert r["numba_kernels"]["composite.composite_rows"]["signatures"] >= 1
     assert r["peak_rss_mb"] > 0 and len(r["targets"]) == 3
     assert r["machine"]["ort_threads"] >= 1
 
@@ -188,6 +188,28 @@ def test_soak_smoke(tmp_path, capsys):
     assert len(r["rss_block_ends_mb"]) == 20
     assert math.isfinite(r["growth_mb"]) and math.isfinite(r["slope_mb_per_1000_frames"])
     assert isinstance(r["flat"], bool)
+
+
+def test_bench_clips(tmp_path, capsys):
+    """bench --clips: a clip with a still stretch and a moving one; the still part carries
+    the matte (fewer model runs than frames), and the JSON has the issue's keys."""
+    from matting import demo
+    from matting.io import VideoSink
+
+    frames = demo.clip(10, 320, 180)
+    sink = VideoSink(tmp_path / "clips" / "talk.mp4", 30.0)
+    for f in [frames[0]] * 12 + frames:  # 12 still frames, then motion
+        sink.write(f)
+    sink.close()
+    path = tmp_path / "clips.json"
+    rc = main(["bench", "--clips", str(tmp_path / "clips"), "--json", str(path)])
+    text = capsys.readouterr().out
+    assert rc == 0 and "model runs /100" in text and "| talk |" in text
+    c = json.loads(path.read_text())["clips"]["talk"]
+    assert c["frames"] == 22 and c["ms_full"] > 0 and c["ms_adaptive"] > 0
+    assert 100 * 8 / 22 < c["model_runs_per_100"] < 100  # the still stretch skipped the model
+    assert math.isfinite(c["flicker_full"]) and math.isfinite(c["flicker_adaptive"])
+    assert main(["bench", "--clips", str(tmp_path / "nothing")]) == 2
 
 
 def test_bench_bad_size(capsys):

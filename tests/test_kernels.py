@@ -246,8 +246,6 @@ def test_composite_with_foreground_matches_twin(data, shape, channels, inplace):
     want = a * f + (1 - a) * background[..., :3]
     want = np.where(alpha[..., None] == 255, image[..., :3], np.where(alpha[..., None] == 0, background[..., :3], want))
     want4 = np.where(alpha == 255, image[..., 3], background[..., 3]) if channels == 4 else None
-    if inplace and channels == 4:
-        want4 = np.where(alpha > 0, image[..., 3], background[..., 3])  # band kept as it was
     original = image.copy()
     got = composite(image, alpha, background, image if inplace else None, None, (fm, bm))
     assert np.abs(got[..., :3].astype(float) - want).max() <= 1.0
@@ -255,3 +253,41 @@ def test_composite_with_foreground_matches_twin(data, shape, channels, inplace):
         np.testing.assert_array_equal(got[..., 3], want4)
     if not inplace:
         np.testing.assert_array_equal(image, original)
+
+
+@given(data=st.data(), h=st.integers(1, 12), w=st.integers(1, 90), inplace=st.booleans(),
+       channels=st.sampled_from([3, 4]), halo=st.booleans())
+def test_composite_long_runs_match_twin(data, h, w, inplace, channels, halo):
+    """Mattes made of long runs (as real ones are): the run scanner's 8-pixel steps."""
+    runs = data.draw(st.lists(st.tuples(st.sampled_from([0, 255, 255, 0, 128]), st.integers(1, 40)),
+                              min_size=1, max_size=12))
+    row = np.concatenate([np.full(n, v, np.uint8) for v, n in runs])
+    row = np.resize(row, w)
+    alpha = np.stack([np.roll(row, data.draw(st.integers(0, w))) for _ in range(h)])
+    image = data.draw(arrays(np.uint8, (h, w, channels)))
+    background = data.draw(arrays(np.uint8, (h, w, channels)))
+    original = image.copy()
+    if halo:
+        means = np.full((1, 1, 3), 100, np.float32)
+        got = composite(image, alpha, background, image if inplace else None, None, (means, means))
+        a = alpha[..., None] / 255.0
+        f = np.clip(100 + a * (original[..., :3].astype(float) - 100), 0, 255)
+        want = np.where(alpha[..., None] == 255, original[..., :3],
+                        np.where(alpha[..., None] == 0, background[..., :3], a * f + (1 - a) * background[..., :3]))
+        assert np.abs(got[..., :3].astype(float) - want).max() <= 1.0
+    else:
+        got = composite(image, alpha, background, image if inplace else None, None)
+        want = composite_twin(original, alpha, background)
+        np.testing.assert_array_equal(got[..., :3], want[..., :3])
+    if channels == 4:
+        np.testing.assert_array_equal(got[..., 3], np.where(alpha == 255, original[..., 3], background[..., 3]))
+
+
+@given(data=st.data(), shape=st.tuples(st.integers(1, 8), st.integers(1, 40)))
+def test_composite_three_channels_into_four(data, shape):
+    """A BGR frame composited into a 4-channel buffer: 4th channel 255 under the person."""
+    image = data.draw(arrays(np.uint8, (*shape, 3)))
+    background = data.draw(arrays(np.uint8, (*shape, 4)))
+    alpha = data.draw(arrays(np.uint8, shape, elements=st.sampled_from([0, 0, 90, 255, 255])))
+    out = np.zeros((*shape, 4), np.uint8)
+    np.testing.assert_array_equal(composite(image, alpha, background, out), composite_twin(image, alpha, background))

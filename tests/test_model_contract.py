@@ -47,7 +47,8 @@ def test_output_conventions_give_the_person_probability(tmp_path, output, out_nh
 @pytest.mark.parametrize("output", ["prob", "two_logits"])
 def test_conventions_end_to_end_through_the_pipeline(tmp_path, output):
     path = save_matte_model(tmp_path / "m.onnx", output=output, out_nhwc=True)
-    p = Pipeline(model=str(path), device="cpu", background="#0000ff", temporal_strength=0.0)
+    p = Pipeline(model=str(path), device="cpu", background="#0000ff", temporal_strength=0.0,
+                 adaptive_rate="off")  # one model run per frame: the state advances each frame
     frame = bright_person_frame()
     for _ in range(3):
         comp, alpha = p.process(frame)
@@ -135,7 +136,8 @@ def test_dynamic_size_and_float16(tmp_path):
     prob = seg.predict(frame, "BGR")
     assert prob.dtype == np.float32 and prob.shape == (256, 256)
     np.testing.assert_allclose(prob, brightness(seg, frame), atol=2e-3)  # float16 rounding
-    p = Pipeline(model=str(path), device="cpu", background="#0000ff", temporal_strength=0.0)
+    p = Pipeline(model=str(path), device="cpu", background="#0000ff", temporal_strength=0.0,
+                 adaptive_rate="off")  # one model run per frame: the state advances each frame
     for _ in range(3):
         comp, alpha = p.process(frame)
     assert alpha[200, 280] == 255 and alpha[20, 20] == 0
@@ -169,7 +171,8 @@ def test_recurrent_state_is_carried_and_reset(tmp_path):
 def test_recurrent_model_in_the_pipeline(tmp_path, fixed, model_shape):
     path = (save_recurrent_model(tmp_path / "rvm.onnx", fixed_hw=(144, 256), ratio=False, states=2) if fixed
             else save_recurrent_model(tmp_path / "rvm.onnx"))
-    p = Pipeline(model=str(path), device="cpu", background="#0000ff", temporal_strength=0.0)
+    p = Pipeline(model=str(path), device="cpu", background="#0000ff", temporal_strength=0.0,
+                 adaptive_rate="off")  # one model run per frame: the state advances each frame
     assert p.settings.roi  # asked for, but a recurrent model always sees the whole frame
     frame = bright_person_frame()
     seen = []

@@ -487,6 +487,15 @@ def test_properties_cover_the_settings_within_their_ranges():
     assert [k for k, v in props.visible.items() if v] == ["blur_strength"]
 
 
+def test_adaptive_rate_property():
+    props = FakeProps()
+    P.build_properties(props, None)
+    assert sorted(v for _, v in props.items["adaptive_rate"]["items"]) == ["balanced", "off", "saver"]
+    assert P.DEFAULTS["adaptive_rate"] == Settings().adaptive_rate == "balanced"
+    base = dict(P.DEFAULTS, background_type="color")
+    assert P.settings_from_obs(FakeData(dict(base, adaptive_rate="saver")))[0].adaptive_rate == "saver"
+
+
 def test_features_the_shader_cannot_do_switch_to_cpu_compositing():
     base = dict(P.DEFAULTS, background_type="color")
     assert P.settings_from_obs(FakeData(base))[1] == "gpu"

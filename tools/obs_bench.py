@@ -14,7 +14,8 @@ for each case measures over a fixed time:
 
 Cases: ``none`` (no filter), ``sync`` (GPU compositing, picture delayed to its matte),
 ``latency`` (GPU compositing, newest picture with the newest matte), ``cpu`` (CPU
-compositing). Usage:
+compositing), ``sync_off`` (``sync`` with adaptive rate off: the model on every frame).
+Usage:
 
     python3 tools/obs_bench.py --size 1280x720 --fps 30 --seconds 10 --source still \\
         --json out.json
@@ -47,6 +48,7 @@ from obs_filter.stats import STATS_DIR_ENV, window  # noqa: E402
 CASES = {
     "none": None,
     "sync": {"compositing": "gpu", "timing": "sync"},
+    "sync_off": {"compositing": "gpu", "timing": "sync", "adaptive_rate": "off"},  # the model on every frame
     "latency": {"compositing": "gpu", "timing": "latency"},
     "cpu": {"compositing": "cpu", "timing": "sync"},
 }

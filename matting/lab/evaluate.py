@@ -47,6 +47,7 @@ CONFIGS: dict[str, dict | None] = {
     "no_edge": {"edge_detail": 0.0, "halo_removal": False},
     "known_bg": {},
     "learned_bg": {"known_background": True},
+    "no_adaptive": {"adaptive_rate": "off"},
 }
 #: Configurations given each sequence's true clean plate (datasets.true_plate) first.
 PLATE_CONFIGS = {"known_bg"}
@@ -62,6 +63,7 @@ DESCRIPTIONS = {
     "known_bg": "full with the sequence's true clean plate as known background (plate.png, or meta.json's "
                 "background; sets without one run as full)",
     "learned_bg": "full with --known-background: the plate learnt from the frames only",
+    "no_adaptive": "full, the model on every frame (adaptive rate off; `full` skips it while the outline is still)",
 }
 #: Columns of the table: metric → (header, format); temporal ones only for sequences.
 COLUMNS = {

@@ -1,0 +1,118 @@
+"""Adaptive rate: run the model only when something that could change the matte moves.
+
+Streamers mostly sit still. When the picture around the person's outline is the same as
+it was when the model last ran, the matte that run produced is still right: it is carried
+(the full-resolution matte and the edge colours, composited with the current frame), and
+the model, the post-processing and the edge refinement are skipped. What counts:
+
+* the *watched zone* is a band around the person's outline in the matte of the last run:
+  up to ``grow`` grid pixels outside it and ``erode`` pixels inside. Inside the body (a
+  mouth, eyes, a hand in front of the chest) the matte is 1 whatever moves, and far out
+  in the background it is 0; only a change at the outline can change it. (Someone else
+  walking in is found when the model next runs: at most ``max_skip`` frames later.)
+* a grid pixel has *changed* when its grey level, lightly blurred (σ = 1: compression
+  noise and a sensor's grain are not motion), differs from the frame of the last model
+  run (not the previous frame: slow drift adds up) by more than ``level``.
+* the model runs when more than ``share`` of the watched zone changed, and at least every
+  ``max_skip + 1`` frames whatever happens (so a missed change cannot last).
+
+Modes: ``off`` (the model on every frame), ``balanced`` (default) and ``saver`` (longer
+skips, a little more change tolerated).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+MODES = ("off", "balanced", "saver")
+
+
+@dataclass(frozen=True)
+class RatePolicy:
+    """How much stillness a mode needs, and how long a skip may last."""
+
+    level: float  #: grey levels (on the grid, blurred) that count as a change
+    share: float  #: fraction of the watched zone that may change and still skip
+    max_skip: int  #: model-free frames in a row at most
+    inside: float = 0.98  #: matte value that counts as the person's inside
+    outside: float = 0.02  #: matte value below which a pixel is background
+    erode: int = 4  #: grid pixels of the inside watched next to the outline
+    grow: int = 5  #: grid pixels of the background watched next to the outline
+
+
+POLICIES = {
+    "balanced": RatePolicy(level=10.0, share=0.002, max_skip=5),
+    "saver": RatePolicy(level=12.0, share=0.01, max_skip=15),
+}
+
+
+class AdaptiveRate:
+    """Decides per frame whether the model must run (see the module docstring)."""
+
+    def __init__(self, mode: str = "balanced"):
+        self.mode = mode
+        self.reset()
+
+    @property
+    def mode(self) -> str:
+        return self._mode
+
+    @mode.setter
+    def mode(self, mode: str) -> None:
+        if mode not in MODES:
+            raise ValueError(f"adaptive mode must be one of {', '.join(MODES)}, got {mode!r}")
+        self._mode = mode
+        self.policy = POLICIES.get(mode)
+
+    def reset(self) -> None:
+        """Forget the reference: the next frame runs the model."""
+        self._ref = None  # blurred grey grid of the last model run, over the box
+        self._watch = None  # boolean mask of the watched zone, over the box
+        self._box = None  # grid box (x0, y0, x1, y1) of the ROI of the last run
+        self.skipped = 0  # model-free frames since the last run
+
+    def ran(self, gray: np.ndarray, alpha_grid: np.ndarray, box) -> None:
+        """Record a model run: its grey grid, its matte, and the grid box of the ROI."""
+        if self.policy is None:
+            return
+        p = self.policy
+        gx0, gy0, gx1, gy1 = box
+        a = alpha_grid[gy0:gy1, gx0:gx1]
+        near = cv2.dilate((a > p.outside).astype(np.uint8), _disc(p.grow), borderType=cv2.BORDER_CONSTANT,
+                          borderValue=0)
+        core = cv2.erode((a >= p.inside).astype(np.uint8), _disc(p.erode), borderType=cv2.BORDER_CONSTANT,
+                         borderValue=0)
+        watch = (near > 0) & (core == 0)
+        if not watch.any():  # nobody: any change in the box counts (someone may walk in)
+            watch[...] = True
+        self._ref = _smooth(gray[gy0:gy1, gx0:gx1])
+        self._box = (gx0, gy0, gx1, gy1)
+        self._watch = watch
+        self._watched = max(1, int(np.count_nonzero(watch)))
+        self.skipped = 0
+
+    def may_skip(self, gray: np.ndarray) -> bool:
+        """True if this frame may carry the last matte (and then counts it as skipped)."""
+        p = self.policy
+        if p is None or self._ref is None or self.skipped >= p.max_skip:
+            return False
+        gx0, gy0, gx1, gy1 = self._box
+        if gx1 <= gx0 or gy1 <= gy0 or gy1 > gray.shape[0] or gx1 > gray.shape[1]:
+            return False
+        diff = cv2.absdiff(_smooth(gray[gy0:gy1, gx0:gx1]), self._ref)
+        changed = np.count_nonzero((diff > p.level) & self._watch)
+        if changed > p.share * self._watched:
+            return False
+        self.skipped += 1
+        return True
+
+
+def _disc(radius: int) -> np.ndarray:
+    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+
+
+def _smooth(gray: np.ndarray) -> np.ndarray:
+    return cv2.GaussianBlur(gray, (5, 5), 1.0)

@@ -1,0 +1,109 @@
+"""Adaptive rate: the model is skipped while the outline is still, runs at once when it
+moves, and at least every max_skip + 1 frames; the setting in Settings and the CLI."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from matting.adaptive import POLICIES, AdaptiveRate
+from matting.cli import build_parser, settings_from_args
+from matting.errors import SettingsError
+from matting.pipeline import Pipeline
+from matting.settings import Settings
+from test_pipeline import _canvas as canvas
+
+
+def _canvas(person, x0):
+    return canvas(person, x0, 640, 360)
+
+
+@pytest.fixture(scope="module")
+def person(astronaut_bgr):
+    return cv2.resize(astronaut_bgr, (240, 240), interpolation=cv2.INTER_AREA)
+
+
+def _disc_matte(h=100, w=120, r=30):
+    a = np.zeros((h, w), np.float32)
+    cv2.circle(a, (60, 50), r, 1.0, -1)
+    return cv2.GaussianBlur(a, (0, 0), 1.5)
+
+
+def test_rule_watches_the_outline_not_the_inside_or_far_background():
+    rng = np.random.default_rng(0)
+    gray = rng.integers(0, 255, (100, 120), np.uint8)
+    rate = AdaptiveRate("balanced")
+    rate.ran(gray, _disc_matte(), (0, 0, 120, 100))
+    assert rate.may_skip(gray)  # nothing changed
+    inside = gray.copy()
+    inside[40:60, 50:70] = 255 - inside[40:60, 50:70]  # a mouth moving, well inside the disc
+    assert rate.may_skip(inside)
+    far = gray.copy()
+    far[:10, :10] = 255 - far[:10, :10]  # far out in the background
+    assert rate.may_skip(far)
+    edge = gray.copy()
+    edge[45:55, 85:95] = 255 - edge[45:55, 85:95]  # at the outline (x = 90)
+    assert not rate.may_skip(edge)
+
+
+def test_rule_bounds_the_skip_and_off_never_skips():
+    gray = np.full((50, 50), 100, np.uint8)
+    rate = AdaptiveRate("balanced")
+    rate.ran(gray, _disc_matte(50, 50, 15), (0, 0, 50, 50))
+    n = POLICIES["balanced"].max_skip
+    assert [rate.may_skip(gray) for _ in range(n + 1)] == [True] * n + [False]
+    off = AdaptiveRate("off")
+    off.ran(gray, _disc_matte(50, 50, 15), (0, 0, 50, 50))
+    assert not off.may_skip(gray)
+    with pytest.raises(ValueError):
+        AdaptiveRate("fast")
+
+
+def test_still_person_skips_and_motion_runs_at_once(person):
+    still = _canvas(person, 200)
+    p = Pipeline(adaptive_rate="balanced")
+    _, first = p.process(still)
+    alphas = [p.process(still)[1] for _ in range(11)]
+    n = POLICIES["balanced"].max_skip
+    # frame 0 ran; then n carried, one forced run, n carried
+    assert p.model_runs == 2
+    assert all(a is first for a in alphas[:n])  # carried, not recomputed
+    assert all(a is alphas[n] for a in alphas[n + 1:])
+    assert p.timings["inference"] == 0.0  # the last frame carried the matte
+    runs = p.model_runs
+    for i, x in enumerate((230, 260, 290)):  # moving: the model runs on every frame
+        _, alpha = p.process(_canvas(person, x))
+        assert p.model_runs == runs + i + 1
+    cols = np.nonzero((alpha >= 128).any(axis=0))[0]
+    assert cols.min() >= 290 - 5  # the matte followed the person
+    off = Pipeline(adaptive_rate="off")
+    for _ in range(1 + 2 * n):
+        off.process(still)
+    assert off.model_runs == 1 + 2 * n
+
+
+def test_carried_frame_composites_the_current_pixels(person):
+    still = _canvas(person, 200)
+    p = Pipeline(adaptive_rate="saver", background="#00ff00")
+    p.process(still)
+    runs = p.model_runs
+    inside = still.copy()
+    inside[300:310, 300:310] = (0, 0, 255)  # a small change inside the body
+    comp, alpha = p.process(inside)
+    assert p.model_runs == runs  # carried
+    assert alpha[305, 305] == 255 and tuple(comp[305, 305]) == (0, 0, 255)
+    assert tuple(comp[5, 5]) == (0, 255, 0)
+    with pytest.raises(ValueError):
+        alpha[0, 0] = 1  # shared with later frames: read-only
+
+
+def test_setting_validated_and_on_the_command_line():
+    assert Settings().adaptive_rate == "balanced"
+    with pytest.raises(SettingsError, match="adaptive_rate"):
+        Settings(adaptive_rate="fast")
+    args = build_parser().parse_args(["run", "x.mp4", "--adaptive-rate", "saver"])
+    assert settings_from_args(args).adaptive_rate == "saver"
+    p = Pipeline(adaptive_rate="off")
+    p.configure(adaptive_rate="saver")
+    assert p.adaptive.mode == "saver" and p.adaptive.policy is POLICIES["saver"]
