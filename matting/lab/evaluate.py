@@ -44,6 +44,7 @@ CONFIGS: dict[str, dict | None] = {
     "no_refine": {"edge_detail": 0.0},
     "no_halo": {"halo_removal": False},
     "no_edge": {"edge_detail": 0.0, "halo_removal": False},
+    "largest": {"keep_largest": True},
 }
 DESCRIPTIONS = {
     "baseline": "whole frame stretched to the model, bilinear upsample, no post-processing",
@@ -54,6 +55,7 @@ DESCRIPTIONS = {
     "no_refine": "full, plain bilinear upsampling of the matte (no guided edge refinement)",
     "no_halo": "full, original colours kept in the soft edge (no foreground estimation)",
     "no_edge": "full without either edge step (the pipeline before edge refinement and halo removal)",
+    "largest": "full with \"keep the largest person only\" (the person of the last frame when others stand behind)",
 }
 #: Columns of the table: metric → (header, format); temporal ones only for sequences.
 COLUMNS = {
