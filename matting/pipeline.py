@@ -52,6 +52,7 @@ HYSTERESIS = 0.15
 # The tracked box is the matte's box at this level (below `threshold`: faint legs and
 # feet of a small full-body person stay inside the next frame's crop).
 TRACK_THRESHOLD = 0.5
+TOUCH_GROW = 0.25  # see Pipeline._track
 REFINE_SIDE = 160  # longest side of the matte's box on which refinement is computed (measured:
 # greenscreen MAD/Grad as good as at 320, a quarter of the cost)
 ORDERS = ("BGR", "RGB")
@@ -208,7 +209,7 @@ class Pipeline:
         else:
             self._alpha_grid[...] = self._current
         self._prev_gray = gray
-        self._track()
+        self._track(box)
         t4 = time.perf_counter()
 
         alpha, abox, foreground = self._refine(frame, small)
@@ -317,15 +318,28 @@ class Pipeline:
         self._current.fill(0)
         self._current[gy0:gy1, gx0:gx1] = cv2.resize(prob, (gx1 - gx0, gy1 - gy0), interpolation=cv2.INTER_LINEAR)
 
-    def _track(self) -> None:
-        """The matte's box becomes the next frame's ROI; nobody there → detect again."""
+    def _track(self, box) -> None:
+        """The matte's box becomes the next frame's ROI; nobody there → detect again.
+        Where the matte runs into a side of this frame's crop (not the frame's own edge),
+        the person goes on beyond it (legs, an arm): that side grows by TOUCH_GROW × the
+        box's size, so they are back in the crop next frame."""
         if not self.settings.roi:
             return
         gx0, gy0, gx1, gy1 = mask_bbox(self._alpha_grid, TRACK_THRESHOLD)
         if gx0 < 0:
             self.tracker.reset()
             return
-        self.tracker.observe((gx0 * self._sx, gy0 * self._sy, gx1 * self._sx, gy1 * self._sy))
+        x0, y0, x1, y1 = gx0 * self._sx, gy0 * self._sy, gx1 * self._sx, gy1 * self._sy
+        if TOUCH_GROW > 0:
+            h, w = self._shape
+            bx0, by0, bx1, by1 = box
+            tx, ty = 1.5 * self._sx, 1.5 * self._sy  # within a grid pixel and a half of the crop's side
+            gw, gh = TOUCH_GROW * (x1 - x0), TOUCH_GROW * (y1 - y0)
+            x0 = x0 - gw if bx0 > 0 and x0 <= bx0 + tx else x0
+            y0 = y0 - gh if by0 > 0 and y0 <= by0 + ty else y0
+            x1 = x1 + gw if bx1 < w and x1 >= bx1 - tx else x1
+            y1 = y1 + gh if by1 < h and y1 >= by1 - ty else y1
+        self.tracker.observe((max(0.0, x0), max(0.0, y0), min(float(self._shape[1]), x1), min(float(self._shape[0]), y1)))
 
     def _light_wrap(self, result: np.ndarray, bg: np.ndarray, box) -> None:
         """Spill a little of the blurred new background onto the person's edge, so they

@@ -113,3 +113,19 @@ def test_tune_cli_errors(tiny_sets, capsys):
     assert main(["tune", str(tiny_sets), "--folds", "1"]) == 2
     with pytest.raises(InputError):
         T.load_items([tiny_sets / "nowhere"], 3, 3, 2)
+
+
+def test_tracking_grows_the_side_where_the_matte_meets_the_crop():
+    from matting.pipeline import Pipeline
+
+    p = Pipeline(Settings())
+    p._start(480, 640)  # grid = frame (factor 1)
+    p._alpha_grid[100:300, 200:260] = 1.0  # a person cut off by the crop's bottom side
+    p._track((150, 60, 350, 300))
+    x0, y0, x1, y1 = p.tracker.last
+    assert (x0, y0, x1) == (200, 100, 260)  # free sides: the matte's own box
+    assert y1 == pytest.approx(300 + P.TOUCH_GROW * 200)  # cut side: grown
+    p._start(480, 640)
+    p._alpha_grid[280:480, 200:260] = 1.0  # the frame's own bottom edge: nothing beyond it
+    p._track((150, 200, 350, 480))
+    assert tuple(p.tracker.last) == (200, 280, 260, 480)

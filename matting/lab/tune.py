@@ -50,12 +50,13 @@ FLICKER_EPS = 0.05  # ×1e3: flicker ratios of nearly still sets do not explode
 #: name → (where, attribute, candidates). ``where``: "settings" (a Settings field), a
 #: module (its constant), or a function applying the value.
 PARAMS: dict[str, tuple] = {
-    "edge_low": ("edge", "EDGE_LOW", (0.0, 0.06, 0.12, 0.2)),  # EDGE_HIGH = 1 − EDGE_LOW
-    "edge_trust": (P, "EDGE_TRUST", (0.15, 0.3, 0.5, 1.0)),
-    "edge_detail": ("settings", "edge_detail", (0.6, 0.8, 0.9, 1.0)),
+    "edge_low": ("edge", "EDGE_LOW", (0.0, 0.12, 0.2)),  # EDGE_HIGH = 1 − EDGE_LOW
+    "edge_trust": (P, "EDGE_TRUST", (0.15, 0.3, 1.0)),
+    "edge_detail": ("settings", "edge_detail", (0.7, 0.9, 1.0)),
     "refine_side": (P, "REFINE_SIDE", (112, 160, 240)),
     "threshold": ("settings", "threshold", (0.4, 0.5, 0.6)),
     "track_threshold": (P, "TRACK_THRESHOLD", (0.2, 0.35, 0.5)),
+    "touch_grow": (P, "TOUCH_GROW", (0.0, 0.25, 0.5)),
     "min_area": ("settings", "min_area", (0.002, 0.005, 0.01)),
     "roi_margin": ("settings", "roi_margin", (0.08, 0.15, 0.25)),
     "max_stretch": (R, "MAX_STRETCH", (1.5, 2.0, 3.0)),
@@ -63,7 +64,7 @@ PARAMS: dict[str, tuple] = {
     "temporal_strength": ("settings", "temporal_strength", (0.4, 0.6, 0.8)),
     "motion_low": ("motion", "MOTION_LOW", (2.0, 4.0, 8.0)),  # MOTION_HIGH = 4 × MOTION_LOW
     "motion_spread": (P, "MOTION_SPREAD", (0, 2, 4)),
-    "hysteresis": (P, "HYSTERESIS", (0.0, 0.08, 0.15, 0.25)),
+    "hysteresis": (P, "HYSTERESIS", (0.0, 0.15, 0.25)),
 }
 
 
