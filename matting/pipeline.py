@@ -26,35 +26,30 @@ from .errors import InputError
 from .model import Segmenter
 from .refine import apply_guided_color, flat_cells, foreground_means, guided_coefficients_color
 from .postprocess import filter_components, motion_mask, spread_motion, temporal_fuse
-from . import roi
 from .roi import RoiTracker, expand_box, fit_box, mask_bbox
 from .settings import Settings
 
 GRID_LONG_SIDE = 960
 MAX_SIDE = 8192  # larger frames are refused (memory), the caller passes them through
+# Every constant below was chosen by cross-validation (`python -m matting tune`; how, and
+# what each measured on held-out folds: docs/EVALUATION.md).
 # Grey-level differences (on the grid, after area averaging) read as sensor noise below
 # MOTION_LOW and as certain motion above MOTION_HIGH.
 MOTION_LOW, MOTION_HIGH = 4.0, 16.0
 MOTION_SPREAD = 2  # grid pixels around a change that count as moving
 EDGE_RADIUS = 4  # grid pixels: window of the guided filter and of the colour means
-# The model's probability is wider and softer than a true matte: on the green-screen dev
-# set, probability 0.3 meant alpha 0.2 and 0.5 meant 0.35-0.5. Refinement maps
-# [EDGE_LOW, EDGE_HIGH] to [0, 1] (greenscreen MAD -21 % with it, -1 % without).
-EDGE_LOW, EDGE_HIGH = 0.12, 0.88
+# The model's probability is wider and softer than a true matte: refinement maps
+# [EDGE_LOW, EDGE_HIGH] to [0, 1].
+EDGE_LOW, EDGE_HIGH = 0.28, 0.72
 # Refinement moves alpha at most EDGE_TRUST away from the model's remapped value: it
 # works in the uncertain band and cannot cut away what the model was sure of (hair in
 # front of a busy wall), nor add what the model rejected.
-EDGE_TRUST = 0.3
+EDGE_TRUST = 0.15
 # Hysteresis (temporal stage): a grid pixel that crosses the threshold keeps its last
 # value until it is more than HYSTERESIS past it, so a region that wavers around the
 # threshold (a branch touching the head) does not flip in and out every frame.
-HYSTERESIS = 0.15
-# The tracked box is the matte's box at this level (below `threshold`: faint legs and
-# feet of a small full-body person stay inside the next frame's crop).
-TRACK_THRESHOLD = 0.5
-TOUCH_GROW = 0.25  # see Pipeline._track
-REFINE_SIDE = 160  # longest side of the matte's box on which refinement is computed (measured:
-# greenscreen MAD/Grad as good as at 320, a quarter of the cost)
+HYSTERESIS = 0.25
+REFINE_SIDE = 240  # longest side of the matte's box on which refinement is computed
 ORDERS = ("BGR", "RGB")
 STAGES = ("roi", "preprocess", "inference", "postprocess", "refine", "composite", "total")
 
@@ -209,7 +204,7 @@ class Pipeline:
         else:
             self._alpha_grid[...] = self._current
         self._prev_gray = gray
-        self._track(box)
+        self._track()
         t4 = time.perf_counter()
 
         alpha, abox, foreground = self._refine(frame, small)
@@ -263,7 +258,7 @@ class Pipeline:
     def _crop_from(self, prob: np.ndarray, box):
         """The ROI a whole-frame probability map points to, or None (nobody, or no gain)."""
         h, w = self._shape
-        bx0, by0, bx1, by1 = mask_bbox(prob, TRACK_THRESHOLD)
+        bx0, by0, bx1, by1 = mask_bbox(prob, self.settings.threshold)
         if bx0 < 0:
             return None
         mh, mw = prob.shape
@@ -274,7 +269,7 @@ class Pipeline:
     def _fit(self, box):
         h, w = self._shape
         mh, mw = self.segmenter.input_hw
-        return fit_box(box, w, h, max(32, min(h, w) // 8), mw / mh, roi.MAX_STRETCH)
+        return fit_box(box, w, h, max(32, min(h, w) // 8), mw / mh)
 
     def _roi_box(self, frame: np.ndarray, small: np.ndarray, order: str) -> tuple[int, int, int, int]:
         """Stage 1: the crop to run the model on (the whole frame when not tracking)."""
@@ -292,7 +287,7 @@ class Pipeline:
         s = self.settings
         prob = self.segmenter.predict(small, order)
         prob = filter_components(prob, s.threshold, self._min_area_px((0, 0, w, h)), s.keep_largest)
-        bx0, by0, bx1, by1 = mask_bbox(prob, TRACK_THRESHOLD)
+        bx0, by0, bx1, by1 = mask_bbox(prob, s.threshold)
         if bx0 < 0:
             return
         mh, mw = prob.shape
@@ -318,28 +313,15 @@ class Pipeline:
         self._current.fill(0)
         self._current[gy0:gy1, gx0:gx1] = cv2.resize(prob, (gx1 - gx0, gy1 - gy0), interpolation=cv2.INTER_LINEAR)
 
-    def _track(self, box) -> None:
-        """The matte's box becomes the next frame's ROI; nobody there → detect again.
-        Where the matte runs into a side of this frame's crop (not the frame's own edge),
-        the person goes on beyond it (legs, an arm): that side grows by TOUCH_GROW × the
-        box's size, so they are back in the crop next frame."""
+    def _track(self) -> None:
+        """The matte's box becomes the next frame's ROI; nobody there → detect again."""
         if not self.settings.roi:
             return
-        gx0, gy0, gx1, gy1 = mask_bbox(self._alpha_grid, TRACK_THRESHOLD)
+        gx0, gy0, gx1, gy1 = mask_bbox(self._alpha_grid, self.settings.threshold)
         if gx0 < 0:
             self.tracker.reset()
             return
-        x0, y0, x1, y1 = gx0 * self._sx, gy0 * self._sy, gx1 * self._sx, gy1 * self._sy
-        if TOUCH_GROW > 0:
-            h, w = self._shape
-            bx0, by0, bx1, by1 = box
-            tx, ty = 1.5 * self._sx, 1.5 * self._sy  # within a grid pixel and a half of the crop's side
-            gw, gh = TOUCH_GROW * (x1 - x0), TOUCH_GROW * (y1 - y0)
-            x0 = x0 - gw if bx0 > 0 and x0 <= bx0 + tx else x0
-            y0 = y0 - gh if by0 > 0 and y0 <= by0 + ty else y0
-            x1 = x1 + gw if bx1 < w and x1 >= bx1 - tx else x1
-            y1 = y1 + gh if by1 < h and y1 >= by1 - ty else y1
-        self.tracker.observe((max(0.0, x0), max(0.0, y0), min(float(self._shape[1]), x1), min(float(self._shape[0]), y1)))
+        self.tracker.observe((gx0 * self._sx, gy0 * self._sy, gx1 * self._sx, gy1 * self._sy))
 
     def _light_wrap(self, result: np.ndarray, bg: np.ndarray, box) -> None:
         """Spill a little of the blurred new background onto the person's edge, so they

@@ -54,9 +54,9 @@ def test_keep_largest_follows_the_previous_person():
 
 def test_applied_sets_and_restores_constants():
     before = (P.EDGE_LOW, P.EDGE_HIGH, P.MOTION_LOW, P.MOTION_HIGH, P.HYSTERESIS, R.MAX_STRETCH)
-    with T.applied({"edge_low": 0.2, "motion_low": 2.0, "hysteresis": 0.0, "max_stretch": 3.0,
+    with T.applied({"edge_low": 0.05, "motion_low": 2.0, "hysteresis": 0.0, "max_stretch": 3.0,
                     "threshold": 0.4}, Settings()) as s:
-        assert (P.EDGE_LOW, P.EDGE_HIGH, P.MOTION_LOW, P.MOTION_HIGH) == (0.2, 0.8, 2.0, 8.0)
+        assert (P.EDGE_LOW, P.EDGE_HIGH, P.MOTION_LOW, P.MOTION_HIGH) == (0.05, 0.95, 2.0, 8.0)
         assert P.HYSTERESIS == 0.0 and R.MAX_STRETCH == 3.0 and s.threshold == 0.4
         assert R.fit_box((300, 0, 310, 480), 640, 480, 32, 1.0) == R.fit_box((300, 0, 310, 480), 640, 480, 32, 1.0, 3.0)
     assert (P.EDGE_LOW, P.EDGE_HIGH, P.MOTION_LOW, P.MOTION_HIGH, P.HYSTERESIS, R.MAX_STRETCH) == before
@@ -114,18 +114,3 @@ def test_tune_cli_errors(tiny_sets, capsys):
     with pytest.raises(InputError):
         T.load_items([tiny_sets / "nowhere"], 3, 3, 2)
 
-
-def test_tracking_grows_the_side_where_the_matte_meets_the_crop():
-    from matting.pipeline import Pipeline
-
-    p = Pipeline(Settings())
-    p._start(480, 640)  # grid = frame (factor 1)
-    p._alpha_grid[100:300, 200:260] = 1.0  # a person cut off by the crop's bottom side
-    p._track((150, 60, 350, 300))
-    x0, y0, x1, y1 = p.tracker.last
-    assert (x0, y0, x1) == (200, 100, 260)  # free sides: the matte's own box
-    assert y1 == pytest.approx(300 + P.TOUCH_GROW * 200)  # cut side: grown
-    p._start(480, 640)
-    p._alpha_grid[280:480, 200:260] = 1.0  # the frame's own bottom edge: nothing beyond it
-    p._track((150, 200, 350, 480))
-    assert tuple(p.tracker.last) == (200, 280, 260, 480)

@@ -45,26 +45,25 @@ from ..errors import InputError
 from ..settings import Settings
 
 IOU_SLACK = 0.005
+GAIN_MIN = 0.02  # a change of a constant must lower J on all items by this much to ship
 FLICKER_EPS = 0.05  # ×1e3: flicker ratios of nearly still sets do not explode
 
 #: name → (where, attribute, candidates). ``where``: "settings" (a Settings field), a
 #: module (its constant), or a function applying the value.
 PARAMS: dict[str, tuple] = {
-    "edge_low": ("edge", "EDGE_LOW", (0.0, 0.12, 0.2)),  # EDGE_HIGH = 1 − EDGE_LOW
-    "edge_trust": (P, "EDGE_TRUST", (0.15, 0.3, 1.0)),
+    "edge_low": ("edge", "EDGE_LOW", (0.0, 0.12, 0.2, 0.28, 0.35)),  # EDGE_HIGH = 1 − EDGE_LOW
+    "edge_trust": (P, "EDGE_TRUST", (0.08, 0.15, 0.3, 1.0)),
     "edge_detail": ("settings", "edge_detail", (0.7, 0.9, 1.0)),
-    "refine_side": (P, "REFINE_SIDE", (112, 160, 240)),
+    "refine_side": (P, "REFINE_SIDE", (112, 160, 240, 320)),
     "threshold": ("settings", "threshold", (0.4, 0.5, 0.6)),
-    "track_threshold": (P, "TRACK_THRESHOLD", (0.2, 0.35, 0.5)),
-    "touch_grow": (P, "TOUCH_GROW", (0.0, 0.25, 0.5)),
-    "min_area": ("settings", "min_area", (0.002, 0.005, 0.01)),
-    "roi_margin": ("settings", "roi_margin", (0.08, 0.15, 0.25)),
+    "min_area": ("settings", "min_area", (0.002, 0.005, 0.01, 0.02)),
+    "roi_margin": ("settings", "roi_margin", (0.04, 0.08, 0.15, 0.25)),
     "max_stretch": (R, "MAX_STRETCH", (1.5, 2.0, 3.0)),
-    "smooth_alpha": ("settings", "smooth_alpha", (0.4, 0.6, 0.8)),
-    "temporal_strength": ("settings", "temporal_strength", (0.4, 0.6, 0.8)),
+    "smooth_alpha": ("settings", "smooth_alpha", (0.4, 0.6, 0.8, 1.0)),
+    "temporal_strength": ("settings", "temporal_strength", (0.4, 0.6, 0.8, 0.9)),
     "motion_low": ("motion", "MOTION_LOW", (2.0, 4.0, 8.0)),  # MOTION_HIGH = 4 × MOTION_LOW
     "motion_spread": (P, "MOTION_SPREAD", (0, 2, 4)),
-    "hysteresis": (P, "HYSTERESIS", (0.0, 0.15, 0.25)),
+    "hysteresis": (P, "HYSTERESIS", (0.0, 0.15, 0.25, 0.35)),
 }
 
 
@@ -248,8 +247,11 @@ def _vote(choices: list, default):
     return default if default in best else min(best)
 
 
-def cross_validate(runner: Runner, items: list[Item], names: list[str], folds: int, log=print) -> dict:
-    """The search of the module doc; returns every number it printed."""
+def cross_validate(runner: Runner, items: list[Item], names: list[str], folds: int, log=print,
+                   candidates: dict | None = None) -> dict:
+    """The search of the module doc; returns every number it printed. ``candidates``
+    (name → values) narrows :data:`PARAMS`' lists (a second round around the first's picks)."""
+    candidates = candidates or {}
     base = runner.base
     defaults = {n: current(n, base) for n in names}
     t0 = time.perf_counter()
@@ -259,7 +261,7 @@ def cross_validate(runner: Runner, items: list[Item], names: list[str], folds: i
     default_results = runner.run({}, items)
     for n in names:
         table[n] = {defaults[n]: default_results}
-        for v in PARAMS[n][2]:
+        for v in candidates.get(n, PARAMS[n][2]):
             if v == defaults[n]:
                 continue
             t1 = time.perf_counter()
@@ -281,6 +283,11 @@ def cross_validate(runner: Runner, items: list[Item], names: list[str], folds: i
                                 "held_out": summary(results, held), "held_out_current": summary(default_results, held),
                                 "fit_current": summary(default_results, fit)})
     report["picked"] = {n: _vote([f["chosen"][n] for f in report["folds"]], defaults[n]) for n in names}
+    # Ship a change only where it is more than noise: the vote's value must also lower J
+    # on all items by GAIN_MIN; else the current value stays (fewer, steadier changes).
+    every = {n: {v: summary(r, items)["objective"] for v, r in table[n].items()} for n in names}
+    report["shipped"] = {n: (report["picked"][n] if every[n][defaults[n]] - every[n][report["picked"][n]] >= GAIN_MIN
+                             else defaults[n]) for n in names}
     report["elapsed_s"] = time.perf_counter() - t0
     report["runs"] = runner.runs
     return report
@@ -293,11 +300,13 @@ def print_report(report: dict, items: list[Item]) -> None:
         mine = [it for it in items if it.fold == k]
         print(f"- fold {k}: {len(mine)} items: " + ", ".join(it.name for it in mine))
     print("\n## Constants chosen per fold (fit on the other folds)\n")
-    print("| constant | current | " + " | ".join(f"fold {f['fold']}" for f in report["folds"]) + " | picked |")
-    print("|---|---:|" + "---:|" * (len(report["folds"]) + 1))
+    print(f"picked = the value most folds chose; shipped = picked if it lowers J on all items by ≥ {GAIN_MIN:g}, "
+          "else the current value.\n")
+    print("| constant | current | " + " | ".join(f"fold {f['fold']}" for f in report["folds"]) + " | picked | shipped |")
+    print("|---|---:|" + "---:|" * (len(report["folds"]) + 2))
     for n in names:
         print(f"| {n} | {report['defaults'][n]:g} | " + " | ".join(f"{f['chosen'][n]:g}" for f in report["folds"])
-              + f" | {report['picked'][n]:g} |")
+              + f" | {report['picked'][n]:g} | {report['shipped'][n]:g} |")
     print("\n## Fit vs held-out\n")
     print("Objective J = mean MAD/MAD_base + mean (flicker+0.05)/(flicker_base+0.05) + share of items worse "
           "than the baseline; lower is better. 'current' = the constants before this run.\n")
@@ -332,6 +341,8 @@ def register(subparsers) -> None:
     parser.add_argument("--folds", type=int, default=3, help="number of folds (default 3)")
     parser.add_argument("--params", default=",".join(PARAMS), help=f"constants to search (default: all: "
                                                                    f"{','.join(PARAMS)})")
+    parser.add_argument("--values", action="append", default=[], metavar="NAME=V1,V2",
+                        help="search only these values of a constant (repeatable), e.g. a second round")
     parser.add_argument("--json", metavar="PATH", help="also write every number as JSON")
     from ..cli import add_settings_arguments
 
@@ -350,12 +361,24 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--folds must be at least 2, got {args.folds}")
     if args.frames < 2 or args.images < 1:
         raise InputError("--frames must be at least 2 and --images at least 1")
+    candidates = {}
+    for spec in args.values:
+        name, _, vals = spec.partition("=")
+        if name not in PARAMS or not vals:
+            raise InputError(f"--values needs NAME=V1,V2 with a known constant, got {spec!r}")
+        try:
+            candidates[name] = tuple(type(PARAMS[name][2][0])(v) for v in vals.split(","))
+        except ValueError:
+            raise InputError(f"--values {spec!r}: not numbers") from None
+        if name not in names:
+            names.append(name)
     base = settings_from_args(args)
     items = load_items(args.data or [default_root()], args.frames, args.images, args.folds)
     runner = Runner(base)
     print(f"# matting tune: {len(items)} items, {args.folds} folds, {len(names)} constants "
           f"({sum(len(PARAMS[n][2]) for n in names)} candidate values)\n", flush=True)
-    report = cross_validate(runner, items, names, args.folds, log=lambda m: print(m, file=sys.stderr, flush=True))
+    report = cross_validate(runner, items, names, args.folds, log=lambda m: print(m, file=sys.stderr, flush=True),
+                            candidates=candidates)
     print_report(report, items)
     seg = runner.pipeline.segmenter
     print(f"\n{report['runs']} runs in {report['elapsed_s']:.0f} s; model cache {seg.hits} hits, {seg.misses} misses")
