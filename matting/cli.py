@@ -1,4 +1,4 @@
-"""Command line: ``python -m matting run|demo|eval|bench``.
+"""Command line: ``python -m matting run|demo|eval|bench|generate|tune``.
 
 Errors the user can fix print one line (``error: …``) and exit with status 2.
 """
@@ -181,7 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_settings_arguments(demo)
     demo.set_defaults(func=cmd_demo)
 
-    for name in ("evaluate", "bench", "plate_demo"):
+    for name in ("evaluate", "bench", "generate", "tune", "plate_demo"):
         try:
             module = __import__(f"matting.lab.{name}", fromlist=["register"])
         except ImportError:

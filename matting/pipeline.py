@@ -33,17 +33,25 @@ from .settings import Settings
 
 GRID_LONG_SIDE = 960
 MAX_SIDE = 8192  # larger frames are refused (memory), the caller passes them through
+# Every constant below was chosen by cross-validation (`python -m matting tune`; how, and
+# what each measured on held-out folds: docs/EVALUATION.md).
 # Grey-level differences (on the grid, after area averaging) read as sensor noise below
 # MOTION_LOW and as certain motion above MOTION_HIGH.
 MOTION_LOW, MOTION_HIGH = 4.0, 16.0
 MOTION_SPREAD = 2  # grid pixels around a change that count as moving
 EDGE_RADIUS = 4  # grid pixels: window of the guided filter and of the colour means
-# The model's probability is wider and softer than a true matte: on the green-screen dev
-# set, probability 0.3 meant alpha 0.2 and 0.5 meant 0.35-0.5. Refinement maps
-# [EDGE_LOW, EDGE_HIGH] to [0, 1] (greenscreen MAD -21 % with it, -1 % without).
-EDGE_LOW, EDGE_HIGH = 0.12, 0.88
-REFINE_SIDE = 160  # longest side of the matte's box on which refinement is computed (measured:
-# greenscreen MAD/Grad as good as at 320, a quarter of the cost)
+# The model's probability is wider and softer than a true matte: refinement maps
+# [EDGE_LOW, EDGE_HIGH] to [0, 1].
+EDGE_LOW, EDGE_HIGH = 0.28, 0.72
+# Refinement moves alpha at most EDGE_TRUST away from the model's remapped value: it
+# works in the uncertain band and cannot cut away what the model was sure of (hair in
+# front of a busy wall), nor add what the model rejected.
+EDGE_TRUST = 0.15
+# Hysteresis (temporal stage): a grid pixel that crosses the threshold keeps its last
+# value until it is more than HYSTERESIS past it, so a region that wavers around the
+# threshold (a branch touching the head) does not flip in and out every frame.
+HYSTERESIS = 0.25
+REFINE_SIDE = 240  # longest side of the matte's box on which refinement is computed
 ORDERS = ("BGR", "RGB")
 STAGES = ("roi", "preprocess", "inference", "postprocess", "refine", "composite", "total")
 
@@ -74,6 +82,24 @@ def baseline_alpha(frame: np.ndarray, segmenter: Segmenter, order: str = "BGR") 
     h, w = frame.shape[:2]
     prob = segmenter.predict(frame, order)
     return _to_u8(cv2.resize(prob, (w, h), interpolation=cv2.INTER_LINEAR))
+
+
+def trust_band(alpha: np.ndarray, grid_alpha: np.ndarray, low: float, high: float, trust: float) -> None:
+    """Clamp the refined uint8 ``alpha`` (in place) to ``r ± trust``, ``r`` = the model's
+    grid matte remapped like the refinement ([low, high] → [0, 1]), upsampled bilinearly."""
+    size = alpha.shape[::-1]
+    r = (grid_alpha - low) * (255.0 / (high - low))
+    lo = cv2.resize(np.clip(r - 255.0 * trust, 0, 255).astype(np.uint8), size, interpolation=cv2.INTER_LINEAR)
+    hi = cv2.resize(np.clip(r + 255.0 * trust, 0, 255).astype(np.uint8), size, interpolation=cv2.INTER_LINEAR)
+    cv2.max(alpha, lo, dst=alpha)
+    cv2.min(alpha, hi, dst=alpha)
+
+
+def hold_crossings(alpha: np.ndarray, previous: np.ndarray, threshold: float, band: float) -> None:
+    """Hysteresis, in place: where ``alpha`` crossed ``threshold`` since ``previous`` but
+    by less than ``band``, keep the previous value."""
+    hold = ((alpha >= threshold) != (previous >= threshold)) & (np.abs(alpha - threshold) < band)
+    np.copyto(alpha, previous, where=hold)
 
 
 def _to_u8(a: np.ndarray) -> np.ndarray:
@@ -224,7 +250,10 @@ class Pipeline:
         self._paste(prob, box)
         if s.temporal_strength > 0 and self._prev_gray is not None:
             motion = spread_motion(motion_mask(gray, self._prev_gray, MOTION_LOW, MOTION_HIGH), MOTION_SPREAD)
+            previous = self._alpha_grid.copy() if HYSTERESIS > 0 else None
             temporal_fuse(self._current, self._alpha_grid, motion, s.temporal_strength, self._alpha_grid)
+            if previous is not None:
+                hold_crossings(self._alpha_grid, previous, s.threshold, HYSTERESIS)
         else:
             self._alpha_grid[...] = self._current
         self._prev_gray = gray
@@ -285,8 +314,18 @@ class Pipeline:
         prob = self.segmenter.run(tensor)
         tc = time.perf_counter()
         if s.cc_filter:
-            prob = filter_components(prob, s.threshold, self._min_area_px(box), s.keep_largest)
+            prior = self._prior(box, prob.shape) if s.keep_largest else None
+            prob = filter_components(prob, s.threshold, self._min_area_px(box), s.keep_largest, prior)
         return prob, tb - ta, tc - tb
+
+    def _prior(self, box, shape):
+        """Last frame's matte over ``box``, at the model's output size (None on the first frame)."""
+        if self.frame_index == 0 or not self._alpha_grid.any():
+            return None
+        x0, y0, x1, y1 = box
+        gx0, gy0 = int(x0 / self._sx), int(y0 / self._sy)
+        gx1, gy1 = max(gx0 + 1, round(x1 / self._sx)), max(gy0 + 1, round(y1 / self._sy))
+        return cv2.resize(self._alpha_grid[gy0:gy1, gx0:gx1], shape[::-1], interpolation=cv2.INTER_LINEAR)
 
     def _crop(self, frame: np.ndarray, small: np.ndarray, box) -> np.ndarray:
         """The model's input crop: from the grid image where it still has at least the
@@ -422,6 +461,8 @@ class Pipeline:
             a, b = guided_coefficients_color(small.astype(np.float32) * np.float32(1 / 255), grid_alpha, radius, eps)
             flat = flat_cells(a, b, EDGE_LOW, EDGE_HIGH)
             apply_guided_color(frame[y0:y1, x0:x1], a, b, fy, fx, EDGE_LOW, EDGE_HIGH, alpha[y0:y1, x0:x1], flat)
+            if EDGE_TRUST < 1:
+                trust_band(alpha[y0:y1, x0:x1], grid_alpha, EDGE_LOW, EDGE_HIGH, EDGE_TRUST)
         else:
             alpha[y0:y1, x0:x1] = cv2.resize(_to_u8(grid_alpha), (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR)
         foreground = (foreground_means(small, grid_alpha, radius)

@@ -116,15 +116,27 @@ def select_components(labels, areas, min_area, keep_largest):
 _DILATE = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (7, 7))
 
 
-def filter_components(prob: np.ndarray, threshold: float, min_area: float, keep_largest: bool) -> np.ndarray:
+def filter_components(prob: np.ndarray, threshold: float, min_area: float, keep_largest: bool,
+                      prior: np.ndarray | None = None) -> np.ndarray:
     """Zero the probability of stray blobs, keeping the soft edge of kept components.
 
     ``min_area`` is in pixels of ``prob``. Pixels below the threshold survive only within
     a few pixels of a kept component (its soft edge); isolated faint haze goes too.
+    With ``keep_largest``, ``prior`` (the previous frame's matte on ``prob``'s grid)
+    names the person to keep: the component that overlaps it most, so that a crowd
+    behind the main person does not take over when it is larger for a frame; the
+    largest one when nothing overlaps.
     """
     labels, count, areas = label_components(prob >= threshold)
     if count == 0:
         return np.zeros_like(prob)
+    if keep_largest and prior is not None and count > 1:
+        overlap = np.bincount(labels.ravel(), weights=prior.ravel(), minlength=count + 1)
+        overlap[0] = 0
+        best = int(np.argmax(overlap))
+        if overlap[best] > 0 and areas[best] >= min_area:
+            keep = (labels == best).astype(np.uint8)
+            return prob * cv2.dilate(keep, _DILATE).astype(np.float32)
     keep = select_components(labels, areas, min_area, keep_largest)
     return prob * cv2.dilate(keep, _DILATE).astype(np.float32)
 

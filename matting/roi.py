@@ -72,10 +72,14 @@ def expand_box(box, margin: float):
     return np.array([x0 - mx, y0 - my, x1 + mx, y1 + my], np.float64)
 
 
-def fit_box(box, width: int, height: int, min_size: int, aspect: float, max_stretch: float = 2.0):
+MAX_STRETCH = 2.0  # see fit_box; chosen by cross-validation (docs/EVALUATION.md)
+
+
+def fit_box(box, width: int, height: int, min_size: int, aspect: float, max_stretch: float | None = None):
     """Integer box inside the frame, at least ``min_size`` per side, and not more than
     ``max_stretch`` away from the model's aspect ratio (a very thin crop stretched to a
     square model input would distort the person beyond what the model was trained on)."""
+    max_stretch = MAX_STRETCH if max_stretch is None else max_stretch
     x0, y0, x1, y1 = (float(v) for v in box)
     cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
     w, h = max(x1 - x0, min_size), max(y1 - y0, min_size)

@@ -35,8 +35,8 @@ class Settings:
 
     # Stage 1: ROI tracking
     roi: bool = True  #: run the model on the tracked person box only
-    roi_margin: float = 0.15  #: margin added around the mask's box, fraction of box size
-    smooth_alpha: float = 0.6  #: double exponential smoothing: level weight (1 = no smoothing)
+    roi_margin: float = 0.25  #: margin added around the mask's box, fraction of box size
+    smooth_alpha: float = 0.8  #: double exponential smoothing: level weight (1 = no smoothing)
     smooth_beta: float = 0.3  #: trend weight (1 with alpha 1 = no smoothing)
     redetect_interval: int = 30  #: whole-frame detection every N frames (0 = only when lost)
     adaptive_rate: str = "balanced"  #: off | balanced | saver: skip the model while nothing moves at the outline
@@ -45,11 +45,11 @@ class Settings:
     threshold: float = 0.5  #: probability that counts as person (boxes, components)
     cc_filter: bool = True  #: remove stray blobs with connected components
     keep_largest: bool = False  #: keep only the largest person (else all above min_area)
-    min_area: float = 0.005  #: smallest blob kept, fraction of the frame area
-    temporal_strength: float = 0.6  #: 0 = off; how much static pixels follow the past
+    min_area: float = 0.01  #: smallest blob kept, fraction of the frame area
+    temporal_strength: float = 0.9  #: 0 = off; how much static pixels follow the past
 
     # Edge quality (matting.refine)
-    edge_detail: float = 0.9  #: 0 = plain bilinear upsampling; higher = edge follows the image more
+    edge_detail: float = 1.0  #: 0 = plain bilinear upsampling; higher = edge follows the image more
     halo_removal: bool = True  #: estimate the foreground colour in the soft edge (no old-room fringe)
     light_wrap: float = 0.0  #: 0 = off; how much of the blurred new background spills onto the edge
 

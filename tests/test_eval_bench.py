@@ -122,7 +122,9 @@ def test_eval_smoke(tiny_data, tmp_path, capsys):
     assert sets["videos/clip"]["results"]["full"]["flicker"] is not None  # a still clip: all static
     assert "flicker" not in sets["portraits"]["results"]["full"]  # independent images
     assert report["machine"]["cores"] and "summary" in report["machine"]
-    assert any(t["criterion"] == "MAD lower" for t in report["targets"])
+    assert any(t["criterion"] == "MAD ≤ baseline" for t in report["targets"])
+    assert "## Per set: full against baseline" in text
+    assert {r["set"] for r in report["per_sequence"]} >= {"clips/seqA", "videos/clip"}
     sheet = cv2.imread(str(out / "worst.png"))
     assert sheet is not None and sheet.shape[0] > 100
 
@@ -139,24 +141,37 @@ def test_eval_config_choice_and_errors(tiny_data, tmp_path, capsys):
 
 
 def test_targets_logic():
-    from matting.lab.evaluate import check_targets
+    from matting.lab.evaluate import check_targets, per_sequence, per_sequence_table
 
     def entry(name, kind, b, f, **extra):
         return {"name": name, "kind": kind, "frames": 3, "results": {"baseline": b, "full": f}, **extra}
 
     entries = [
         entry("imgs", "images", {"iou": 0.8, "mad": 50}, {"iou": 0.7, "mad": 60}),
-        entry("imgs fg≥0.15", "images", {"iou": 0.8, "mad": 50}, {"iou": 0.9, "mad": 40}, subset_of="imgs"),
+        entry("imgs fg≥0.15", "images", {"iou": 0.8, "mad": 50}, {"iou": 0.796, "mad": 40}, subset_of="imgs"),
         entry("davis/x", "sequence", {"iou": 0.6, "mad": 30, "flicker": 10.0}, {"iou": 0.8, "mad": 10, "flicker": 6.0}),
+        entry("davis/y", "sequence", {"iou": 0.6, "mad": 30, "flicker": 10.0}, {"iou": 0.59, "mad": 31, "flicker": 3.0}),
         entry("videos/c", "video", {"flicker": 1.0}, {"flicker": 0.4}),
-        entry("other/s", "sequence", {"iou": 0.6, "mad": 30, "flicker": 1.0}, {"iou": 0.7, "mad": 20, "flicker": 1.0}),
+        entry("gs/a", "sequence", {"iou": 0.9, "mad": 20, "flicker": 1.0, "edge_err": 9},
+              {"iou": 0.95, "mad": 9, "flicker": 1.2, "edge_err": 5}),
     ]
     got = {(t["set"], t["criterion"].split()[0]): t["met"] for t in check_targets(entries)}
-    assert got[("imgs fg≥0.15", "IoU")] and got[("imgs fg≥0.15", "MAD")]  # the subset is what counts
+    assert got[("imgs fg≥0.15", "IoU")] and got[("imgs fg≥0.15", "MAD")]  # the subset counts; 0.004 IoU slack
     assert ("imgs", "IoU") not in got
-    assert got[("davis/x", "IoU")] and not got[("davis/x", "flicker")]  # 6/10 > 0.5
-    assert got[("videos/c", "flicker")]
-    assert ("other/s", "flicker") not in got  # not a flicker-target set
+    assert got[("davis/x", "IoU")] and got[("davis/x", "flicker")]
+    assert not got[("davis/y", "IoU")] and not got[("davis/y", "MAD")] and got[("davis/y", "flicker")]
+    assert got[("davis/* (mean of 2)", "flicker")]  # (6 + 3) / 2 ≤ 0.5 × 10
+    assert got[("videos/* (mean of 1)", "flicker")] and got[("videos/c", "flicker")]
+    assert not got[("gs/a", "flicker")] and not got[("gs/* (mean of 1)", "flicker")]
+    assert got[("gs/* (mean of 1)", "MAD")]  # 9 ≤ 0.5 × 20
+    assert not any(s.startswith("davis/*") and c == "MAD" for s, c in got)  # no fgr: no MAD halving target
+    assert not any(t["set"].startswith("davis/*") for t in check_targets(entries, "videos")
+                   if "×" in t["criterion"])
+    rows = {r["set"]: r for r in per_sequence(entries)}
+    assert rows["davis/y"]["worse"] == ["IoU", "MAD"] and rows["gs/a"]["worse"] == ["flicker"]
+    assert rows["imgs fg≥0.15"]["worse"] == [] and "flicker" not in rows["imgs fg≥0.15"]
+    table = per_sequence_table(list(rows.values()))
+    assert "**0.6000 → 0.5900**" in table and "| videos/c | – | – | 1.00 → 0.40 | – |" in table
 
 
 # ---- bench ----------------------------------------------------------------------------------
