@@ -16,6 +16,7 @@ from matting.settings import Settings
 from strategies import ANY_VALUE, FUZZ
 
 NAMES = Settings.names()
+OPTIONAL_PATHS = {"background_plate"}  # "" = none
 
 
 def _well_formed(s: Settings) -> None:
@@ -26,6 +27,8 @@ def _well_formed(s: Settings) -> None:
             assert isinstance(v, bool), f.name
         elif isinstance(default, (int, float)):
             assert isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v), f.name
+        elif f.name in OPTIONAL_PATHS:
+            assert isinstance(v, str), f.name
         else:
             assert isinstance(v, str) and v.strip(), f.name
 
