@@ -26,7 +26,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "obs_bg_replace.py"
 PROBE = Path(__file__).resolve().parent / "props_probe.py"  # builds the filter's properties in OBS
-VENV = ROOT / ".venv-obs"
+# The venv OBS loads the packages from (a root of tests/obs/versions.sh sets its own).
+VENV = Path(os.environ.get("OBS_BG_TEST_VENV") or ROOT / ".venv-obs")
 FILTER_KIND = "obs_bg_replace_filter"
 
 
@@ -54,12 +55,20 @@ def write_config(home: Path, scene_json: dict, width: int, height: int, fps: int
     cfg = home / ".config" / "obs-studio"
     (cfg / "basic" / "profiles" / "e2e").mkdir(parents=True, exist_ok=True)
     (cfg / "basic" / "scenes").mkdir(parents=True, exist_ok=True)
-    (cfg / "global.ini").write_text(
-        "[General]\nFirstRun=true\nLastVersion=486539264\n\n"
-        "[Basic]\nProfile=e2e\nProfileDir=e2e\nSceneCollection=e2e\nSceneCollectionFile=e2e\n\n"
-        "[BasicWindow]\nPreviewEnabled=false\n\n"
-        f"[OBSWebSocket]\nFirstLoad=false\nServerEnabled=true\nServerPort={port}\n"
-        "AuthRequired=false\nAlertsEnabled=false\n")
+    ini = ("[General]\nFirstRun=true\nLastVersion=486539264\n\n"
+           "[Basic]\nProfile=e2e\nProfileDir=e2e\nSceneCollection=e2e\nSceneCollectionFile=e2e\n\n"
+           "[BasicWindow]\nPreviewEnabled=false\n\n"
+           f"[OBSWebSocket]\nFirstLoad=false\nServerEnabled=true\nServerPort={port}\n"
+           "AuthRequired=false\nAlertsEnabled=false\n")
+    # OBS 29 reads global.ini; OBS 31+ keeps the user's part in user.ini.
+    (cfg / "global.ini").write_text(ini)
+    (cfg / "user.ini").write_text(ini)
+    # obs-websocket 5.3+ (OBS 30+) reads its settings from here instead of global.ini.
+    ws = cfg / "plugin_config" / "obs-websocket"
+    ws.mkdir(parents=True, exist_ok=True)
+    (ws / "config.json").write_text(json.dumps({"alerts_enabled": False, "auth_required": False, "first_load": False,
+                                                "server_enabled": True, "server_password": "",
+                                                "server_port": port}))
     (cfg / "basic" / "profiles" / "e2e" / "basic.ini").write_text(
         "[General]\nName=e2e\n\n"
         f"[Video]\nBaseCX={width}\nBaseCY={height}\nOutputCX={width}\nOutputCY={height}\n"
@@ -175,7 +184,7 @@ class Obs:
         env.pop("WAYLAND_DISPLAY", None)
         env.update(self.extra_env)
         self.stdout = open(self.home / "obs-stdout.txt", "wb")
-        self.proc = subprocess.Popen(["obs", "--disable-missing-files-check", "--disable-updater"], env=env,
+        self.proc = subprocess.Popen(["obs", "--disable-missing-files-check", "--disable-updater", "--multi"], env=env,
                                      cwd=self.home, stdout=self.stdout, stderr=subprocess.STDOUT,
                                      start_new_session=True)
         self.ws = self._connect(timeout)
