@@ -1,4 +1,4 @@
-"""Fast tests of the OBS glue (obs_bg_replace.py) with fake libobs objects.
+"""Fast tests of the OBS glue (obs_bg_replace.py, obs_filter/) with fake libobs objects.
 
 The real proof is tests/obs (a headless OBS); these pin the glue's behaviour that is hard
 to provoke there: a slow model, failures, odd sizes, pause, destroy, script reload.
@@ -18,8 +18,10 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import obs_libobs as ol  # noqa: E402
 import obs_bg_replace as glue  # noqa: E402
+from obs_filter import filter as F  # noqa: E402
+from obs_filter import libobs as ol  # noqa: E402
+from obs_filter import properties as P  # noqa: E402
 from matting.errors import ModelError  # noqa: E402
 from matting.settings import Settings  # noqa: E402
 
@@ -27,7 +29,7 @@ from matting.settings import Settings  # noqa: E402
 # -- fakes --------------------------------------------------------------------------------
 class FakeData:
     def __init__(self, values=None):
-        self.values = dict(glue.DEFAULTS)
+        self.values = dict(P.DEFAULTS)
         self.values.update(values or {})
         self.ptr = self  # ol.Data is the identity in the fakes
 
@@ -138,16 +140,23 @@ def grid(h, w):
     return max(1, h // 2), max(1, w // 2)
 
 
+def _libobs_modules():
+    """Every libobs module the code under test may call: the one imported here and, after
+    a script reload, the fresh one the script uses."""
+    return {id(m): m for m in (ol, glue.ol, sys.modules.get("obs_filter.libobs")) if m is not None}.values()
+
+
 @pytest.fixture(autouse=True)
 def quiet_log(monkeypatch):
     lines = []
-    monkeypatch.setattr(ol, "log", lambda level, msg: lines.append(msg))
+    for mod in _libobs_modules():
+        monkeypatch.setattr(mod, "log", lambda level, msg: lines.append(msg))
     return lines
 
 
 def make_filter(values=None, factory=None, w=1280, h=720):
     src = FakeSource(w, h)
-    filt = glue.BgReplaceFilter(src, FakeGfx(), factory or (lambda s: FakePipeline(s)), grid)
+    filt = F.BgReplaceFilter(src, FakeGfx(), factory or (lambda s: FakePipeline(s)), grid)
     filt.update(FakeData(values))
     return filt
 
@@ -172,7 +181,7 @@ def render_until_result(filt, timeout=5.0):
 
 # -- settings -----------------------------------------------------------------------------
 def test_defaults_map_to_matting_defaults():
-    s, path = glue.settings_from_obs(FakeData())
+    s, path = P.settings_from_obs(FakeData())
     assert path == "gpu"
     d = Settings()
     assert s.background == d.background == "#00b140"
@@ -182,13 +191,13 @@ def test_defaults_map_to_matting_defaults():
 
 
 def test_settings_mapping():
-    s, path = glue.settings_from_obs(FakeData({"background_color": 0xFF0000FF, "compositing": "cpu",
+    s, path = P.settings_from_obs(FakeData({"background_color": 0xFF0000FF, "compositing": "cpu",
                                                "model": "custom", "model_path": "/m/x.onnx", "device": "cuda",
                                                "temporal_strength": 0.25}))
     assert (s.background, path, s.model, s.device, s.temporal_strength) == ("#ff0000", "cpu", "/m/x.onnx",
                                                                           "cuda", 0.25)
-    assert glue.settings_from_obs(FakeData({"background_type": "transparent"}))[0].background == "transparent"
-    s, _ = glue.settings_from_obs(FakeData({"background_type": "image", "background_image": " /a/b.png "}))
+    assert P.settings_from_obs(FakeData({"background_type": "transparent"}))[0].background == "transparent"
+    s, _ = P.settings_from_obs(FakeData({"background_type": "image", "background_image": " /a/b.png "}))
     assert s.background == "/a/b.png"
 
 
@@ -214,7 +223,7 @@ def test_bad_settings_pass_through_with_one_message(values, words, quiet_log):
 def test_max_side_matches_the_library():
     from matting.pipeline import MAX_SIDE
 
-    assert glue.MAX_SIDE == MAX_SIDE
+    assert F.MAX_SIDE == MAX_SIDE
 
 
 # -- rendering ----------------------------------------------------------------------------
@@ -424,8 +433,8 @@ class FakeProps:
 
 def test_properties_cover_the_settings_within_their_ranges():
     props = FakeProps()
-    glue.build_properties(props, None)
-    for name in glue.DEFAULTS:
+    P.build_properties(props, None)
+    for name in P.DEFAULTS:
         assert name in props.items, name
     assert props.items["stats"]["text"] == "Not running"
     devices = [v for _, v in props.items["device"]["items"]]
@@ -441,17 +450,35 @@ def test_properties_cover_the_settings_within_their_ranges():
 
 
 def test_features_the_shader_cannot_do_switch_to_cpu_compositing():
-    base = dict(glue.DEFAULTS, background_type="color")
-    assert glue.settings_from_obs(FakeData(base))[1] == "gpu"
+    base = dict(P.DEFAULTS, background_type="color")
+    assert P.settings_from_obs(FakeData(base))[1] == "gpu"
     for change in ({"halo_removal": True}, {"light_wrap": 0.3}, {"background_type": "blur"},
                    {"background_type": "video", "background_video": "/clips/loop.mp4"}):
-        settings, path = glue.settings_from_obs(FakeData(dict(base, **change)))
+        settings, path = P.settings_from_obs(FakeData(dict(base, **change)))
         assert path == "cpu", change
-    settings, _ = glue.settings_from_obs(FakeData(dict(base, background_type="blur", blur_strength=0.8)))
+    settings, _ = P.settings_from_obs(FakeData(dict(base, background_type="blur", blur_strength=0.8)))
     assert settings.background == "blur" and settings.blur_strength == 0.8
 
 
 # -- script load / unload / reload ----------------------------------------------------------
+def _use_fakes(monkeypatch, st, sources, lines=None):
+    """Point the modules the script uses now at the fake store, sources and graphics."""
+    for mod in _libobs_modules():
+        monkeypatch.setattr(mod, "store", lambda: st)
+        monkeypatch.setattr(mod, "register_filter",
+                            lambda i, n: st.registered.setdefault(i, n) and len(st.registered) == 1)
+        monkeypatch.setattr(mod, "FilterSource", lambda ptr: sources[ptr])
+        monkeypatch.setattr(mod, "Data", lambda ptr: ptr)
+        monkeypatch.setattr(mod, "enter_graphics", lambda: None)
+        monkeypatch.setattr(mod, "leave_graphics", lambda: None)
+        if lines is not None:
+            monkeypatch.setattr(mod, "log", lambda level, msg: lines.append(msg))
+    monkeypatch.setattr(sys.modules["obs_filter.handler"], "Graphics", FakeGfx)
+    worker = sys.modules["obs_filter.worker"]
+    monkeypatch.setattr(worker, "_default_factory", lambda s: FakePipeline(s))
+    monkeypatch.setattr(worker, "_default_grid", grid)
+
+
 @pytest.fixture
 def fake_obs(monkeypatch):
     """The store and libobs calls replaced by fakes (no libobs in this process)."""
@@ -459,22 +486,21 @@ def fake_obs(monkeypatch):
 
     st = types.SimpleNamespace(registered={}, handler=None, instances={}, next_key=1, lock=threading.RLock(),
                                prop_callbacks={}, prop_funcs={})
-    monkeypatch.setattr(ol, "store", lambda: st)
-    monkeypatch.setattr(ol, "register_filter", lambda i, n: st.registered.setdefault(i, n) and len(st.registered) == 1)
     sources = {}
-    monkeypatch.setattr(ol, "FilterSource", lambda ptr: sources[ptr])
-    monkeypatch.setattr(ol, "Data", lambda ptr: ptr)
-    monkeypatch.setattr(ol, "Graphics", FakeGfx)
-    monkeypatch.setattr(ol, "enter_graphics", lambda: None)
-    monkeypatch.setattr(ol, "leave_graphics", lambda: None)
+    _use_fakes(monkeypatch, st, sources)
     return st, sources
 
 
-def test_script_reload_rebinds_and_keeps_filters_working(fake_obs, monkeypatch):
+def test_script_reload_rebinds_and_keeps_filters_working(fake_obs, monkeypatch, quiet_log):
     st, sources = fake_obs
     mod = glue
-    monkeypatch.setattr(mod, "_default_factory", lambda s: FakePipeline(s))
-    monkeypatch.setattr(mod, "_default_grid", grid)
+    # The reload replaces the obs_filter modules and the script's names; put the ones of
+    # this test file back afterwards.
+    for name in [n for n in sys.modules if n.startswith("obs_filter")]:
+        monkeypatch.setitem(sys.modules, name, sys.modules[name])
+    for name, value in list(vars(glue).items()):
+        monkeypatch.setitem(vars(glue), name, value)
+    old_filter_mod = sys.modules["obs_filter.filter"]
     mod.script_load(None)
     src = FakeSource()
     sources[src.ptr] = src
@@ -489,12 +515,12 @@ def test_script_reload_rebinds_and_keeps_filters_working(fake_obs, monkeypatch):
     st.handler.video_render(key, None)
     assert src.skips == skips + 1  # unloaded: frames pass through
 
-    mod = importlib.reload(glue)  # …then the new code loads
-    monkeypatch.setattr(mod, "_default_factory", lambda s: FakePipeline(s))
-    monkeypatch.setattr(mod, "_default_grid", grid)
+    mod = importlib.reload(glue)  # …then the new code loads (OBS reloads with importlib.reload too)
+    assert sys.modules["obs_filter.filter"] is not old_filter_mod, "obs_filter must be re-imported"
+    _use_fakes(monkeypatch, st, sources, quiet_log)
     mod.script_load(None)
     new = st.instances[key]
-    assert isinstance(new, mod.BgReplaceFilter) and new is not filt
+    assert isinstance(new, sys.modules["obs_filter.filter"].BgReplaceFilter) and new is not filt
     render_until_result(new)
     assert new.gfx.draws[-1] == ("blend", "colour")
     st.handler.destroy(key)

@@ -163,7 +163,11 @@ class Obs:
 
     # lifecycle
     def __enter__(self):
-        self.start()
+        try:
+            self.start()
+        except BaseException:
+            self.kill()  # __exit__ does not run when __enter__ raises
+            raise
         return self
 
     def __exit__(self, *exc):
@@ -184,6 +188,8 @@ class Obs:
         env.pop("WAYLAND_DISPLAY", None)
         env.update(self.extra_env)
         self.stdout = open(self.home / "obs-stdout.txt", "wb")
+        # --multi: with another OBS running (parallel test runs) OBS would otherwise wait
+        # forever at its "already running" dialog.
         self.proc = subprocess.Popen(["obs", "--disable-missing-files-check", "--disable-updater", "--multi"], env=env,
                                      cwd=self.home, stdout=self.stdout, stderr=subprocess.STDOUT,
                                      start_new_session=True)

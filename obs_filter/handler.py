@@ -1,0 +1,105 @@
+"""libobs callbacks → filter instances: what the trampolines of :mod:`.libobs` call."""
+
+from __future__ import annotations
+
+from . import libobs as ol
+from .filter import BgReplaceFilter
+from .graphics import Graphics
+from .properties import DEFAULTS, build_properties
+from .worker import short_error
+
+
+class Handler:
+    """Bound to libobs.py's trampolines: one method per obs_source_info callback."""
+
+    def __init__(self, make_gfx=None, factory=None, grid=None):
+        self.make_gfx = make_gfx or Graphics
+        self.factory, self.grid = factory, grid
+
+    def _new(self, source_ptr, settings_ptr):
+        filt = BgReplaceFilter(ol.FilterSource(source_ptr), self.make_gfx(), self.factory, self.grid)
+        filt.update(ol.Data(settings_ptr))
+        return filt
+
+    def create(self, settings_ptr, source_ptr):
+        return ol.new_key(self._new(source_ptr, settings_ptr))
+
+    def destroy(self, key):
+        filt = ol.instance(key)
+        ol.drop_key(key)
+        if isinstance(filt, BgReplaceFilter):
+            filt.close()
+
+    def get_defaults(self, settings_ptr):
+        data = ol.Data(settings_ptr)
+        for name, value in DEFAULTS.items():
+            data.set_default(name, value)
+
+    def get_properties(self, key):
+        props = ol.Properties()
+        build_properties(props, ol.instance(key))
+        return props.ptr
+
+    def update(self, key, settings_ptr):
+        filt = ol.instance(key)
+        if filt is not None:
+            filt.update(ol.Data(settings_ptr))
+
+    def show(self, key):
+        filt = ol.instance(key)
+        if filt is not None:
+            filt.show()
+
+    def hide(self, key):
+        filt = ol.instance(key)
+        if filt is not None:
+            filt.hide()
+
+    def video_tick(self, key, seconds):
+        filt = ol.instance(key)
+        if filt is not None:
+            filt.video_tick(seconds)
+
+    def video_render(self, key, _effect):
+        filt = ol.instance(key)
+        if filt is None:
+            return
+        try:
+            filt.video_render()
+        except Exception as exc:  # noqa: BLE001
+            # Something failed mid-frame (GPU object, odd size): never leave the frame
+            # undrawn, never retry every frame with a traceback each time.
+            filt.error = f"rendering failed: {short_error(exc)}"
+            ol.log(ol.LOG_ERROR, f"filter '{filt.name}': {filt.error}")
+            filt.source.skip()
+
+    def filter_remove(self, key, _parent):
+        filt = ol.instance(key)
+        if filt is not None:
+            filt.worker.pause()
+
+    def on_callback_error(self, method, exc):
+        ol.log(ol.LOG_ERROR, f"{method} failed: {short_error(exc)}")
+
+
+class PassThrough:
+    """Bound while the script is unloaded: filters draw their source unchanged."""
+
+    def create(self, _settings_ptr, source_ptr):
+        return ol.new_key(_Dormant(ol.FilterSource(source_ptr)))
+
+    def destroy(self, key):
+        ol.drop_key(key)
+
+    def video_render(self, key, _effect):
+        filt = ol.instance(key)
+        if filt is not None:
+            filt.source.skip()
+
+    def on_callback_error(self, method, exc):
+        pass
+
+
+class _Dormant:
+    def __init__(self, source):
+        self.source = source

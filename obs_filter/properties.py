@@ -1,0 +1,151 @@
+"""The filter's panel in OBS and what its settings mean for matting.
+
+:data:`DEFAULTS` are the obs_data defaults, :func:`settings_from_obs` turns the filter's
+obs_data into validated :class:`matting.settings.Settings` and the compositing path,
+:func:`build_properties` fills the properties panel.
+"""
+
+from __future__ import annotations
+
+from matting.errors import MattingError
+from matting.io import VIDEO_SUFFIXES
+from matting.settings import Settings
+
+_D = Settings()
+# OBS colours are 0xAABBGGRR.
+DEFAULTS = {
+    "background_type": "color",
+    "background_image": "",
+    "background_video": "",
+    "background_fit": _D.background_fit,
+    "blur_strength": float(_D.blur_strength),
+    "background_color": 0xFF40B100,  # #00b140, matting's default green
+    "model": "general",
+    "model_path": "",
+    "device": "auto",
+    "compositing": "gpu",
+    "smooth_alpha": float(_D.smooth_alpha),
+    "smooth_beta": float(_D.smooth_beta),
+    "roi_margin": float(_D.roi_margin),
+    "min_area": float(_D.min_area),
+    "keep_largest": bool(_D.keep_largest),
+    "temporal_strength": float(_D.temporal_strength),
+    "edge_detail": float(_D.edge_detail),
+    # Halo removal and light wrap need the CPU composite (the GPU shader blends α·I +
+    # (1−α)·B only), so in OBS they are opt-in and the fast GPU path stays the default.
+    "halo_removal": False,
+    "light_wrap": 0.0,
+}
+
+
+def colour_to_hex(abgr: int) -> str:
+    """OBS colour int (0xAABBGGRR) → '#RRGGBB'."""
+    return f"#{abgr & 0xFF:02x}{(abgr >> 8) & 0xFF:02x}{(abgr >> 16) & 0xFF:02x}"
+
+
+def settings_from_obs(data) -> tuple[Settings, str]:
+    """The filter's obs_data → (validated matting Settings, compositing path).
+    Raises MattingError (SettingsError) with a message for the user."""
+    btype = data.get_string("background_type") or "color"
+    if btype in ("image", "video"):
+        background = data.get_string(f"background_{btype}").strip()
+        if not background:
+            raise MattingError(f"background: choose a{'n image' if btype == 'image' else ' video'} file "
+                               "(or pick a colour)")
+    elif btype == "blur":
+        background = "blur"
+    elif btype == "transparent":
+        background = "transparent"
+    else:
+        background = colour_to_hex(data.get_int("background_color"))
+    model = data.get_string("model") or "general"
+    if model == "custom":
+        model = data.get_string("model_path").strip()
+        if not model:
+            raise MattingError("model: choose a custom .onnx file")
+    settings = Settings(
+        model=model,
+        device=data.get_string("device") or "auto",
+        background=background,
+        smooth_alpha=data.get_double("smooth_alpha"),
+        smooth_beta=data.get_double("smooth_beta"),
+        roi_margin=data.get_double("roi_margin"),
+        min_area=data.get_double("min_area"),
+        keep_largest=data.get_bool("keep_largest"),
+        temporal_strength=data.get_double("temporal_strength"),
+        background_fit=data.get_string("background_fit") or "cover",
+        blur_strength=data.get_double("blur_strength"),
+        edge_detail=data.get_double("edge_detail"),
+        halo_removal=data.get_bool("halo_removal"),
+        light_wrap=data.get_double("light_wrap"),
+    )
+    path = "cpu" if data.get_string("compositing") == "cpu" or needs_cpu_composite(settings) else "gpu"
+    return settings, path
+
+
+def needs_cpu_composite(settings: Settings) -> bool:
+    """Features the GPU shader does not do: a per-frame background (video, blur), the
+    estimated foreground colour (halo removal) and light wrap."""
+    return (settings.background == "blur" or settings.halo_removal or settings.light_wrap > 0
+            or settings.background.lower().endswith(tuple(VIDEO_SUFFIXES)))
+
+
+IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.webp *.tif *.tiff);;All files (*.*)"
+VIDEO_FILTER = "Videos (*.mp4 *.mov *.mkv *.webm *.avi *.m4v);;All files (*.*)"
+
+
+def _on_background_type(props, data) -> bool:
+    t = data.get_string("background_type")
+    props.set_visible("background_image", t == "image")
+    props.set_visible("background_video", t == "video")
+    props.set_visible("background_fit", t in ("image", "video"))
+    props.set_visible("blur_strength", t == "blur")
+    props.set_visible("background_color", t == "color")
+    return True
+
+
+def _on_model(props, data) -> bool:
+    props.set_visible("model_path", data.get_string("model") == "custom")
+    return True
+
+
+def build_properties(props, filt) -> None:
+    """Fill a libobs.Properties (or a fake) with the filter's controls."""
+    p = props.add_list("background_type", "Background", [("Image", "image"), ("Video (loops)", "video"),
+                                                         ("Blur of the real background", "blur"),
+                                                         ("Solid colour", "color"),
+                                                         ("Transparent (stack over other sources)",
+                                                          "transparent")])
+    props.on_modified(p, _on_background_type)
+    props.add_path("background_image", "Background image", IMAGE_FILTER)
+    props.add_path("background_video", "Background video", VIDEO_FILTER)
+    props.add_list("background_fit", "Fit", [("Cover (crop to fill)", "cover"), ("Contain (letterbox)", "contain"),
+                                             ("Stretch", "stretch")])
+    props.add_float("blur_strength", "Blur strength", 0.0, 1.0, 0.01)
+    props.add_color("background_color", "Background colour")
+    p = props.add_list("model", "Model", [("General (256×256, close-ups)", "general"),
+                                          ("Landscape (144×256, faster)", "landscape"),
+                                          ("Custom .onnx file", "custom")])
+    props.on_modified(p, _on_model)
+    props.add_path("model_path", "Custom model", "ONNX model (*.onnx);;All files (*.*)")
+    props.add_list("device", "Inference device", [("Auto (best available)", "auto"), ("DirectML (Windows)", "dml"),
+                                                  ("CUDA (NVIDIA)", "cuda"), ("CoreML (macOS)", "coreml"),
+                                                  ("CPU", "cpu")])
+    props.add_list("compositing", "Compositing", [("GPU shader (fast)", "gpu"), ("CPU (reference)", "cpu")])
+    p = props.add_float("smooth_alpha", "Tracking smoothing α (1 = none)", 0.01, 1.0, 0.01)
+    props.set_tooltip(p, "Weight of the newest person box; lower = steadier crop, slower to follow")
+    p = props.add_float("smooth_beta", "Tracking trend β", 0.0, 1.0, 0.01)
+    props.set_tooltip(p, "How quickly the crop learns the person's motion")
+    props.add_float("roi_margin", "ROI margin (fraction of the person box)", 0.0, 1.0, 0.01)
+    props.add_float("min_area", "Minimum blob area (fraction of the frame)", 0.0, 0.1, 0.001)
+    props.add_bool("keep_largest", "Keep the largest person only")
+    p = props.add_float("temporal_strength", "Temporal strength (0 = off)", 0.0, 0.95, 0.01)
+    props.set_tooltip(p, "How much still pixels follow the previous frames (less flicker)")
+    p = props.add_float("edge_detail", "Edge detail (0 = soft)", 0.0, 1.0, 0.01)
+    props.set_tooltip(p, "How closely the matte's edge follows the picture's edges (hair, shoulders)")
+    p = props.add_bool("halo_removal", "Halo removal (CPU compositing)")
+    props.set_tooltip(p, "Removes the old room's colour from the soft edge; composites on the CPU")
+    p = props.add_float("light_wrap", "Light wrap (CPU compositing)", 0.0, 1.0, 0.01)
+    props.set_tooltip(p, "Spills a little of the new background onto the edge; composites on the CPU")
+    text = filt.stats_text() if filt is not None else "Not running"
+    props.add_info("stats", text, error=text.startswith("Error"))

@@ -1,0 +1,191 @@
+"""The worker thread of one filter: runs the matting pipeline on the newest frame.
+
+OBS's graphics thread only submits frames (a one-frame slot: a newer frame replaces an
+unprocessed older one) and picks up the newest result; it never waits for inference.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import namedtuple
+
+import numpy as np
+
+from matting.errors import MattingError
+from matting.settings import Settings
+
+from . import libobs as ol
+
+
+def short_error(exc: BaseException) -> str:
+    """The first line of an exception's message (for the status line and the log)."""
+    text = str(exc).strip().splitlines()
+    return text[0][:300] if text else type(exc).__name__
+
+
+Result = namedtuple("Result", "seq path size array background")
+
+
+def _default_factory(settings):
+    from matting.pipeline import Pipeline
+
+    return Pipeline(settings)
+
+
+def _default_grid(h, w):
+    from matting.pipeline import grid_size
+
+    return grid_size(h, w)[:2]
+
+
+# numba's default threading layer must not be entered from two threads at once, and two
+# filters would only fight over the same cores: one pipeline runs at a time.
+_PROCESS_LOCK = threading.Lock()
+
+
+class Worker:
+    """Runs the pipeline on the latest submitted frame; never blocks the caller."""
+
+    def __init__(self, name: str, factory=None, grid=None):
+        self._factory = factory or _default_factory
+        self.grid = grid or _default_grid
+        self._cond = threading.Condition()
+        self._frame = None  # (seq, array, (w, h), path, epoch): one slot, newer replaces older
+        self._epoch = 0  # bumped by pause(): a frame in flight then is not published
+        self._pending = None  # (Settings, path) to apply before the next frame
+        self._reset = False
+        self._stop = False
+        self._result = None
+        self.error = None  # settings-level error (model/background/device): pass through
+        self.frame_error = None  # last per-frame error
+        self.pipeline = None
+        self.provider = ""
+        self.timings = {}
+        self.fps = 0.0
+        self.frames = 0
+        self.sum_inference = self.sum_total = 0.0
+        self._bg = None  # (spec, matting Background) for the GPU path's image backgrounds
+        self._last_done = None
+        self._seq = 0
+        self._applied = None  # (Settings, path) in use, for the log of changes
+        self.thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self.thread.start()
+
+    # called from OBS threads
+    def configure(self, settings: Settings, path: str) -> None:
+        with self._cond:
+            self._pending = (settings, path)
+            self.error = None
+            self._cond.notify()
+
+    def submit(self, frame: np.ndarray, size, path: str) -> None:
+        with self._cond:
+            self._seq += 1
+            self._frame = (self._seq, frame, size, path, self._epoch)
+            self._cond.notify()
+
+    def latest(self):
+        return self._result
+
+    def pause(self) -> None:
+        """Drop the pending frame and the last result; the next frame starts fresh."""
+        with self._cond:
+            self._frame = None
+            self._result = None
+            self._reset = True
+            self._last_done = None
+            self._epoch += 1
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stop = True
+            self._frame = None
+            self._cond.notify()
+
+    # the thread
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._stop and self._frame is None and self._pending is None:
+                    self._cond.wait()
+                if self._stop:
+                    break
+                pending, self._pending = self._pending, None
+                job, self._frame = self._frame, None
+                reset, self._reset = self._reset, False
+            try:
+                if pending is not None:
+                    self._apply(*pending)
+                if job is not None and self.error is None and self.pipeline is not None:
+                    if reset:
+                        self.pipeline.reset()
+                    self._process(*job)
+            except MattingError as exc:
+                self._fail(exc, sticky=pending is not None)
+            except Exception as exc:  # noqa: BLE001 - a bug: log it in full, keep OBS alive
+                import traceback
+
+                ol.log(ol.LOG_ERROR, "unexpected error in the worker:\n" + traceback.format_exc())
+                self._fail(exc, sticky=True)
+        self.pipeline = None  # frees the ONNX session with the thread
+
+    def _fail(self, exc, sticky: bool) -> None:
+        msg = short_error(exc)
+        if sticky:
+            self.error = msg
+        else:
+            self.frame_error = msg
+        self._result = None
+
+    def _apply(self, settings: Settings, path: str) -> None:
+        # The GPU path blends on the GPU: the worker only needs the matte.
+        pipe_settings = settings.replace(background="transparent") if path == "gpu" else settings
+        t0 = time.perf_counter()
+        with _PROCESS_LOCK:
+            if self.pipeline is None:
+                self.pipeline = self._factory(pipe_settings)
+                ol.log(ol.LOG_INFO, f"{self.thread.name}: model {settings.model!r} loaded in "
+                                    f"{time.perf_counter() - t0:.2f} s on {self.pipeline.provider}")
+            else:
+                self.pipeline.configure(pipe_settings)
+        self.provider = getattr(self.pipeline, "provider", "")
+        if self._applied is not None:
+            changed = [f"{k}={v}" for k, v in vars(settings).items() if getattr(self._applied[0], k) != v]
+            if path != self._applied[1]:
+                changed.append(f"compositing={path}")
+            if changed:
+                ol.log(ol.LOG_INFO, f"{self.thread.name}: applied {', '.join(changed)}")
+        self._applied = (settings, path)
+        spec = settings.background
+        if path == "gpu" and spec != "transparent" and not spec.startswith("#"):
+            if self._bg is None or self._bg[0] != (spec, settings.background_fit):
+                from matting.background import Background
+
+                self._bg = ((spec, settings.background_fit), Background(spec, settings.background_fit))
+        else:
+            self._bg = None
+        self._result = None  # a result of the old settings could show the old background
+
+    def _process(self, seq, frame, size, path, epoch) -> None:
+        with _PROCESS_LOCK:
+            composite, alpha = self.pipeline.process(frame, order="RGB", out=None if path == "gpu" else frame)
+        background = None
+        if path == "gpu" and self._bg is not None:
+            w, h = size
+            background = self._bg[1].frame(h, w, 4, "RGB")  # prepared once per size, cached
+        with self._cond:
+            if epoch != self._epoch:
+                return
+            self._result = Result(seq, path, size, alpha if path == "gpu" else composite, background)
+        self.frame_error = None
+        t = dict(getattr(self.pipeline, "timings", {}) or {})
+        self.timings = t
+        self.frames += 1
+        self.sum_inference += t.get("inference", 0.0)
+        self.sum_total += t.get("total", 0.0)
+        now = time.perf_counter()
+        if self._last_done is not None:
+            dt = max(now - self._last_done, 1e-6)
+            self.fps = 1.0 / dt if self.fps == 0 else 0.8 * self.fps + 0.2 / dt
+        self._last_done = now
