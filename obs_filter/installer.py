@@ -109,15 +109,42 @@ def missing_packages(requirements: list[str], platform: str = sys.platform) -> l
 
 
 # -- the interpreter ---------------------------------------------------------------------
-def interpreter_candidates(base_prefix: str = sys.base_prefix, platform: str = sys.platform,
-                           version: tuple = sys.version_info[:2]) -> list[str]:
-    """Where the python executable of the Python OBS runs can be, best first."""
-    major, minor = version
+_PYLIB = re.compile(r"^(lib)?python3\d*(\.\d+)?(\.so(\.[\d.]+)?|\.dll|\.dylib)$", re.I)
+
+
+def python_prefixes(base_prefix: str = sys.base_prefix) -> list[str]:
+    """Folders that may hold the python executable of the Python this process runs, best
+    first: where its library is loaded from (libpython3.X.so, python3X.dll,
+    Python.framework/Versions/3.X/Python) and two levels up, then ``sys.base_prefix``.
+
+    The loaded library comes first because an embedded Python's ``sys.prefix`` is guessed
+    from PATH on Linux (seen: OBS with /usr's libpython 3.11.2 reporting a pyenv 3.11.7
+    prefix, because that python3 was first on PATH)."""
+    from .ortinfo import loaded_libraries
+
+    out = []
+    for lib in loaded_libraries(("python",)):
+        base = os.path.basename(lib)
+        if not (_PYLIB.match(base) or (base == "Python" and "Python.framework" in lib)):
+            continue
+        d = os.path.dirname(lib)
+        for _ in range(3):
+            if d not in out:
+                out.append(d)
+            d = os.path.dirname(d)
+    if base_prefix not in out:
+        out.append(base_prefix)
+    return out
+
+
+def interpreter_candidates(prefixes, platform: str = sys.platform, version: tuple = sys.version_info[:2]) -> list[str]:
+    """Where the python executable can be under `prefixes`, best first."""
+    major, minor = version[:2]
     if platform == "win32":
-        names = ["python.exe", os.path.join("bin", "python.exe")]
+        names = ["python.exe"]
     else:
         names = [os.path.join("bin", f"python{major}.{minor}"), os.path.join("bin", f"python{major}")]
-    return [os.path.join(base_prefix, n) for n in names]
+    return [os.path.join(p, n) for p in prefixes for n in names]
 
 
 _PROBE = "import sys, struct; print('%d.%d.%d' % sys.version_info[:3], struct.calcsize('P') * 8)"
@@ -132,10 +159,10 @@ def probe_interpreter(path: str) -> tuple[tuple, int]:
     return _version_tuple(out[0]), int(out[1])
 
 
-def find_interpreter(base_prefix: str = sys.base_prefix, platform: str = sys.platform,
-                     version: tuple = sys.version_info[:3], bits: int = struct.calcsize("P") * 8,
-                     probe=probe_interpreter) -> str:
-    """The python executable of the Python OBS runs, checked; raises InstallError."""
+def find_interpreter(prefixes=None, platform: str = sys.platform, version: tuple = sys.version_info[:3],
+                     bits: int = struct.calcsize("P") * 8, probe=probe_interpreter) -> str:
+    """The python executable of the Python OBS runs, checked; raises InstallError.
+    The same major.minor and 64 bits are required; the same micro version is preferred."""
     major, minor = version[:2]
     want = f"{major}.{minor}"
     if bits != 64:
@@ -147,8 +174,10 @@ def find_interpreter(base_prefix: str = sys.base_prefix, platform: str = sys.pla
         raise InstallError(f"OBS runs Python {want}, which this filter cannot use: install Python {rng} "
                            "(64-bit; see the README's table for your OBS version) and choose it in "
                            "Tools → Scripts → Python Settings")
-    seen = []
-    for cand in interpreter_candidates(base_prefix, platform, (major, minor)):
+    if prefixes is None:
+        prefixes = python_prefixes()
+    seen, good = [], []
+    for cand in dict.fromkeys(interpreter_candidates(prefixes, platform, (major, minor))):
         if not os.path.isfile(cand):
             continue
         try:
@@ -157,9 +186,14 @@ def find_interpreter(base_prefix: str = sys.base_prefix, platform: str = sys.pla
             seen.append(f"{cand}: {exc}")
             continue
         if cver[:2] == (major, minor) and cbits == 64:
-            return cand
-        seen.append(f"{cand} is Python {'.'.join(map(str, cver))} {cbits}-bit")
-    where = "; ".join(seen) if seen else f"no python executable in {base_prefix}"
+            if tuple(cver) == tuple(version[:3]):
+                return cand
+            good.append(cand)
+        else:
+            seen.append(f"{cand} is Python {'.'.join(map(str, cver))} {cbits}-bit")
+    if good:
+        return good[0]
+    where = "; ".join(seen) if seen else f"no python executable in {', '.join(prefixes)}"
     raise InstallError(f"cannot find the Python {want} that OBS runs ({where}): reinstall Python {want} "
                        "64-bit, choose its folder in Tools → Scripts → Python Settings and restart OBS")
 

@@ -69,6 +69,7 @@ class Setup:
                                                   on_done=lambda j: ol.store().install_setup._done(j))
         self.job = job
         self.result = None  # None | "loaded" | one line saying what to do
+        self.closed = False  # the script was unloaded: an install that ends later loads nothing
         st.install_setup = self
 
     # -- what the panels say --------------------------------------------------------------
@@ -81,6 +82,8 @@ class Setup:
             return self.result, True
         if job.state == "running":
             return f"Installing packages… {job.line}", False
+        if job.state == "done":
+            return "Packages installed; loading them…", False
         if job.state == "failed":
             return f"Install failed: {job.error}", True
         return ("Missing packages: " + "; ".join(self.missing) + f". Click “{BUTTON_TEXT}” to install them into "
@@ -99,7 +102,7 @@ class Setup:
     # -- the end of the job (installer thread) --------------------------------------------
     def _done(self, job) -> None:
         ol = self.ol
-        if job.state != "done":
+        if job.state != "done" or self.closed:
             return
         self.add_paths()
         clash = conflicting_imports(job.venv)
@@ -150,6 +153,41 @@ def add_button(ol, props, name: str, text: str, func) -> int:
     fn = ol.lib().cdll.obs_properties_add_button
     fn.restype, fn.argtypes = c_void_p, [c_void_p, c_char_p, c_char_p, BUTTON_CLICKED]
     return fn(props.ptr, name.encode(), text.encode(), cb)
+
+
+def bind(setup: Setup) -> None:
+    """Bind the pass-through + install panel to every filter, existing ones included."""
+    st = setup.ol.store()
+    with st.lock:
+        for key, old in list(st.instances.items()):
+            if hasattr(old, "close") and not getattr(old, "closed", True):
+                old.close()
+            st.instances[key] = _Waiting(old.source)
+        st.handler = SetupHandler(setup)
+
+
+class Idle:
+    """Bound after the script is unloaded without its packages: frames pass through."""
+
+    def create(self, _settings_ptr, source_ptr):
+        from . import libobs as ol
+
+        return ol.new_key(_Waiting(ol.FilterSource(source_ptr)))
+
+    def destroy(self, key):
+        from . import libobs as ol
+
+        ol.drop_key(key)
+
+    def video_render(self, key, _effect):
+        from . import libobs as ol
+
+        filt = ol.instance(key)
+        if filt is not None:
+            filt.source.skip()
+
+    def on_callback_error(self, method, exc):
+        pass
 
 
 class SetupHandler:

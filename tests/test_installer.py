@@ -50,17 +50,31 @@ def test_missing_packages_names_absent_and_old():
     assert got == [f"pytest>=999 (found {pytest.__version__})", "surely-not-installed-xyz>=1.0 (not installed)"]
 
 
-def test_find_interpreter_is_the_running_python_not_sys_executable():
+def test_find_interpreter_is_the_running_python():
     py = inst.find_interpreter()
     assert inst.probe_interpreter(py) == (tuple(sys.version_info[:3]), struct.calcsize("P") * 8)
-    assert Path(py).resolve() == Path(sys.executable).resolve() or Path(py).parent == Path(sys.base_prefix) / "bin"
+
+
+def test_prefixes_start_where_the_python_library_is_loaded_from():
+    # A python linked against libpython (Debian's /usr/bin/python3 is not): the folder of
+    # the loaded library comes before sys.base_prefix.
+    code = ("import sys; sys.path.insert(0, %r); from obs_filter import installer as i; "
+            "print(i.python_prefixes()[0]); print(i.find_interpreter())" % str(ROOT))
+    for py in ("/usr/bin/python3", sys.executable):
+        out = subprocess.run([py, "-c", code], capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr
+        first, found = out.stdout.split()
+        assert os.path.isdir(first)
+        ver = subprocess.run([found, "-c", "import sys; print(sys.version)"], capture_output=True, text=True).stdout
+        me = subprocess.run([py, "-c", "import sys; print(sys.version)"], capture_output=True, text=True).stdout
+        assert ver == me, (py, found)
 
 
 @pytest.mark.parametrize("kwargs, words", [
     (dict(bits=32), ["32-bit", "64-bit"]),
     (dict(platform="win32", version=(3, 13, 1)), ["3.13", "3.10–3.12", "Python Settings"]),
     (dict(platform="darwin", version=(3, 9, 6)), ["3.9", "3.10–3.12"]),
-    (dict(base_prefix="/nonexistent"), ["cannot find the Python", "/nonexistent"]),
+    (dict(prefixes=["/nonexistent"]), ["cannot find the Python", "/nonexistent"]),
 ])
 def test_find_interpreter_says_what_to_do(kwargs, words):
     with pytest.raises(inst.InstallError) as e:
@@ -72,7 +86,7 @@ def test_find_interpreter_says_what_to_do(kwargs, words):
 def test_find_interpreter_rejects_a_different_python():
     # The folder holds a python of another version than OBS runs: refuse, say which.
     with pytest.raises(inst.InstallError, match=r"is Python 3\.9\.1 64-bit"):
-        inst.find_interpreter(base_prefix=sys.base_prefix, version=sys.version_info[:3],
+        inst.find_interpreter(prefixes=[sys.base_prefix], version=sys.version_info[:3],
                               probe=lambda p: ((3, 9, 1), 64))
 
 

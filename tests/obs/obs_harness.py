@@ -76,8 +76,11 @@ def write_config(home: Path, scene_json: dict, width: int, height: int, fps: int
     (cfg / "basic" / "scenes" / "e2e.json").write_text(json.dumps(scene_json, indent=1))
 
 
-def scene_collection(image: Path, with_script: bool = True) -> dict:
-    """One scene with one image source named "photo"; the script preloaded."""
+def scene_collection(image: Path, with_script: bool = True, scripts=None, filters=()) -> dict:
+    """One scene with one image source named "photo" (with `filters`: (kind, name,
+    settings) stored on it); the script preloaded, or `scripts` (paths) instead."""
+    if scripts is None:
+        scripts = [SCRIPT, PROBE] if with_script else []
     return {
         "name": "e2e",
         "current_scene": "Scene",
@@ -85,12 +88,13 @@ def scene_collection(image: Path, with_script: bool = True) -> dict:
         "scene_order": [{"name": "Scene"}],
         "sources": [
             {"id": "image_source", "versioned_id": "image_source", "name": "photo",
-             "settings": {"file": str(image)}, "filters": []},
+             "settings": {"file": str(image)},
+             "filters": [{"id": k, "versioned_id": k, "name": n, "enabled": True, "settings": st}
+                         for k, n, st in filters]},
             {"id": "scene", "versioned_id": "scene", "name": "Scene",
              "settings": {"id_counter": 1, "items": [{"name": "photo", "id": 1, "visible": True}]}},
         ],
-        "modules": {"scripts-tool": [{"path": str(SCRIPT), "settings": {}}, {"path": str(PROBE), "settings": {}}]
-                    if with_script else []},
+        "modules": {"scripts-tool": [{"path": str(p), "settings": {}} for p in scripts]},
     }
 
 
@@ -152,10 +156,12 @@ def close_main_window(display: str) -> bool:
 class Obs:
     """Xvfb + OBS in a temp HOME. Use as a context manager: processes always end."""
 
-    def __init__(self, home: Path, image: Path, width=1280, height=720, fps=10, with_script=True, env=None):
+    def __init__(self, home: Path, image: Path, width=1280, height=720, fps=10, with_script=True, env=None,
+                 scripts=None, filters=()):
+        """`env`: extra environment for OBS (a value None removes the variable)."""
         self.home, self.width, self.height = Path(home), width, height
         self.port = _free_port()
-        write_config(self.home, scene_collection(image, with_script), width, height, fps, self.port)
+        write_config(self.home, scene_collection(image, with_script, scripts, filters), width, height, fps, self.port)
         self.extra_env = env or {}
         self.xvfb = self.proc = self.ws = None
         self.display = None
@@ -186,7 +192,11 @@ class Obs:
         env = dict(os.environ, HOME=str(self.home), DISPLAY=self.display, LIBGL_ALWAYS_SOFTWARE="1",
                    QT_QPA_PLATFORM="xcb", OBS_BG_REPLACE_PYTHONPATH=str(VENV))
         env.pop("WAYLAND_DISPLAY", None)
-        env.update(self.extra_env)
+        for k, v in self.extra_env.items():
+            if v is None:
+                env.pop(k, None)
+            else:
+                env[k] = v
         self.stdout = open(self.home / "obs-stdout.txt", "wb")
         # --multi: with another OBS running (parallel test runs) OBS would otherwise wait
         # forever at its "already running" dialog.
