@@ -60,9 +60,9 @@ def write_config(home: Path, scene_json: dict, width: int, height: int, fps: int
            "[BasicWindow]\nPreviewEnabled=false\n\n"
            f"[OBSWebSocket]\nFirstLoad=false\nServerEnabled=true\nServerPort={port}\n"
            "AuthRequired=false\nAlertsEnabled=false\n")
-    # OBS 29 reads global.ini; OBS 31+ keeps the user's part in user.ini.
+    # OBS 31+ keeps the user's part in user.ini, migrated from global.ini when absent (a
+    # user.ini written here made OBS 32 stop at an "Error" box before its log started).
     (cfg / "global.ini").write_text(ini)
-    (cfg / "user.ini").write_text(ini)
     # obs-websocket 5.3+ (OBS 30+) reads its settings from here instead of global.ini.
     ws = cfg / "plugin_config" / "obs-websocket"
     ws.mkdir(parents=True, exist_ok=True)
@@ -217,10 +217,22 @@ class Obs:
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
                     pass
-                return obsws_python.ReqClient(host="127.0.0.1", port=self.port, password="", timeout=30)
+                client = obsws_python.ReqClient(host="127.0.0.1", port=self.port, password="", timeout=30)
             except (OSError, Exception) as exc:  # noqa: BLE001 - retry until OBS listens
                 last = exc
                 time.sleep(0.3)
+                continue
+            # obs-websocket 5.3+ (OBS 30+) listens before OBS has loaded the scene collection
+            # and answers requests with code 207 "not ready" until it has.
+            while time.monotonic() < deadline:
+                try:
+                    client.get_scene_list()
+                    return client
+                except Exception as exc:  # noqa: BLE001 - OBSSDKRequestError 207
+                    last = exc
+                    if getattr(exc, "code", None) != 207 or self.proc.poll() is not None:
+                        raise
+                    time.sleep(0.3)
         raise RuntimeError(f"obs-websocket did not answer in {timeout:.0f} s ({last})")
 
     def close(self, timeout=30.0) -> int:

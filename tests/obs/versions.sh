@@ -139,7 +139,7 @@ run_suite() {  # run_suite SUITE → prints the result line, returns 0 if passed
         echo "OBS $ver: passed ($suite, python $(in_root "$root" /usr/bin/python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])'), ${dt} s)"
         return 0
     fi
-    why=$(grep -E '^(FAILED|ERROR) ' "$log" | head -1 | cut -c1-200)
+    why=$(grep -E '^(FAILED|ERROR) tests/' "$log" | head -1 | cut -c1-240)
     [ -n "$why" ] || why="pytest exit $rc: $(grep -v '^\s*$' "$log" | tail -1 | cut -c1-160)"
     echo "OBS $ver: failed ($suite: $why; log $log)"
     return 1
