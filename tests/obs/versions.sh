@@ -18,6 +18,7 @@
 #   OBS_BG_SUITES="trixie sid"   only these releases
 #   OBS_BG_DEBIAN_MIRROR=URL     the Debian archive (default: the one this machine's apt uses)
 #   OBS_BG_PYTEST_ARGS="-k x"    extra pytest arguments
+#   OBS_BG_BUILD_ONLY=1          build (or check) the roots, run no test
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 REPO=$PWD
@@ -147,6 +148,16 @@ run_suite() {  # run_suite SUITE → prints the result line, returns 0 if passed
 
 status=0
 for s in $SUITES; do
+    if [ "${OBS_BG_BUILD_ONLY:-}" = 1 ]; then
+        t0=$SECONDS
+        if build_root "$s"; then
+            echo "OBS root $s: ready (OBS $(obs_version "$CACHE/$s"), $((SECONDS - t0)) s)"
+        else
+            echo "OBS root $s: build failed (log $CACHE/logs/$s-build.log)"
+            status=1
+        fi
+        continue
+    fi
     run_suite "$s" || status=1
 done
 exit $status
