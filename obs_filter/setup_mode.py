@@ -18,6 +18,7 @@ import time
 from ctypes import CFUNCTYPE, c_bool, c_char_p, c_void_p
 
 from . import installer as inst
+from .passthrough import PassThrough, _Dormant
 
 BUTTON = "install_packages"
 BUTTON_TEXT = "Install packages"
@@ -166,31 +167,10 @@ def bind(setup: Setup) -> None:
         st.handler = SetupHandler(setup)
 
 
-class Idle:
-    """Bound after the script is unloaded without its packages: frames pass through."""
-
-    def create(self, _settings_ptr, source_ptr):
-        from . import libobs as ol
-
-        return ol.new_key(_Waiting(ol.FilterSource(source_ptr)))
-
-    def destroy(self, key):
-        from . import libobs as ol
-
-        ol.drop_key(key)
-
-    def video_render(self, key, _effect):
-        from . import libobs as ol
-
-        filt = ol.instance(key)
-        if filt is not None:
-            filt.source.skip()
-
-    def on_callback_error(self, method, exc):
-        pass
+Idle = PassThrough  # bound after the script is unloaded without its packages
 
 
-class SetupHandler:
+class SetupHandler(PassThrough):
     """Bound to libobs's trampolines while the packages are missing: each filter draws its
     source unchanged; its panel is the install panel; open panels refresh while installing."""
 
@@ -200,18 +180,10 @@ class SetupHandler:
     def create(self, _settings_ptr, source_ptr):
         return self.setup.ol.new_key(_Waiting(self.setup.ol.FilterSource(source_ptr)))
 
-    def destroy(self, key):
-        self.setup.ol.drop_key(key)
-
     def get_properties(self, _key):
         props = self.setup.ol.Properties()
         self.setup.build_properties(props)
         return props.ptr
-
-    def video_render(self, key, _effect):
-        filt = self.setup.ol.instance(key)
-        if filt is not None:
-            filt.source.skip()
 
     def video_tick(self, key, _seconds):
         filt = self.setup.ol.instance(key)
@@ -227,11 +199,11 @@ class SetupHandler:
         self.setup.ol.log(self.setup.ol.LOG_ERROR, f"{method} failed: {exc}")
 
 
-class _Waiting:
+class _Waiting(_Dormant):
     """A filter instance while the packages are missing (only its source is known)."""
 
     def __init__(self, source):
-        self.source = source
+        super().__init__(source)
         self.shown = None
         self.refreshed = 0.0
 

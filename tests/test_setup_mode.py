@@ -74,11 +74,14 @@ def test_a_failing_load_says_reload_and_a_foreign_numpy_says_restart(tmp_path, m
 
     ol, s = make(tmp_path, activate=boom)
     monkeypatch.setattr(setup_mode, "missing", lambda d: [])
+    real_conflicts = setup_mode.conflicting_imports
+    monkeypatch.setattr(setup_mode, "conflicting_imports", lambda venv: [])
     s.job.state = "done"
     s._done(s.job)
     assert s.result.startswith("Packages installed, but loading them failed (ImportError: libfoo.so")
     assert "reload the script" in s.result and s.status() == (s.result, True)
     # numpy already imported by another script, from elsewhere: a restart is the only way.
+    monkeypatch.setattr(setup_mode, "conflicting_imports", real_conflicts)
     monkeypatch.setitem(sys.modules, "numpy", types.SimpleNamespace(__file__="/elsewhere/numpy/__init__.py"))
     ol, s = make(tmp_path)
     s.job.state = "done"
