@@ -32,7 +32,8 @@ WHEELS=/opt/obs-bg-wheels  # inside each root: the runtime wheels, for the offli
 die() { echo "versions.sh: $*" >&2; exit 2; }
 [ "$(id -u)" = 0 ] || die "needs root (debootstrap, chroot)"
 if ! command -v debootstrap >/dev/null; then
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends debootstrap >/dev/null \
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=600 --no-install-recommends \
+        debootstrap >/dev/null \
         || die "debootstrap is missing and could not be installed"
 fi
 
