@@ -47,7 +47,7 @@ MIRROR=${OBS_BG_DEBIAN_MIRROR:-$(host_mirror)}
 [ -n "$MIRROR" ] || die "no Debian archive found in /etc/apt; set OBS_BG_DEBIAN_MIRROR"
 
 # Runtime pins from pyproject.toml (Linux markers), + what the e2e test itself imports.
-RUNTIME=$(python3 tools/runtime_requirements.py --platform linux)
+RUNTIME=$(python3 tools/runtime_requirements.py --platform linux) || die "cannot read the runtime pins"
 TEST_PKGS="pytest>=7 obsws-python>=1.6 scikit-image>=0.21"
 BASE_KEY=$(printf '%s\n' "$RECIPE" "$APT_PKGS" | sha256sum | cut -c1-16)
 KEY=$(printf '%s\n' "$BASE_KEY" "$RUNTIME" "$TEST_PKGS" | sha256sum | cut -c1-16)
