@@ -232,7 +232,8 @@ def explain_pip_failure(rc: int, lines: list[str]) -> str:
 
 def run_logged(cmd: list[str], progress, timeout: float = PIP_TIMEOUT_S) -> tuple[int, list[str]]:
     """Run `cmd`, passing each output line to `progress`; (exit code, lines)."""
-    env = dict(os.environ, PYTHONUNBUFFERED="1", PIP_DISABLE_PIP_VERSION_CHECK="1", PIP_NO_INPUT="1")
+    env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONIOENCODING="utf-8", PIP_DISABLE_PIP_VERSION_CHECK="1",
+               PIP_NO_INPUT="1")
     env.pop("PYTHONHOME", None)  # OBS may set them for itself; the child is a normal Python
     env.pop("PYTHONPATH", None)
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
