@@ -9,6 +9,12 @@ checkout together: this file, obs_filter/, matting/, models/). How it works: doc
 Where the packages come from (obs_filter/paths.py): the site-packages of
 ``$OBS_BG_REPLACE_PYTHONPATH`` (venvs or site-packages folders, os.pathsep-separated) or
 of a ``.venv`` beside this file go first on ``sys.path``, before numpy is imported.
+
+Without its packages (first start, or versions too old) the script still registers the
+filter, which then passes frames through, and its panel — and the script's panel in
+Tools → Scripts — lists what is missing with the button "Install packages"
+(obs_filter/setup_mode.py, obs_filter/installer.py). When the install is done the
+packages are loaded and the filter starts working, without an OBS restart.
 """
 
 from __future__ import annotations
@@ -31,37 +37,64 @@ _HERE_ADDED = _HERE not in sys.path
 if _HERE_ADDED:
     sys.path.insert(0, _HERE)
 
+from obs_filter import libobs as ol  # noqa: E402 (ctypes only)
+from obs_filter import setup_mode  # noqa: E402 (imports no numpy)
 from obs_filter.paths import add_package_paths  # noqa: E402 (imports no numpy)
 
 _ADDED_PATHS = add_package_paths(_HERE, here_first=_HERE_ADDED)
 
-import numpy as np  # noqa: E402
-
-from obs_filter import libobs as ol  # noqa: E402
-from obs_filter.filter import BgReplaceFilter  # noqa: E402
-from obs_filter.handler import Handler, PassThrough, _Dormant  # noqa: E402
-
 FILTER_ID = "obs_bg_replace_filter"
 FILTER_NAME = "Background Replace"
+_SETUP = None  # setup_mode.Setup while the packages are missing
+
+
+def _import_runtime() -> None:
+    """numpy and the filter's modules, into this module's globals."""
+    global np, BgReplaceFilter, Handler, PassThrough, _Dormant
+    import numpy as np
+    from obs_filter.filter import BgReplaceFilter
+    from obs_filter.handler import Handler, PassThrough, _Dormant
+
+
+_MISSING = setup_mode.missing(_HERE)
+if not _MISSING:
+    try:
+        _import_runtime()
+    except ImportError as _exc:  # e.g. a native library that does not load
+        _MISSING = [f"the packages do not import ({type(_exc).__name__}: {_exc})"]
 
 
 def script_description():
-    return ("<b>Background Replace</b><br>Adds the video filter <i>Background Replace</i>: "
+    text = ("<b>Background Replace</b><br>Adds the video filter <i>Background Replace</i>: "
             "right-click a camera → Filters → + → Background Replace.")
+    if _SETUP is not None and _SETUP.result != "loaded":
+        text += "<br><b>Its packages are missing: click “Install packages” below.</b>"
+    return text
 
 
-def script_load(_settings):
+def script_properties():
+    """Tools → Scripts: the install status and button while the packages are missing."""
+    if _SETUP is None:
+        return None
+    import obspython as obs
+
+    return setup_mode.script_properties(obs, _SETUP)
+
+
+def _bind_filter(fresh: bool) -> None:
+    """The working filter: every existing instance rebuilt with this code, then bound."""
     st = ol.store()
-    fresh = ol.register_filter(FILTER_ID, FILTER_NAME)
     handler = Handler()
     with st.lock:
-        # After a reload, filters created by the previous code are rebuilt with this code.
+        # After a reload (or an install), filters created before are rebuilt with this code.
         for key, old in list(st.instances.items()):
             if isinstance(old, BgReplaceFilter) and not old.closed:
                 old.close()
             src = old.source
             data = src.settings()
             try:
+                if not isinstance(old, BgReplaceFilter):  # made without packages: no defaults yet
+                    handler.get_defaults(data.ptr)
                 st.instances[key] = handler._new(src.ptr, data.ptr)
             finally:
                 src.release(data)
@@ -71,8 +104,40 @@ def script_load(_settings):
                         + (f"; packages from {', '.join(_ADDED_PATHS)}" if _ADDED_PATHS else "") + ")")
 
 
+def _after_install() -> None:
+    """Called on the installer's thread once .venv holds the packages: load them here."""
+    global _MISSING
+    _import_runtime()
+    _MISSING = []
+    _bind_filter(False)
+
+
+def _add_venv_paths() -> None:
+    _ADDED_PATHS[:] = _ADDED_PATHS + add_package_paths(_HERE, here_first=False)
+
+
+def script_load(_settings):
+    global _SETUP
+    fresh = ol.register_filter(FILTER_ID, FILTER_NAME)
+    if not _MISSING:
+        _bind_filter(fresh)
+        return
+    _SETUP = setup_mode.Setup(ol, _HERE, _MISSING, activate=_after_install, add_paths=_add_venv_paths)
+    setup_mode.bind(_SETUP)
+    ol.log(ol.LOG_WARNING, f"script loaded without its packages ({'; '.join(_MISSING)}; python "
+                           f"{sys.version.split()[0]}): '{FILTER_NAME}' passes frames through until you click "
+                           "“Install packages” (the filter's properties, or Tools → Scripts)")
+
+
 def script_unload():
     st = ol.store()
+    if _MISSING:
+        if _SETUP is not None:
+            _SETUP.closed = True
+        with st.lock:
+            st.handler = setup_mode.Idle()
+        ol.log(ol.LOG_INFO, "script unloaded (it had no packages)")
+        return
     with st.lock:
         st.handler = PassThrough()
         instances = list(st.instances.items())

@@ -30,4 +30,13 @@ if ! "$VENV/bin/python" -c 'import numpy, numba, onnxruntime, cv2' 2>/dev/null; 
     "$VENV/bin/python" -m pip install -q --disable-pip-version-check \
         "numpy>=1.24" "numba>=0.58" "onnxruntime>=1.17" "opencv-python-headless>=4.8"
 fi
+# The runtime wheels for this Python, for the install-button test (tests/obs/test_obs_install.py
+# installs from them offline, as the button would from the index). Outside the repo.
+WHEELS=/var/cache/obs-bg-wheels
+if ! compgen -G "$WHEELS/numpy-*.whl" >/dev/null; then
+    mkdir -p "$WHEELS"
+    # shellcheck disable=SC2046
+    "$VENV/bin/python" -m pip download -q --disable-pip-version-check --only-binary=:all: -d "$WHEELS" \
+        $(python3 tools/runtime_requirements.py --platform linux)
+fi
 echo "install-obs: $(obs --version 2>/dev/null | head -1); venv $("$VENV/bin/python" -V)"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from . import libobs as ol
+from .passthrough import PassThrough, _Dormant  # noqa: F401 (the entry point uses them from here)
 from .filter import BgReplaceFilter
 from .graphics import Graphics
 from .properties import DEFAULTS, build_properties
@@ -86,26 +87,3 @@ class Handler:
 
     def on_callback_error(self, method, exc):
         ol.log(ol.LOG_ERROR, f"{method} failed: {short_error(exc)}")
-
-
-class PassThrough:
-    """Bound while the script is unloaded: filters draw their source unchanged."""
-
-    def create(self, _settings_ptr, source_ptr):
-        return ol.new_key(_Dormant(ol.FilterSource(source_ptr)))
-
-    def destroy(self, key):
-        ol.drop_key(key)
-
-    def video_render(self, key, _effect):
-        filt = ol.instance(key)
-        if filt is not None:
-            filt.source.skip()
-
-    def on_callback_error(self, method, exc):
-        pass
-
-
-class _Dormant:
-    def __init__(self, source):
-        self.source = source

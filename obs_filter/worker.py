@@ -162,6 +162,7 @@ class Worker:
                 self.pipeline = self._factory(pipe_settings)
                 ol.log(ol.LOG_INFO, f"{self.thread.name}: model {settings.model!r} loaded in "
                                     f"{time.perf_counter() - t0:.2f} s on {self.pipeline.provider}")
+                _log_onnxruntime_once()
             else:
                 self.pipeline.configure(pipe_settings)
         self.provider = getattr(self.pipeline, "provider", "")
@@ -222,3 +223,17 @@ class Worker:
             dt = max(now - self._last_done, 1e-6)
             self.fps = 1.0 / dt if self.fps == 0 else 0.8 * self.fps + 0.2 / dt
         self._last_done = now
+
+
+def _log_onnxruntime_once() -> None:
+    """Name the onnxruntime build and native libraries really in the process (another OBS
+    plugin may have loaded its own onnxruntime first), once, after the first session."""
+    from . import ortinfo
+
+    st = ol.store()
+    if not getattr(st, "ort_logged", False):
+        st.ort_logged = True
+        try:
+            ol.log(ol.LOG_INFO, ortinfo.describe())
+        except Exception as exc:  # noqa: BLE001 - a log line must not stop the filter
+            ol.log(ol.LOG_WARNING, f"could not describe onnxruntime: {exc}")

@@ -108,7 +108,7 @@ def run_soak(minutes: float, interval: float = 60.0, baseline: float = 60.0, wid
         out("| t (min) | filter | OBS RSS (MB) | render-skipped / rendered frames | OBS render ms "
             "| worker ms (median) | worker fps | load avg |")
         out("|---|---|---|---|---|---|---|---|")
-        with oh.Obs(home, still, width, height, fps, env=env, extra_sources=[media], scripts=[PROBE]) as obs:
+        with oh.Obs(home, still, width, height, fps, env=env, extra_sources=[media], extra_scripts=[PROBE]) as obs:
             t0 = time.monotonic()
             last = obs.ws.get_stats()
             mark = len(obs.live_log())

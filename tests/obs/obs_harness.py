@@ -26,7 +26,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "obs_bg_replace.py"
 PROBE = Path(__file__).resolve().parent / "props_probe.py"  # builds the filter's properties in OBS
-VENV = ROOT / ".venv-obs"
+# The venv OBS loads the packages from (a root of tests/obs/versions.sh sets its own).
+VENV = Path(os.environ.get("OBS_BG_TEST_VENV") or ROOT / ".venv-obs")
 FILTER_KIND = "obs_bg_replace_filter"
 
 
@@ -54,12 +55,20 @@ def write_config(home: Path, scene_json: dict, width: int, height: int, fps: int
     cfg = home / ".config" / "obs-studio"
     (cfg / "basic" / "profiles" / "e2e").mkdir(parents=True, exist_ok=True)
     (cfg / "basic" / "scenes").mkdir(parents=True, exist_ok=True)
-    (cfg / "global.ini").write_text(
-        "[General]\nFirstRun=true\nLastVersion=486539264\n\n"
-        "[Basic]\nProfile=e2e\nProfileDir=e2e\nSceneCollection=e2e\nSceneCollectionFile=e2e\n\n"
-        "[BasicWindow]\nPreviewEnabled=false\n\n"
-        f"[OBSWebSocket]\nFirstLoad=false\nServerEnabled=true\nServerPort={port}\n"
-        "AuthRequired=false\nAlertsEnabled=false\n")
+    ini = ("[General]\nFirstRun=true\nLastVersion=486539264\n\n"
+           "[Basic]\nProfile=e2e\nProfileDir=e2e\nSceneCollection=e2e\nSceneCollectionFile=e2e\n\n"
+           "[BasicWindow]\nPreviewEnabled=false\n\n"
+           f"[OBSWebSocket]\nFirstLoad=false\nServerEnabled=true\nServerPort={port}\n"
+           "AuthRequired=false\nAlertsEnabled=false\n")
+    # OBS 31+ keeps the user's part in user.ini, migrated from global.ini when absent (a
+    # user.ini written here made OBS 32 stop at an "Error" box before its log started).
+    (cfg / "global.ini").write_text(ini)
+    # obs-websocket 5.3+ (OBS 30+) reads its settings from here instead of global.ini.
+    ws = cfg / "plugin_config" / "obs-websocket"
+    ws.mkdir(parents=True, exist_ok=True)
+    (ws / "config.json").write_text(json.dumps({"alerts_enabled": False, "auth_required": False, "first_load": False,
+                                                "server_enabled": True, "server_password": "",
+                                                "server_port": port}))
     (cfg / "basic" / "profiles" / "e2e" / "basic.ini").write_text(
         "[General]\nName=e2e\n\n"
         f"[Video]\nBaseCX={width}\nBaseCY={height}\nOutputCX={width}\nOutputCY={height}\n"
@@ -76,17 +85,22 @@ def media_source(name: str, path: Path) -> dict:
 
 
 def scene_collection(image: Path, with_script: bool = True, source: dict | None = None, extra_sources=(),
-                     scripts=()) -> dict:
-    """One scene with one source named "photo" (the image, or ``source``); the script
-    preloaded.
+                     scripts=None, extra_scripts=(), filters=()) -> dict:
+    """One scene with one source named "photo" (the image, or ``source``; with `filters`:
+    (kind, name, settings) stored on it); the script preloaded.
 
     ``extra_sources``: more source dicts (``{"id", "name", "settings"}``; a group is
     ``{"id": "group", "name", "settings": {"items": [{"name": …}]}}``), each also placed
     in the scene unless it has ``"in_scene": False`` (sources inside a group).
-    ``scripts``: more helper scripts to preload (paths), after the filter's.
+    ``scripts``: the scripts to preload (paths) instead of the filter's and the probe;
+    ``extra_scripts``: more helper scripts to preload after those.
     """
+    if scripts is None:
+        scripts = [SCRIPT, PROBE] if with_script else []
     source = dict(source or {"id": "image_source", "versioned_id": "image_source",
                              "settings": {"file": str(image)}, "filters": []}, name="photo")
+    source["filters"] = list(source.get("filters", [])) + [
+        {"id": k, "versioned_id": k, "name": n, "enabled": True, "settings": st} for k, n, st in filters]
     sources = [source]
     items = [{"name": "photo", "id": 1, "visible": True}]
     for extra in extra_sources:
@@ -97,8 +111,7 @@ def scene_collection(image: Path, with_script: bool = True, source: dict | None 
             items.append({"name": extra["name"], "id": len(items) + 1, "visible": True})
     sources.append({"id": "scene", "versioned_id": "scene", "name": "Scene",
                     "settings": {"id_counter": len(items), "items": items}})
-    tools = [{"path": str(SCRIPT), "settings": {}}, {"path": str(PROBE), "settings": {}}] if with_script else []
-    tools += [{"path": str(s), "settings": {}} for s in scripts]
+    tools = [{"path": str(p), "settings": {}} for p in [*scripts, *extra_scripts]]
     return {
         "name": "e2e",
         "current_scene": "Scene",
@@ -168,11 +181,13 @@ class Obs:
     """Xvfb + OBS in a temp HOME. Use as a context manager: processes always end."""
 
     def __init__(self, home: Path, image: Path, width=1280, height=720, fps=10, with_script=True, env=None,
-                 source: dict | None = None, extra_sources=(), scripts=()):
+                 source: dict | None = None, extra_sources=(), scripts=None, extra_scripts=(), filters=()):
+        """`env`: extra environment for OBS (a value None removes the variable); the rest as
+        for `scene_collection`."""
         self.home, self.width, self.height = Path(home), width, height
         self.port = _free_port()
-        write_config(self.home, scene_collection(image, with_script, source, extra_sources, scripts), width, height,
-                     fps, self.port)
+        write_config(self.home, scene_collection(image, with_script, source, extra_sources, scripts, extra_scripts,
+                                                 filters), width, height, fps, self.port)
         self.extra_env = env or {}
         self.xvfb = self.proc = self.ws = None
         self.display = None
@@ -203,7 +218,11 @@ class Obs:
         env = dict(os.environ, HOME=str(self.home), DISPLAY=self.display, LIBGL_ALWAYS_SOFTWARE="1",
                    QT_QPA_PLATFORM="xcb", OBS_BG_REPLACE_PYTHONPATH=str(VENV))
         env.pop("WAYLAND_DISPLAY", None)
-        env.update(self.extra_env)
+        for k, v in self.extra_env.items():
+            if v is None:
+                env.pop(k, None)
+            else:
+                env[k] = v
         self.stdout = open(self.home / "obs-stdout.txt", "wb")
         # --multi: with another OBS running (parallel test runs) OBS would otherwise wait
         # forever at its "already running" dialog. stdbuf: OBS's stdout (a copy of its
@@ -227,10 +246,22 @@ class Obs:
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
                     pass
-                return obsws_python.ReqClient(host="127.0.0.1", port=self.port, password="", timeout=30)
+                client = obsws_python.ReqClient(host="127.0.0.1", port=self.port, password="", timeout=30)
             except (OSError, Exception) as exc:  # noqa: BLE001 - retry until OBS listens
                 last = exc
                 time.sleep(0.3)
+                continue
+            # obs-websocket 5.3+ (OBS 30+) listens before OBS has loaded the scene collection
+            # and answers requests with code 207 "not ready" until it has.
+            while time.monotonic() < deadline:
+                try:
+                    client.get_scene_list()
+                    return client
+                except Exception as exc:  # noqa: BLE001 - OBSSDKRequestError 207
+                    last = exc
+                    if getattr(exc, "code", None) != 207 or self.proc.poll() is not None:
+                        raise
+                    time.sleep(0.3)
         raise RuntimeError(f"obs-websocket did not answer in {timeout:.0f} s ({last})")
 
     def close(self, timeout=30.0) -> int:
