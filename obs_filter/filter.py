@@ -27,6 +27,13 @@ MIN_SIDE = 16  # smaller sources are passed through (nothing to segment)
 MAX_SIDE = 8192  # = matting.pipeline.MAX_SIDE; larger sources are passed through
 STATS_REFRESH_S = 2.0  # how often an open properties panel gets new stats
 STATS_QUIET_AFTER_EDIT_S = 3.0  # no refresh right after an edit (a refresh rebuilds the panel)
+# A frame is staged for readback STAGE_DELAY frames after it was drawn: 1 on a GPU (its
+# copy is queued, nothing waits). A software renderer rasterises behind the render thread
+# and makes staging wait for it (2-10 ms a frame at 720p with llvmpipe); when staging
+# takes longer than STAGE_SLOW_MS on average, frames are staged one frame later.
+STAGE_DELAY, STAGE_DELAY_SLOW = 1, 2
+STAGE_SLOW_MS = 1.0
+STAGE_SLOW_AFTER = 30  # stagings measured before deciding
 
 
 class BgReplaceFilter:
@@ -58,7 +65,9 @@ class BgReplaceFilter:
         self.ring = FrameRing()  # the last frames on the GPU
         self.frame_seq = 0  # OBS frames seen (video_tick); frames and mattes carry it
         self._frame_due = True  # no render yet since the last video_tick
-        self._to_stage = None  # (seq, texture, w, h) to stage for readback on the next frame
+        self._to_stage = []  # (seq, texture, w, h) drawn, to stage for readback on a later frame
+        self.stage_delay = STAGE_DELAY
+        self._stage_n, self._stage_ms = 0, 0.0  # stagings timed, their mean ms
         self.frame_s = 1 / 30  # OBS's frame interval, from video_tick
         self.delay_frames = None  # mean picture delay (frames drawn behind the newest)
         self.matte_behind = 0  # frames between the newest matte's frame and now
@@ -181,7 +190,7 @@ class BgReplaceFilter:
         self.active = False
         self.worker.pause()
         self.gfx.readback_clear()  # frames staged before the pause are not wanted
-        self._to_stage = None
+        self._to_stage = []
 
     def video_tick(self, seconds: float) -> None:
         active = self.source.enabled() and self.source.showing()
@@ -239,15 +248,13 @@ class BgReplaceFilter:
             # drawing before it stages, so stage while little is queued.
             read = self._read_and_stage(w, h)
             t1 = time.perf_counter()
-            tex = self.ring.capture(self.gfx, self.source, self.frame_seq, w, h)
-            if tex:
-                self._prepare_readback(tex, w, h)
+            if self._keeps_frames():
+                self.ring.capture(self.gfx, self.source, self.frame_seq, w, h)
+            self._prepare_readback(w, h)
             tc = time.perf_counter()
-        tex = self.ring.texture(self.frame_seq)
-        if not tex:
+        if not self._draw(self.worker.latest(), w, h, self.path, first):
             self.source.skip()
             return
-        self._draw(self.worker.latest(), tex, w, h, self.path, first)
         t2 = time.perf_counter()
         # t0 → t1 readback (map, stage), t1 → tc capture (and scaling), tc → t2 draw
         read_ms, cap_ms, draw_ms = 1e3 * (t1 - t0), 1e3 * (tc - t1), 1e3 * (t2 - tc)
@@ -265,12 +272,12 @@ class BgReplaceFilter:
         """A new size or path: forget the frames on the GPU and the copies in flight."""
         self.ring.reset(self.gfx, (w, h, self.path))
         self.gfx.readback_clear()
-        self._to_stage = None
+        self._to_stage = []
 
     def _read_and_stage(self, w, h) -> bool:
-        """Hand the worker the copy staged on an earlier frame, then stage the texture
-        rendered on the previous frame (never one drawn in this frame). True if a frame
-        was read back."""
+        """Hand the worker the copy staged on an earlier frame, then stage the newest
+        texture drawn ``stage_delay`` or more frames ago (never one drawn in this frame).
+        True if a frame was read back."""
         t0 = time.perf_counter()
         got = self.gfx.read_staged()
         if got is not None:
@@ -278,58 +285,100 @@ class BgReplaceFilter:
             if path == self.path and size == (w, h):
                 self.worker.submit(frame, size, path, seq)
         t1 = time.perf_counter()
-        if self._to_stage is not None:
-            seq, stex, sw, sh = self._to_stage
-            self._to_stage = None
+        due = [e for e in self._to_stage if e[0] <= self.frame_seq - self.stage_delay]
+        if due:
+            seq, stex, sw, sh = due[-1]  # older ones are skipped: the worker wants the newest
+            self._to_stage = [e for e in self._to_stage if e[0] > seq]
             self.gfx.stage(stex, sw, sh, (seq, (w, h), self.path))
+            self._time_stage(1e3 * (time.perf_counter() - t1))
         self.counters.add(map_ms=1e3 * (t1 - t0), stage_ms=1e3 * (time.perf_counter() - t1))
         return got is not None
 
-    def _prepare_readback(self, tex, w, h) -> None:
-        """This frame's texture for the next frame's staging: only what the worker uses,
-        the grid-size frame (GPU path) or the full frame (CPU path)."""
+    def _time_stage(self, ms: float) -> None:
+        """Stage a frame later where staging waits for the renderer (see STAGE_SLOW_MS)."""
+        if self.stage_delay != STAGE_DELAY:
+            return
+        self._stage_n += 1
+        self._stage_ms += (ms - self._stage_ms) / self._stage_n
+        if self._stage_n >= STAGE_SLOW_AFTER:
+            if self._stage_ms > STAGE_SLOW_MS:
+                self.stage_delay = STAGE_DELAY_SLOW
+                ol.log(ol.LOG_INFO, f"filter '{self.name}': staging a frame for readback took {self._stage_ms:.1f} ms "
+                                    f"(a software renderer?): frames are now read back {STAGE_DELAY_SLOW} "
+                                    "frames after they are drawn, so the render thread does not wait")
+            self._stage_n, self._stage_ms = 0, 0.0
+
+    def _keeps_frames(self) -> bool:
+        """Whether this frame goes into the frame ring: to be drawn again with its matte
+        (sync), read back whole (CPU path), or drawn with the matte as its alpha."""
+        return self.path == "cpu" or self.timing == "sync" or self.settings.background == "transparent"
+
+    def _prepare_readback(self, w, h) -> None:
+        """This frame for staging on a later frame: only what the worker uses, the
+        grid-size frame rendered straight from the source (GPU path) or the full frame
+        from the ring (CPU path)."""
         t0 = time.perf_counter()
         if self.path == "gpu":
             gh, gw = self.worker.grid(h, w)
-            small = self.gfx.scaled(tex, w, h, gw, gh, self.frame_seq % 3)  # staged next frame
-            self._to_stage = (self.frame_seq, small, gw, gh) if small else None
-        else:  # the full frame stays in its ring slot until the next frame
-            self._to_stage = (self.frame_seq, tex, w, h)
+            # its own slot until staged (STAGE_DELAY_SLOW frames later at most)
+            small = self.gfx.capture_scaled(self.source, w, h, gw, gh, self.frame_seq % (STAGE_DELAY_SLOW + 2))
+            entry = (self.frame_seq, small, gw, gh) if small else None
+        else:  # the full frame stays in its ring slot (MIN_FRAMES > STAGE_DELAY_SLOW)
+            tex = self.ring.texture(self.frame_seq)
+            entry = (self.frame_seq, tex, w, h) if tex else None
+        if entry:
+            self._to_stage = self._to_stage[-STAGE_DELAY_SLOW:] + [entry]
         self.counters.add(scale_ms=1e3 * (time.perf_counter() - t0))
 
-    def _draw(self, res, tex, w, h, path, first) -> None:
+    def _draw(self, res, w, h, path, first) -> bool:
         """The newest finished result, or the frame unchanged before the first one. In
-        sync mode (GPU path) the frame the matte was computed from, from the ring."""
+        sync mode (GPU path) the frame the matte was computed from, from the ring; the
+        current frame is drawn straight from the source, never from a texture rendered
+        in this frame. False if there was nothing to draw."""
+        gfx = self.gfx
         if res is None or res.path != path or res.size != (w, h):
-            self.gfx.draw(tex, w, h)
-            return
+            return gfx.draw_source(self.source)
         new = res.seq != self._shown_seq
         self._shown_seq = res.seq
         if path == "cpu":  # the composite is the matte's own frame
             if new or self._comp_tex is None:
-                self._comp_tex = self.gfx.upload("composite", res.array)
+                self._comp_tex = gfx.upload("composite", res.array)
             self._count(res.seq, res.seq, first)
-            self.gfx.draw(self._comp_tex, w, h)
-            return
-        drawn = self.frame_seq
+            gfx.draw(self._comp_tex, w, h)
+            return True
+        drawn, old = self.frame_seq, None
         if self.timing == "sync":
             old = self.ring.texture(res.seq)
             if old:
-                tex, drawn = old, res.seq
+                drawn = res.seq
         self._count(drawn, res.seq, first)
         if new or self._mask_tex is None:
-            self._mask_tex = self.gfx.upload("mask", res.array)
-        if self.settings.background == "transparent":
-            self.gfx.draw_blend(tex, self._mask_tex, w, h)
+            self._mask_tex = gfx.upload("mask", res.array)
+        bg = self.settings.background
+        kind = {}
+        if bg == "transparent":
+            old = old or self.ring.texture(self.frame_seq)  # the matte becomes the alpha
+            if not old:
+                return gfx.draw_source(self.source)
         elif res.background is not None:
             if res.background is not self._bg_uploaded or self._bg_tex is None:
-                self._bg_tex = self.gfx.upload("background", res.background)
+                self._bg_tex = gfx.upload("background", res.background, keep=2)
                 self._bg_uploaded = res.background
-            self.gfx.draw_blend(tex, self._mask_tex, w, h, background=self._bg_tex)
-        elif self.settings.background.startswith("#"):
-            self.gfx.draw_blend(tex, self._mask_tex, w, h, colour=self.colour)
-        else:  # image background not prepared yet (settings just changed)
-            self.gfx.draw(tex, w, h)
+            kind = {"background": self._bg_tex}
+        elif bg.startswith("#"):
+            kind = {"colour": self.colour}
+        else:  # image background not prepared yet (settings just changed): the frame as is
+            if not old:
+                return gfx.draw_source(self.source)
+            gfx.draw(old, w, h)
+            return True
+        if old:
+            gfx.draw_blend(old, self._mask_tex, w, h, **kind)
+        elif gfx.draw_source(self.source):
+            gfx.draw_over(self._mask_tex, w, h, **kind)
+        else:
+            return False
+        return True
 
     def _count(self, drawn: int, matte: int, first: bool) -> None:
         """Once per frame: the matte's age, the picture's delay, the ring's size."""

@@ -10,6 +10,15 @@ copy the GPU does later, mapping waits for it, so a surface is mapped only on a 
 after the one that staged it, and the texture staged is one rendered on an earlier frame
 too (a software renderer copies on the CPU when staging and would first wait for the
 render to finish).
+
+Nothing rendered in a frame is sampled in the same frame, and no texture is overwritten
+soon after a draw sampled it: measured in OBS with software GL (llvmpipe), either made
+the render thread wait for the rasteriser, 10-15 ms a frame at 720p. So the small frame
+for the worker is rendered straight from the source (not scaled from the captured
+frame), the current frame is drawn straight from the source with the matte blended over
+it (:meth:`Graphics.draw_source`, :meth:`Graphics.draw_over`), and uploads go to a ring
+of textures. OBS's own effect filters avoid the same wait by drawing a still source
+directly (``OBS_ALLOW_DIRECT_RENDERING``).
 """
 
 from __future__ import annotations
@@ -19,8 +28,9 @@ from ctypes import POINTER, byref, c_char_p, c_float, c_uint8, c_uint32
 
 import numpy as np
 
-from .libobs import (GS_BLEND_ONE, GS_BLEND_ZERO, GS_CLEAR_COLOR, GS_CS_SRGB, GS_DYNAMIC, GS_R8, GS_RGBA, GS_ZS_NONE,
-                     OBS_EFFECT_DEFAULT, OBS_SOURCE_ASYNC, OBS_SOURCE_CUSTOM_DRAW, FilterSource, lib)
+from .libobs import (GS_BLEND_INVSRCALPHA, GS_BLEND_ONE, GS_BLEND_SRCALPHA, GS_BLEND_ZERO, GS_CLEAR_COLOR, GS_CS_SRGB,
+                     GS_R8, GS_RGBA, GS_ZS_NONE, OBS_EFFECT_DEFAULT, OBS_SOURCE_ASYNC,
+                     OBS_SOURCE_CUSTOM_DRAW, FilterSource, lib)
 
 class _Vec4:
     """A 16-byte aligned ``struct vec4`` (libobs copies it with aligned SSE loads)."""
@@ -80,7 +90,21 @@ float4 PSTransparent(VertData v) : TARGET
     return float4(c.rgb, a);
 }
 
+// The background over a frame already drawn, by a blend state that keeps a of it:
+// (B.rgb, a) with colour factors (1 - a, a) gives a*I + (1 - a)*B.
+float4 PSOverColor(VertData v) : TARGET
+{
+    return float4(bg_color.rgb, mask.Sample(linear_clamp, v.uv).r);
+}
+
+float4 PSOverImage(VertData v) : TARGET
+{
+    return float4(bg.Sample(point_clamp, v.uv).rgb, mask.Sample(linear_clamp, v.uv).r);
+}
+
 technique Color { pass { vertex_shader = VSDefault(v); pixel_shader = PSColor(v); } }
+technique OverColor { pass { vertex_shader = VSDefault(v); pixel_shader = PSOverColor(v); } }
+technique OverImage { pass { vertex_shader = VSDefault(v); pixel_shader = PSOverImage(v); } }
 technique Image { pass { vertex_shader = VSDefault(v); pixel_shader = PSImage(v); } }
 technique Transparent { pass { vertex_shader = VSDefault(v); pixel_shader = PSTransparent(v); } }
 """
@@ -94,7 +118,8 @@ class Graphics:
         self.lib = lib()
         self._texrenders = {}  # purpose → texrender
         self.readback = ReadbackRing(self.lib)
-        self._textures = {}  # purpose → (texture, w, h, format)
+        self._textures = {}  # name → (texture, w, h, format)
+        self._turns = {}  # purpose → uploads so far
         self._effect = None
         self._params = {}
         self._clear = _Vec4()
@@ -107,16 +132,6 @@ class Graphics:
             tr = self.lib.gs_texrender_create(GS_RGBA, GS_ZS_NONE)
             self._texrenders[purpose] = tr
         return tr
-
-    def _texture(self, purpose, w, h, fmt):
-        cur = self._textures.get(purpose)
-        if cur is not None and cur[1:] == (w, h, fmt):
-            return cur[0]
-        if cur is not None:
-            self.lib.gs_texture_destroy(cur[0])
-        tex = self.lib.gs_texture_create(w, h, fmt, 1, None, GS_DYNAMIC)
-        self._textures[purpose] = (tex, w, h, fmt)
-        return tex
 
     def effect(self):
         if self._effect is None:
@@ -159,28 +174,36 @@ class Graphics:
     def capture(self, filter_source: FilterSource, width: int, height: int, slot: int = 0):
         """Render the filter's target at its own size into the texture of frame-ring slot
         ``slot`` (or None). It stays valid until that slot is captured again."""
+        return self._render_to(f"frame{slot}", width, height, width, height,
+                               lambda: self._render_target(filter_source))
+
+    def capture_scaled(self, filter_source: FilterSource, width: int, height: int, out_w: int, out_h: int,
+                       slot: int = 0):
+        """Render the filter's target (width×height) straight at out_w×out_h (the GPU
+        scales while drawing) into slot ``slot`` of the small ring, or None."""
+        return self._render_to(f"small{slot}", width, height, out_w, out_h,
+                               lambda: self._render_target(filter_source))
+
+    def draw_source(self, filter_source: FilterSource) -> bool:
+        """Draw the filter's target as it is, straight into the current render target
+        (the current frame without sampling a texture rendered in this frame). False if
+        there is no target."""
+        return self._render_target(filter_source)
+
+    def _render_target(self, filter_source: FilterSource) -> bool:
         lb = self.lib
         target = lb.obs_filter_get_target(filter_source.ptr)
         parent = lb.obs_filter_get_parent(filter_source.ptr)
         if not target or not parent:
-            return None
+            return False
+        # The same choice obs_source_process_filter_begin makes; the wrong one renders
+        # blank and floods the log with "invalid param".
         flags = lb.obs_source_get_output_flags(target)
-
-        def render():
-            # The same choice obs_source_process_filter_begin makes; the wrong one renders
-            # blank and floods the log with "invalid param".
-            if target == parent and not flags & (OBS_SOURCE_CUSTOM_DRAW | OBS_SOURCE_ASYNC):
-                lb.obs_source_default_render(target)
-            else:
-                lb.obs_source_video_render(target)
-
-        return self._render_to(f"frame{slot}", width, height, width, height, render)
-
-    def scaled(self, texture, width: int, height: int, out_w: int, out_h: int, slot: int = 0):
-        """``texture`` (width×height) drawn at out_w×out_h (bilinear) into the texture of
-        slot ``slot`` of the small ring."""
-        return self._render_to(f"small{slot}", width, height, out_w, out_h,
-                               lambda: self.draw(texture, width, height))
+        if target == parent and not flags & (OBS_SOURCE_CUSTOM_DRAW | OBS_SOURCE_ASYNC):
+            lb.obs_source_default_render(target)
+        else:
+            lb.obs_source_video_render(target)
+        return True
 
     def _render_to(self, name: str, width: int, height: int, out_w: int, out_h: int, render):
         """Run ``render()`` (drawing in width×height coordinates) into the texrender
@@ -195,11 +218,11 @@ class Graphics:
             lb.gs_ortho(0.0, float(width), 0.0, float(height), -100.0, 100.0)
             lb.gs_blend_state_push()
             lb.gs_blend_function(GS_BLEND_ONE, GS_BLEND_ZERO)
-            render()
+            drawn = render()
             lb.gs_blend_state_pop()
         finally:
             lb.gs_texrender_end(tr)
-        return lb.gs_texrender_get_texture(tr)
+        return lb.gs_texrender_get_texture(tr) if drawn is not False else None
 
     def stage(self, texture, width: int, height: int, tag) -> None:
         """Start copying an RGBA texture (rendered on an earlier frame) for
@@ -218,13 +241,24 @@ class Graphics:
         """Forget the copies not read yet."""
         self.readback.clear()
 
-    def upload(self, purpose: str, array: np.ndarray):
-        """A dynamic texture holding ``array`` (uint8 HxW → R8, HxWx4 → RGBA)."""
+    def upload(self, purpose: str, array: np.ndarray, keep: int = 3):
+        """A new texture holding ``array`` (uint8 HxW → R8, HxWx4 → RGBA). Each upload
+        creates its texture with the data (new storage: nothing to wait for), and the
+        texture of ``keep`` uploads ago is freed. Rewriting one dynamic texture made a
+        software renderer wait 2-6 ms a frame for the draws still reading it."""
         h, w = array.shape[:2]
         fmt = GS_R8 if array.ndim == 2 else GS_RGBA
-        tex = self._texture(purpose, w, h, fmt)
+        turn = self._turns.get(purpose, -1) + 1
+        self._turns[purpose] = turn
+        name = f"{purpose}{turn % max(1, keep)}"
+        old = self._textures.pop(name, None)
+        if old is not None:
+            self.lib.gs_texture_destroy(old[0])
         a = np.ascontiguousarray(array)
-        self.lib.gs_texture_set_image(tex, a.ctypes.data, a.strides[0], False)
+        levels = (ctypes.c_void_p * 1)(a.ctypes.data)
+        tex = self.lib.gs_texture_create(w, h, fmt, 1, ctypes.addressof(levels), 0)
+        if tex:
+            self._textures[name] = (tex, w, h, fmt)
         return tex
 
     def draw(self, texture, width: int, height: int) -> None:
@@ -264,6 +298,32 @@ class Graphics:
             while lb.gs_effect_loop(eff, tech):
                 lb.gs_draw_sprite(image, 0, width, height)
         finally:
+            lb.gs_enable_framebuffer_srgb(previous)
+
+
+    def draw_over(self, mask, width: int, height: int, colour=None, background=None) -> None:
+        """Blend a colour (r, g, b in 0..1) or a background texture over what was just
+        drawn (:meth:`draw_source`), by the R8 ``mask``: out = a·drawn + (1 − a)·bg,
+        the drawn alpha kept. The same sRGB-value blend as :meth:`draw_blend`."""
+        lb = self.lib
+        eff = self.effect()
+        p = self._params
+        lb.gs_effect_set_texture(p[b"mask"], mask)
+        if background is not None:
+            lb.gs_effect_set_texture(p[b"bg"], background)
+            tech = b"OverImage"
+        else:
+            lb.gs_effect_set_vec4(p[b"bg_color"], self._colour.set(*(colour or (0.0, 0.0, 0.0)), 1.0))
+            tech = b"OverColor"
+        previous = lb.gs_framebuffer_srgb_enabled()
+        lb.gs_enable_framebuffer_srgb(False)
+        lb.gs_blend_state_push()
+        lb.gs_blend_function_separate(GS_BLEND_INVSRCALPHA, GS_BLEND_SRCALPHA, GS_BLEND_ZERO, GS_BLEND_ONE)
+        try:
+            while lb.gs_effect_loop(eff, tech):
+                lb.gs_draw_sprite(mask, 0, width, height)
+        finally:
+            lb.gs_blend_state_pop()
             lb.gs_enable_framebuffer_srgb(previous)
 
 

@@ -102,8 +102,17 @@ class FakeGfx:
         self.captures += 1
         return ("tex", slot, w, h)
 
-    def scaled(self, tex, w, h, ow, oh, slot=0):
+    def capture_scaled(self, source, w, h, ow, oh, slot=0):
         return ("small", ow, oh)
+
+    def draw_source(self, source):
+        self.draws.append(("plain", "source"))
+        return True
+
+    def draw_over(self, mask, w, h, colour=None, background=None):
+        kind = "image" if background is not None else "colour"
+        assert self.draws[-1] == ("plain", "source")  # over the frame just drawn: one drawing
+        self.draws[-1] = ("over", kind)
 
     def next_frame(self):
         self.frame += 1
@@ -123,7 +132,7 @@ class FakeGfx:
     def drop_slots(self, prefix, keep):
         pass
 
-    def upload(self, purpose, array):
+    def upload(self, purpose, array, keep=3):
         self.uploads.append((purpose, array.shape))
         return (purpose, array.shape)
 
@@ -264,9 +273,10 @@ def test_gpu_path_draws_source_until_first_result_then_blends():
     filt = make_filter()
     try:
         filt.video_render()
-        assert filt.gfx.draws[0] == ("plain", "tex")  # nothing finished yet: unchanged frame
+        assert filt.gfx.draws[0] == ("plain", "source")  # nothing finished yet: unchanged frame
         render_until_result(filt)
-        assert filt.gfx.draws[-1] == ("blend", "colour")
+        # its own frame from the ring, or the current one if that frame left the ring already
+        assert filt.gfx.draws[-1] in (("blend", "colour"), ("over", "colour"))
         assert ("mask", (360, 640)) in filt.gfx.uploads  # the grid-size matte, not the frame
         assert "inference" in filt.stats_text() and "GPU compositing" in filt.stats_text()
     finally:
@@ -297,7 +307,7 @@ def test_transparent_and_image_backgrounds_use_their_shaders(tmp_path):
     filt = make_filter({"background_type": "image", "background_image": str(img)})
     try:
         render_until_result(filt)
-        assert filt.gfx.draws[-1] == ("blend", "image")
+        assert filt.gfx.draws[-1] in (("blend", "image"), ("over", "image"))
         assert ("background", (720, 1280, 4)) in filt.gfx.uploads
     finally:
         filt.close()
@@ -375,9 +385,9 @@ def test_resolution_change_drops_stale_results():
         filt.source.size = (640, 360)
         filt.gfx.draws.clear()
         filt.video_render()
-        assert filt.gfx.draws[-1] == ("plain", "tex")  # old result has the old size
+        assert filt.gfx.draws[-1] == ("plain", "source")  # old result has the old size
         render_until_result(filt)
-        assert filt.gfx.draws[-1] == ("blend", "colour")
+        assert filt.gfx.draws[-1] in (("blend", "colour"), ("over", "colour"))
     finally:
         filt.close()
 
@@ -396,7 +406,7 @@ def test_hide_pauses_and_forgets_state():
         filt.video_tick(0.016)
         filt.gfx.draws.clear()
         filt.video_render()
-        assert filt.gfx.draws[-1] == ("plain", "tex")  # nothing stale drawn
+        assert filt.gfx.draws[-1] == ("plain", "source")  # nothing stale drawn
         render_until_result(filt)
         assert filt.worker.pipeline.resets >= 1
     finally:
@@ -569,7 +579,7 @@ def test_script_reload_rebinds_and_keeps_filters_working(fake_obs, monkeypatch, 
     new = st.instances[key]
     assert isinstance(new, sys.modules["obs_filter.filter"].BgReplaceFilter) and new is not filt
     render_until_result(new)
-    assert new.gfx.draws[-1] == ("blend", "colour")
+    assert new.gfx.draws[-1] in (("blend", "colour"), ("over", "colour"))
     st.handler.destroy(key)
     assert key not in st.instances and new.closed
 
@@ -675,6 +685,53 @@ def test_renders_after_the_first_in_a_frame_only_draw():
         filt.close()
 
 
+def test_frames_are_staged_later_where_staging_waits_for_the_renderer():
+    filt = make_filter()
+    slow = {"on": False}
+    stage, ages = filt.gfx.stage, []  # frames between drawing and staging
+
+    def timed_stage(tex, w, h, tag):
+        if slow["on"]:
+            time.sleep(0.003)  # a software renderer finishing its queue first
+        ages.append(filt.frame_seq - tag[0])
+        stage(tex, w, h, tag)
+
+    filt.gfx.stage = timed_stage
+    try:
+        for _ in range(F.STAGE_SLOW_AFTER + 5):  # quick staging: the next frame
+            frame(filt)
+        assert filt.stage_delay == F.STAGE_DELAY == 1
+        assert set(ages) == {1}
+        slow["on"] = True
+        for _ in range(2 * F.STAGE_SLOW_AFTER + 2):
+            frame(filt)
+        assert filt.stage_delay == F.STAGE_DELAY_SLOW == 2
+        ages.clear()
+        for _ in range(5):
+            frame(filt)
+        assert ages == [2] * 5  # each frame staged two frames after it was drawn
+    finally:
+        filt.close()
+
+
+def test_latency_mode_keeps_no_frames_and_never_samples_this_frame():
+    filt = make_filter({"timing": "latency"})
+    try:
+        render_until_result(filt)
+        for _ in range(5):
+            frame(filt)
+        assert filt.gfx.captures == 0 and len(filt.ring) == 0  # the source is drawn directly
+        assert filt.gfx.draws[-1] == ("over", "colour")
+    finally:
+        filt.close()
+    filt = make_filter({"timing": "latency", "background_type": "transparent"})
+    try:  # the matte as alpha needs the frame as a texture
+        render_until_result(filt)
+        assert filt.gfx.captures > 0 and filt.gfx.draws[-1] == ("blend", "transparent")
+    finally:
+        filt.close()
+
+
 @pytest.mark.parametrize("timing", ["sync", "latency"])
 def test_matte_is_drawn_over_its_own_frame_in_sync_mode(timing):
     filt = make_filter({"timing": timing}, factory=lambda s: FakePipeline(s, 0.05))
@@ -688,13 +745,14 @@ def test_matte_is_drawn_over_its_own_frame_in_sync_mode(timing):
             frame(filt)
             time.sleep(0.01)
         shown = filt._shown_seq  # the frame number of the matte drawn last
-        assert filt.gfx.draws[-1] == ("blend", "colour")
         if timing == "sync":
+            assert filt.gfx.draws[-1] == ("blend", "colour")
             assert filt.gfx.blended == filt.ring.texture(shown)
             assert filt.counters.ages[0] > 0 and sum(filt.counters.ages[1:]) == 0
             assert filt.delay_ms() > 0 and "picture delayed" in filt.stats_text()
-        else:
-            assert filt.gfx.blended == filt.ring.texture(filt.frame_seq)
+        else:  # the current frame straight from the source, the matte blended over it
+            assert filt.gfx.draws[-1] == ("over", "colour")
+            assert len(filt.ring) == 0  # no frame kept
             assert filt.frame_seq > shown and sum(filt.counters.ages[2:]) > 0
             assert "behind the picture" in filt.stats_text()
         assert len(filt.ring) <= filt.ring.MAX_FRAMES

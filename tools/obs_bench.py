@@ -14,7 +14,9 @@ for each case measures over a fixed time:
 
 Cases: ``none`` (no filter), ``sync`` (GPU compositing, picture delayed to its matte),
 ``latency`` (GPU compositing, newest picture with the newest matte), ``cpu`` (CPU
-compositing), ``sync_off`` (``sync`` with adaptive rate off: the model on every frame).
+compositing), ``sync_off`` (``sync`` with adaptive rate off: the model on every frame);
+for scale, ``stock_colour`` and ``stock_mask`` put OBS's own Color Correction or Image Mask
+filter on the source instead.
 Usage:
 
     python3 tools/obs_bench.py --size 1280x720 --fps 30 --seconds 10 --source still \\
@@ -47,11 +49,20 @@ from obs_filter.stats import STATS_DIR_ENV, window  # noqa: E402
 
 CASES = {
     "none": None,
-    "sync": {"compositing": "gpu", "timing": "sync"},
+    # Every case names every setting it depends on: the filter's settings are updated in
+    # place from case to case, so a setting left out would keep the previous case's value.
+    "sync": {"compositing": "gpu", "timing": "sync", "adaptive_rate": "balanced"},
     "sync_off": {"compositing": "gpu", "timing": "sync", "adaptive_rate": "off"},  # the model on every frame
-    "latency": {"compositing": "gpu", "timing": "latency"},
-    "cpu": {"compositing": "cpu", "timing": "sync"},
+    "latency": {"compositing": "gpu", "timing": "latency", "adaptive_rate": "balanced"},
+    "cpu": {"compositing": "cpu", "timing": "sync", "adaptive_rate": "balanced"},
 }
+# OBS's own filters on the same source, for scale: each renders the source into a texture
+# and draws it again in the same frame, as every OBS effect filter does.
+STOCK = {
+    "stock_colour": ("color_filter_v2", {"gamma": 0.1}),
+    "stock_mask": ("mask_filter_v2", {"type": "mask_alpha_filter.effect"}),  # image_path: the person still
+}
+CASES.update({k: None for k in STOCK})
 SRC, FLT = "photo", "bg"
 BLUE = 0xFFFF0000  # OBS colours are 0xAABBGGRR
 KEYS = ["obs_render_ms", "render_skipped", "active_fps", "obs_cpu_pct", "capture_ms", "readback_ms", "draw_ms",
@@ -162,7 +173,18 @@ def run(args) -> dict:
             have_filter = False
             for case in args.cases:
                 settings = CASES[case]
-                if settings is None:
+                if case in STOCK:
+                    if have_filter:
+                        obs.ws.remove_source_filter(SRC, FLT)
+                        have_filter = False
+                    kind, stock = STOCK[case]
+                    if kind == "mask_filter_v2":
+                        stock = {**stock, "image_path": str(img)}
+                    obs.ws.create_source_filter(SRC, case, kind, stock)
+                    time.sleep(args.warmup)
+                    result["cases"][case] = measure(obs, None, args.seconds)
+                    obs.ws.remove_source_filter(SRC, case)
+                elif settings is None:
                     if have_filter:
                         obs.ws.remove_source_filter(SRC, FLT)
                         have_filter = False
