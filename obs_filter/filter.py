@@ -273,6 +273,8 @@ class BgReplaceFilter:
         self.ring.reset(self.gfx, (w, h, self.path))
         self.gfx.readback_clear()
         self._to_stage = []
+        # measured again for the new size or path (a slow start must not stick)
+        self.stage_delay, self._stage_n, self._stage_ms = STAGE_DELAY, 0, 0.0
 
     def _read_and_stage(self, w, h) -> bool:
         """Hand the worker the copy staged on an earlier frame, then stage the newest

@@ -710,6 +710,11 @@ def test_frames_are_staged_later_where_staging_waits_for_the_renderer():
         for _ in range(5):
             frame(filt)
         assert ages == [2] * 5  # each frame staged two frames after it was drawn
+        slow["on"] = False
+        filt.source.size = (960, 540)  # a new size is measured again
+        for _ in range(3):
+            frame(filt)
+        assert filt.stage_delay == 1 and ages[-1] == 1
     finally:
         filt.close()
 
