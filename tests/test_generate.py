@@ -80,6 +80,21 @@ def test_static_frames_are_the_compositing_equation(tiny_sources, tmp_path):
     assert np.abs(img[alpha == 0] - expected[alpha == 0]).mean() > 10
 
 
+def test_plate_is_the_clean_background_of_the_first_frame(tiny_sources, tmp_path):
+    folders = {f.name.split("-")[-1]: f for f in G.generate(tmp_path / "o", tiny_sources, frames=4, size=(64, 48))}
+    for camera, f in folders.items():
+        plate = cv2.imread(str(f / "plate.png")).astype(np.float32)
+        img0 = cv2.imread(str(f / "images" / "00000.jpg")).astype(np.float32)
+        img3 = cv2.imread(str(f / "images" / "00003.jpg")).astype(np.float32)
+        bg = cv2.imread(str(f / "alpha" / "00000.png"), 0) == 0
+        bg3 = bg & (cv2.imread(str(f / "alpha" / "00003.png"), 0) == 0)
+        assert plate.shape == img0.shape and bg.sum() > 100
+        if camera == "static":  # the room itself, up to JPEG
+            assert np.abs(img0 - plate)[bg].mean() < 2.5
+        if camera == "panzoom":  # the camera leaves the plate's view
+            assert np.abs(img3 - plate)[bg3].mean() > np.abs(img0 - plate)[bg3].mean() + 3
+
+
 def test_cameras_differ(tiny_sources, tmp_path):
     folders = {f.name.split("-")[-1]: f for f in G.generate(tmp_path / "o", tiny_sources, frames=4, size=(64, 48))}
 

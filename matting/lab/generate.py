@@ -170,6 +170,10 @@ def generate_sequence(item: dict, out: Path, size: tuple[int, int] = SIZE, frame
     for sub in ("images", "alpha", "fgr"):
         (folder / sub).mkdir(parents=True, exist_ok=True)
     names = source.names[start:start + n]
+    # The clean plate: the room as the camera saw it at the first frame, without noise,
+    # flicker or JPEG (what a captured plate averages to); a moving camera leaves it.
+    plate = cv2.convertScaleAbs(_background_frame(canvas, 0.0, w, h, params), alpha=255.0)
+    cv2.imwrite(str(folder / "plate.png"), plate)
     for k, name in enumerate(names):
         t = k / max(1, n - 1)
         fgr = read_image(_find(source.path / "fgr", name), InputError, "foreground")
@@ -202,7 +206,8 @@ def generate_sequence(item: dict, out: Path, size: tuple[int, int] = SIZE, frame
             "source": source.name, "source_frames": list(names), "background": {"file": item["background"].name},
             "size": [w, h], "camera": camera, "bg_blur_sigma": BG_BLUR_SIGMA, **params,
             "note": "alpha/NNNNN.png is exactly the alpha used for compositing I=aF+(1-a)B "
-                    "before flicker/noise/JPEG (noisy camera); fgr/ is F (black where alpha is 0)."}
+                    "before flicker/noise/JPEG (noisy camera); fgr/ is F (black where alpha is 0); "
+                    "plate.png is B at the first frame (the clean plate, for known-background matting)."}
     (folder / "meta.json").write_text(json.dumps(meta, indent=1))
     return folder
 
