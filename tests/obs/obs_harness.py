@@ -272,6 +272,11 @@ class Obs:
             except Exception:  # noqa: BLE001
                 pass
             self.ws = None
+            # Let obs-websocket finish the closed session before OBS unloads it: a client
+            # that disconnects just as OBS exits can crash OBS 30.x in obs-websocket's
+            # module unload (seen once in CI, after this filter had unloaded cleanly;
+            # upstream: obs-studio #9861, obs-websocket #1180).
+            time.sleep(1.0)
         deadline = time.monotonic() + timeout
         while self.proc.poll() is None and time.monotonic() < deadline:
             close_main_window(self.display)
