@@ -16,8 +16,8 @@ soon after a draw sampled it: measured in OBS with software GL (llvmpipe), eithe
 the render thread wait for the rasteriser, 10-15 ms a frame at 720p. So the small frame
 for the worker is rendered straight from the source (not scaled from the captured
 frame), the current frame is drawn straight from the source with the matte blended over
-it (:meth:`Graphics.draw_source`, :meth:`Graphics.draw_over`), and uploads go to a ring
-of textures. OBS's own effect filters avoid the same wait by drawing a still source
+it (:meth:`Graphics.draw_source`, :meth:`Graphics.draw_over`), and each upload creates
+a new texture. OBS's own effect filters avoid the same wait by drawing a still source
 directly (``OBS_ALLOW_DIRECT_RENDERING``).
 """
 
@@ -118,7 +118,7 @@ class Graphics:
         self.lib = lib()
         self._texrenders = {}  # purpose → texrender
         self.readback = ReadbackRing(self.lib)
-        self._textures = {}  # name → (texture, w, h, format)
+        self._textures = {}  # name → texture (uploads: purpose + turn)
         self._turns = {}  # purpose → uploads so far
         self._effect = None
         self._params = {}
@@ -155,7 +155,7 @@ class Graphics:
             for tr in self._texrenders.values():
                 self.lib.gs_texrender_destroy(tr)
             self.readback.destroy()
-            for tex, *_ in self._textures.values():
+            for tex in self._textures.values():
                 self.lib.gs_texture_destroy(tex)
             if self._effect:
                 self.lib.gs_effect_destroy(self._effect)
@@ -175,22 +175,19 @@ class Graphics:
         """Render the filter's target at its own size into the texture of frame-ring slot
         ``slot`` (or None). It stays valid until that slot is captured again."""
         return self._render_to(f"frame{slot}", width, height, width, height,
-                               lambda: self._render_target(filter_source))
+                               lambda: self.draw_source(filter_source))
 
     def capture_scaled(self, filter_source: FilterSource, width: int, height: int, out_w: int, out_h: int,
                        slot: int = 0):
         """Render the filter's target (width×height) straight at out_w×out_h (the GPU
         scales while drawing) into slot ``slot`` of the small ring, or None."""
         return self._render_to(f"small{slot}", width, height, out_w, out_h,
-                               lambda: self._render_target(filter_source))
+                               lambda: self.draw_source(filter_source))
 
     def draw_source(self, filter_source: FilterSource) -> bool:
         """Draw the filter's target as it is, straight into the current render target
         (the current frame without sampling a texture rendered in this frame). False if
         there is no target."""
-        return self._render_target(filter_source)
-
-    def _render_target(self, filter_source: FilterSource) -> bool:
         lb = self.lib
         target = lb.obs_filter_get_target(filter_source.ptr)
         parent = lb.obs_filter_get_parent(filter_source.ptr)
@@ -206,8 +203,9 @@ class Graphics:
         return True
 
     def _render_to(self, name: str, width: int, height: int, out_w: int, out_h: int, render):
-        """Run ``render()`` (drawing in width×height coordinates) into the texrender
-        ``name`` of out_w×out_h, cleared, without blending; its texture, or None."""
+        """Run ``render()`` (drawing in width×height coordinates; False if it had nothing
+        to draw) into the texrender ``name`` of out_w×out_h, cleared, without blending;
+        its texture, or None."""
         lb = self.lib
         tr = self._texrender(name)
         lb.gs_texrender_reset(tr)
@@ -222,7 +220,7 @@ class Graphics:
             lb.gs_blend_state_pop()
         finally:
             lb.gs_texrender_end(tr)
-        return lb.gs_texrender_get_texture(tr) if drawn is not False else None
+        return lb.gs_texrender_get_texture(tr) if drawn else None
 
     def stage(self, texture, width: int, height: int, tag) -> None:
         """Start copying an RGBA texture (rendered on an earlier frame) for
@@ -253,12 +251,12 @@ class Graphics:
         name = f"{purpose}{turn % max(1, keep)}"
         old = self._textures.pop(name, None)
         if old is not None:
-            self.lib.gs_texture_destroy(old[0])
+            self.lib.gs_texture_destroy(old)
         a = np.ascontiguousarray(array)
         levels = (ctypes.c_void_p * 1)(a.ctypes.data)
         tex = self.lib.gs_texture_create(w, h, fmt, 1, ctypes.addressof(levels), 0)
         if tex:
-            self._textures[name] = (tex, w, h, fmt)
+            self._textures[name] = tex
         return tex
 
     def draw(self, texture, width: int, height: int) -> None:
@@ -299,7 +297,6 @@ class Graphics:
                 lb.gs_draw_sprite(image, 0, width, height)
         finally:
             lb.gs_enable_framebuffer_srgb(previous)
-
 
     def draw_over(self, mask, width: int, height: int, colour=None, background=None) -> None:
         """Blend a colour (r, g, b in 0..1) or a background texture over what was just
@@ -406,7 +403,6 @@ class ReadbackRing:
             for surf in ring:
                 self.lib.gs_stagesurface_destroy(surf)
         self.surfaces, self._pending, self._last = {}, [], None
-
 
 
 class FrameRing:

@@ -32,7 +32,6 @@ OBS_SOURCE_SRGB = 1 << 15  # the filter handles the sRGB framebuffer state itsel
 GS_CS_SRGB = 0  # enum gs_color_space: 8-bit SDR sRGB
 GS_R8, GS_RGBA = 2, 3
 GS_ZS_NONE = 0
-GS_DYNAMIC = 1 << 1
 GS_CLEAR_COLOR = 1 << 0
 GS_BLEND_ZERO, GS_BLEND_ONE = 0, 1
 GS_BLEND_SRCALPHA, GS_BLEND_INVSRCALPHA = 4, 5
@@ -155,7 +154,6 @@ _FUNCS = {
     "gs_stagesurface_unmap": (None, [c_void_p]),
     "gs_texture_create": (c_void_p, [c_uint32, c_uint32, c_int, c_uint32, c_void_p, c_uint32]),
     "gs_texture_destroy": (None, [c_void_p]),
-    "gs_texture_set_image": (None, [c_void_p, c_void_p, c_uint32, c_bool]),
     "gs_effect_create": (c_void_p, [c_char_p, c_char_p, POINTER(c_char_p)]),
     "gs_effect_destroy": (None, [c_void_p]),
     "gs_effect_get_param_by_name": (c_void_p, [c_void_p, c_char_p]),
