@@ -56,8 +56,8 @@ CASES = {
     "latency": {"compositing": "gpu", "timing": "latency", "adaptive_rate": "balanced"},
     "cpu": {"compositing": "cpu", "timing": "sync", "adaptive_rate": "balanced"},
 }
-# OBS's own filters on the same source, for scale: each renders the source into a texture
-# and draws it again in the same frame, as every OBS effect filter does.
+# OBS's own effect filters on the same source, for scale (on a still source they draw it
+# directly, OBS_ALLOW_DIRECT_RENDERING; on an async one through a texture, as this filter).
 STOCK = {
     "stock_colour": ("color_filter_v2", {"gamma": 0.1}),
     "stock_mask": ("mask_filter_v2", {"type": "mask_alpha_filter.effect"}),  # image_path: the person still
@@ -173,10 +173,10 @@ def run(args) -> dict:
             have_filter = False
             for case in args.cases:
                 settings = CASES[case]
+                if settings is None and have_filter:  # no filter, or OBS's own: this one goes
+                    obs.ws.remove_source_filter(SRC, FLT)
+                    have_filter = False
                 if case in STOCK:
-                    if have_filter:
-                        obs.ws.remove_source_filter(SRC, FLT)
-                        have_filter = False
                     kind, stock = STOCK[case]
                     if kind == "mask_filter_v2":
                         stock = {**stock, "image_path": str(img)}
@@ -185,9 +185,6 @@ def run(args) -> dict:
                     result["cases"][case] = measure(obs, None, args.seconds)
                     obs.ws.remove_source_filter(SRC, case)
                 elif settings is None:
-                    if have_filter:
-                        obs.ws.remove_source_filter(SRC, FLT)
-                        have_filter = False
                     time.sleep(args.warmup)
                     result["cases"][case] = measure(obs, None, args.seconds)
                 else:
