@@ -157,17 +157,31 @@ def motion_mask(gray, prev_gray, low, high):
 
 
 @njit(cache=True)  # grid-sized: a parallel region's start-up costs more than it saves
-def temporal_fuse(current, previous, motion, strength, out):
+def temporal_fuse(current, previous, motion, strength, out, threshold=0.5, band=0.0, flush=0.0):
     """``out = w·previous + (1−w)·current`` with ``w = strength·(1 − motion)``.
 
     Still pixels lean on the past (flicker is averaged away), moving pixels take the
     current frame's value at once. ``out`` may be ``previous``.
+
+    Hysteresis (``band`` > 0): where the result crosses ``threshold`` relative to
+    ``previous`` while both it and the model's ``current`` value are within ``band`` of
+    the threshold, the previous value is kept, so a region the model wavers on (a branch
+    touching the head) does not flip in and out. Where the model is sure (``current`` far
+    from the threshold) the crossing goes through: a ghost of someone who left, decaying
+    towards 0 on a still picture, is not held just above the threshold.
+    Results below ``flush`` become 0 (a decay never reaches 0 by itself).
     """
     h, w = current.shape
-    for y in prange(h):
+    for y in range(h):
         for x in range(w):
+            p = previous[y, x]
+            c = current[y, x]
             wt = strength * (1.0 - motion[y, x])
-            out[y, x] = wt * previous[y, x] + (1.0 - wt) * current[y, x]
+            v = wt * p + (1.0 - wt) * c
+            if band > 0 and (v >= threshold) != (p >= threshold) \
+                    and abs(v - threshold) < band and abs(c - threshold) < band:
+                v = p
+            out[y, x] = v if v >= flush else 0.0
     return out
 
 

@@ -141,17 +141,27 @@ def test_motion_mask_matches_twin(shape, data, low, span):
     np.testing.assert_allclose(motion_mask(a, b, low, low + span), want, atol=1e-5)
 
 
-@given(shape=shapes, data=st.data(), strength=st.floats(0, 0.95))
-def test_temporal_fuse_matches_twin(shape, data, strength):
+@given(shape=shapes, data=st.data(), strength=st.floats(0, 0.95), threshold=st.floats(0.1, 0.9),
+       band=st.sampled_from([0.0, 0.1, 0.25]), flush=st.sampled_from([0.0, 0.5 / 255, 0.1]))
+def test_temporal_fuse_matches_twin(shape, data, strength, threshold, band, flush):
     unit = st.floats(0, 1, width=32)
     cur, prev, motion = (data.draw(arrays(np.float32, shape, elements=unit)) for _ in range(3))
     w = strength * (1 - motion.astype(np.float64))
     want = w * prev + (1 - w) * cur
+    if band > 0:
+        crossed = (want >= threshold) != (prev >= threshold)
+        hold = crossed & (np.abs(want - threshold) < band) & (np.abs(cur - threshold) < band)
+        want = np.where(hold, prev, want)
+    want = np.where(want >= flush, want, 0.0)
     out = np.empty_like(cur)
-    np.testing.assert_allclose(temporal_fuse(cur, prev, motion, strength, out), want, atol=1e-6)
-    # In place over `previous`, as the pipeline uses it.
-    temporal_fuse(cur, prev, motion, strength, prev)
-    np.testing.assert_allclose(prev, want, atol=1e-6)
+    got = temporal_fuse(cur, prev, motion, strength, out, threshold, band, flush)
+    np.testing.assert_allclose(got, want, atol=1e-6)
+    # In place over `previous`, on views (the pipeline fuses a window of the grid).
+    big = np.zeros((shape[0] + 2, shape[1] + 3), np.float32)
+    big[1:-1, 2:-1] = prev
+    temporal_fuse(cur, big[1:-1, 2:-1], motion, strength, big[1:-1, 2:-1], threshold, band, flush)
+    np.testing.assert_allclose(big[1:-1, 2:-1], want, atol=1e-6)
+    assert not big[0].any() and not big[:, :2].any()
 
 
 @pytest.mark.parametrize("channels", [3, 4])

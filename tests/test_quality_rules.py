@@ -31,13 +31,30 @@ def test_trust_band_keeps_refinement_near_the_model():
     assert (free == 128).all()
 
 
-def test_hold_crossings_is_hysteresis():
-    prev = np.array([0.6, 0.6, 0.4, 0.4, 0.9, 0.1], np.float32)
-    cur = np.array([0.45, 0.2, 0.55, 0.8, 0.7, 0.3], np.float32)
-    out = cur.copy()
-    P.hold_crossings(out, prev, 0.5, 0.15)
+def test_temporal_hysteresis_holds_wavering_pixels_only():
+    from matting.postprocess import temporal_fuse
+
+    def px(*v):
+        return np.array([v], np.float32)
+
+    prev = px(0.6, 0.6, 0.4, 0.4, 0.9, 0.1, 0.6)
+    cur = px(0.45, 0.2, 0.55, 0.8, 0.7, 0.3, 0.0)
+    out = temporal_fuse(cur, prev, np.ones_like(cur), 0.9, np.empty_like(cur), 0.5, 0.15)  # all moving
     # small crossings hold the old value; large ones, and changes that do not cross, go through
-    np.testing.assert_array_equal(out, np.float32([0.6, 0.2, 0.4, 0.8, 0.7, 0.3]))
+    np.testing.assert_allclose(out, px(0.6, 0.2, 0.4, 0.8, 0.7, 0.3, 0.0))
+    # A still pixel the model is sure is background (someone left): the decaying value is
+    # not held just above the threshold, it goes on down to 0.
+    a = px(0.7)
+    for _ in range(80):
+        temporal_fuse(px(0.0), a, px(0.0), 0.9, a, 0.5, 0.25, 0.5 / 255)
+    assert a[0, 0] == 0.0
+    # A still pixel the model wavers on (0.45 / 0.55) stays on one side.
+    a = px(0.6)
+    sides = set()
+    for i in range(40):
+        temporal_fuse(px(0.45 if i % 2 else 0.55), a, px(0.0), 0.5, a, 0.5, 0.25)
+        sides.add(bool(a[0, 0] >= 0.5))
+    assert sides == {True}
 
 
 def test_keep_largest_follows_the_previous_person():
