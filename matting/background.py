@@ -15,6 +15,7 @@ import numpy as np
 
 from .errors import BackgroundError
 from .io import IMAGE_SUFFIXES, VIDEO_SUFFIXES, read_image
+from .resize import shrink
 
 
 def parse_colour(spec: str) -> tuple[int, int, int]:
@@ -134,7 +135,7 @@ class Background:
             raise BackgroundError("a 'blur' background needs the current frame")
         h, w = image.shape[:2]
         # All channels, then drop a 4th: a strided 3-of-4 view is copied slowly by OpenCV.
-        small = cv2.resize(image, (max(1, w // 8), max(1, h // 8)), interpolation=cv2.INTER_AREA)
+        small = shrink(image, (max(1, w // 8), max(1, h // 8)))
         small = np.ascontiguousarray(small[:, :, :3])
         sigma = 0.5 + 6.0 * self.blur_strength
         small = cv2.GaussianBlur(small, (0, 0), sigma, borderType=cv2.BORDER_REPLICATE)

@@ -26,6 +26,8 @@ from .composite import composite
 from .errors import InputError
 from .model import Segmenter
 from .plate import KnownBackground
+from .resize import shrink
+from .scratch import Scratch
 from .refine import apply_guided_color, flat_cells, foreground_means, guided_coefficients_color
 from .postprocess import filter_components, motion_mask, spread_motion, temporal_fuse
 from .roi import RoiTracker, expand_box, fit_box, mask_bbox
@@ -48,9 +50,11 @@ EDGE_LOW, EDGE_HIGH = 0.28, 0.72
 # front of a busy wall), nor add what the model rejected.
 EDGE_TRUST = 0.15
 # Hysteresis (temporal stage): a grid pixel that crosses the threshold keeps its last
-# value until it is more than HYSTERESIS past it, so a region that wavers around the
-# threshold (a branch touching the head) does not flip in and out every frame.
+# value unless it, or the model's value, is more than HYSTERESIS past it, so a region
+# that wavers around the threshold (a branch touching the head) does not flip in and out
+# every frame (matting.postprocess.temporal_fuse).
 HYSTERESIS = 0.25
+FLUSH = 0.5 / 255  # grid alpha below this is 0 (it rounds to 0 in the matte)
 REFINE_SIDE = 240  # longest side of the matte's box on which refinement is computed
 ORDERS = ("BGR", "RGB")
 STAGES = ("roi", "preprocess", "inference", "postprocess", "refine", "composite", "total")
@@ -77,29 +81,22 @@ def grid_size(height: int, width: int) -> tuple[int, int, int]:
 
 
 def baseline_alpha(frame: np.ndarray, segmenter: Segmenter, order: str = "BGR") -> np.ndarray:
-    """What typical plugins do: the whole frame stretched to the model, the probability
-    upsampled bilinearly, no post-processing. uint8 HxW."""
+    """What typical plugins do: the whole frame stretched to the model (by MediaPipe's
+    reference area filter), the probability upsampled bilinearly, no post-processing.
+    uint8 HxW."""
     h, w = frame.shape[:2]
-    prob = segmenter.predict(frame, order)
+    prob = segmenter.predict(frame, order, exact=True)
     return _to_u8(cv2.resize(prob, (w, h), interpolation=cv2.INTER_LINEAR))
 
 
-def trust_band(alpha: np.ndarray, grid_alpha: np.ndarray, low: float, high: float, trust: float) -> None:
-    """Clamp the refined uint8 ``alpha`` (in place) to ``r ± trust``, ``r`` = the model's
-    grid matte remapped like the refinement ([low, high] → [0, 1]), upsampled bilinearly."""
-    size = alpha.shape[::-1]
-    r = (grid_alpha - low) * (255.0 / (high - low))
-    lo = cv2.resize(np.clip(r - 255.0 * trust, 0, 255).astype(np.uint8), size, interpolation=cv2.INTER_LINEAR)
-    hi = cv2.resize(np.clip(r + 255.0 * trust, 0, 255).astype(np.uint8), size, interpolation=cv2.INTER_LINEAR)
-    cv2.max(alpha, lo, dst=alpha)
-    cv2.min(alpha, hi, dst=alpha)
+def trust_band(grid_alpha: np.ndarray, low: float, high: float) -> np.ndarray:
+    """The model's grid matte remapped like the refinement ([low, high] → [0, 255],
+    unclipped): :func:`matting.refine.apply_guided_color` keeps its output within
+    ``band ± 255·EDGE_TRUST`` of it (sampled bilinearly)."""
+    return np.ascontiguousarray((grid_alpha - np.float32(low)) * np.float32(255.0 / (high - low)), np.float32)
 
 
-def hold_crossings(alpha: np.ndarray, previous: np.ndarray, threshold: float, band: float) -> None:
-    """Hysteresis, in place: where ``alpha`` crossed ``threshold`` since ``previous`` but
-    by less than ``band``, keep the previous value."""
-    hold = ((alpha >= threshold) != (previous >= threshold)) & (np.abs(alpha - threshold) < band)
-    np.copyto(alpha, previous, where=hold)
+_NO_BAND = np.zeros((0, 0), np.float32)
 
 
 def _to_u8(a: np.ndarray) -> np.ndarray:
@@ -120,6 +117,7 @@ class Pipeline:
             self.known_bg.load(settings.background_plate)
         self.adaptive = AdaptiveRate(settings.adaptive_rate)
         self.timings: dict[str, float] = {}
+        self._scratch = Scratch()
         self._shape = None
         self.frame_index = 0
         self.model_runs = 0  # frames on which the model ran (the rest carried the matte)
@@ -191,6 +189,11 @@ class Pipeline:
         self._sx, self._sy = w / gw, h / gh
         self._alpha_grid = np.zeros((gh, gw), np.float32)
         self._current = np.zeros((gh, gw), np.float32)
+        # Grid boxes (x0, y0, x1, y1), end-exclusive, outside which _alpha_grid and
+        # _current are 0 (None: nowhere). Post-processing works inside their union only,
+        # so its cost follows the person, not the frame.
+        self._live = None
+        self._pasted = None
         self._prev_gray = None
         self._carry = None  # (alpha, box, foreground) of the last model run
         self._last_redetect = 0
@@ -225,7 +228,7 @@ class Pipeline:
         # input come from it, so the full-resolution frame is read only once here.
         # All channels, then drop the 4th: OpenCV copies a strided 3-of-4-channel view
         # slowly first (1080p BGRA, as from OBS: 15.8 ms against 0.9 ms, measured).
-        small = cv2.resize(frame, self._grid[::-1], interpolation=cv2.INTER_AREA)
+        small = shrink(frame, self._grid[::-1])
         if small.shape[2] == 4:
             small = cv2.cvtColor(small, cv2.COLOR_BGRA2BGR)
         gray = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
@@ -248,14 +251,7 @@ class Pipeline:
                 t_pre, t_inf = t_pre + t_pre2, t_inf + t_inf2
         t3 = time.perf_counter()
         self._paste(prob, box)
-        if s.temporal_strength > 0 and self._prev_gray is not None:
-            motion = spread_motion(motion_mask(gray, self._prev_gray, MOTION_LOW, MOTION_HIGH), MOTION_SPREAD)
-            previous = self._alpha_grid.copy() if HYSTERESIS > 0 else None
-            temporal_fuse(self._current, self._alpha_grid, motion, s.temporal_strength, self._alpha_grid)
-            if previous is not None:
-                hold_crossings(self._alpha_grid, previous, s.threshold, HYSTERESIS)
-        else:
-            self._alpha_grid[...] = self._current
+        self._fuse(gray)
         self._prev_gray = gray
         self._track()
         t4 = time.perf_counter()
@@ -318,9 +314,34 @@ class Pipeline:
             prob = filter_components(prob, s.threshold, self._min_area_px(box), s.keep_largest, prior)
         return prob, tb - ta, tc - tb
 
+    def _fuse(self, gray: np.ndarray) -> None:
+        """Stage 3b: motion-guided temporal fusion of the pasted probability into the grid
+        matte, inside the union of where the matte was and where the crop was pasted
+        (both are 0 elsewhere, and so is the result); then the matte's new extent."""
+        s = self.settings
+        gh, gw = self._grid
+        boxes = [b for b in (self._live, self._pasted) if b is not None]
+        if not boxes:
+            self._live = None
+            return
+        # One grid pixel more than motion's spread: a change just outside still counts.
+        pad = MOTION_SPREAD + 1
+        x0, y0 = max(0, min(b[0] for b in boxes) - pad), max(0, min(b[1] for b in boxes) - pad)
+        x1, y1 = min(gw, max(b[2] for b in boxes) + pad), min(gh, max(b[3] for b in boxes) + pad)
+        win = (slice(y0, y1), slice(x0, x1))
+        alpha, current = self._alpha_grid[win], self._current[win]
+        if s.temporal_strength > 0 and self._prev_gray is not None:
+            motion = spread_motion(motion_mask(gray[win], self._prev_gray[win], MOTION_LOW, MOTION_HIGH),
+                                   MOTION_SPREAD)
+            temporal_fuse(current, alpha, motion, s.temporal_strength, alpha, s.threshold, HYSTERESIS, FLUSH)
+        else:
+            np.copyto(alpha, np.where(current >= FLUSH, current, np.float32(0)))
+        bx0, by0, bx1, by1 = mask_bbox(alpha, FLUSH)
+        self._live = None if bx0 < 0 else (x0 + bx0, y0 + by0, x0 + bx1, y0 + by1)
+
     def _prior(self, box, shape):
         """Last frame's matte over ``box``, at the model's output size (None on the first frame)."""
-        if self.frame_index == 0 or not self._alpha_grid.any():
+        if self.frame_index == 0 or self._live is None:
             return None
         x0, y0, x1, y1 = box
         gx0, gy0 = int(x0 / self._sx), int(y0 / self._sy)
@@ -396,15 +417,23 @@ class Pipeline:
         x0, y0, x1, y1 = box
         gx0, gy0 = min(gw - 1, int(round(x0 / self._sx))), min(gh - 1, int(round(y0 / self._sy)))
         gx1, gy1 = max(gx0 + 1, min(gw, int(round(x1 / self._sx)))), max(gy0 + 1, min(gh, int(round(y1 / self._sy))))
-        self._current.fill(0)
+        if self._pasted is not None:
+            px0, py0, px1, py1 = self._pasted
+            self._current[py0:py1, px0:px1] = 0
         self._current[gy0:gy1, gx0:gx1] = cv2.resize(prob, (gx1 - gx0, gy1 - gy0), interpolation=cv2.INTER_LINEAR)
+        self._pasted = (gx0, gy0, gx1, gy1)
 
     def _track(self) -> None:
         """The matte's box becomes the next frame's ROI; nobody there → detect again."""
         if not self._roi_on:
             return
-        gx0, gy0, gx1, gy1 = mask_bbox(self._alpha_grid, self.settings.threshold)
-        if gx0 < 0:
+        if self._live is None:
+            self.tracker.reset()
+            return
+        lx0, ly0, lx1, ly1 = self._live
+        gx0, gy0, gx1, gy1 = mask_bbox(self._alpha_grid[ly0:ly1, lx0:lx1], self.settings.threshold)
+        gx0, gy0, gx1, gy1 = gx0 + lx0, gy0 + ly0, gx1 + lx0, gy1 + ly0
+        if gx0 < lx0:
             self.tracker.reset()
             return
         self.tracker.observe((gx0 * self._sx, gy0 * self._sy, gx1 * self._sx, gy1 * self._sy))
@@ -423,8 +452,7 @@ class Pipeline:
         k = self.settings.light_wrap * a * (1 - cv2.blur(a, (r, r)))
         k = cv2.resize(k[grid_box], (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR)[:, :, None]
         region = result[y0:y1, x0:x1, :3]
-        small_bg = cv2.resize(bg[y0:y1, x0:x1, :3], (max(1, (x1 - x0) // 8), max(1, (y1 - y0) // 8)),
-                              interpolation=cv2.INTER_AREA)
+        small_bg = shrink(bg[y0:y1, x0:x1, :3], (max(1, (x1 - x0) // 8), max(1, (y1 - y0) // 8)))
         wrap = cv2.resize(cv2.GaussianBlur(small_bg, (0, 0), 2), (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR)
         region[...] = (region + k * (wrap.astype(np.float32) - region) + 0.5).astype(np.uint8)
 
@@ -435,9 +463,9 @@ class Pipeline:
         h, w = self._shape
         s = self.settings
         alpha = np.zeros((h, w), np.uint8)
-        gx0, gy0, gx1, gy1 = mask_bbox(self._alpha_grid, 0.5 / 255)
-        if gx0 < 0:
+        if self._live is None:
             return alpha, (0, 0, 0, 0), None
+        gx0, gy0, gx1, gy1 = self._live
         # Context around the matte: the guided filter's window (and one pixel for bilinear).
         gh, gw = self._grid
         pad = EDGE_RADIUS + 1
@@ -452,19 +480,19 @@ class Pipeline:
         radius = EDGE_RADIUS
         if k > 1:
             size = (math.ceil((gx1 - gx0) / k), math.ceil((gy1 - gy0) / k))
-            small = cv2.resize(small, size, interpolation=cv2.INTER_AREA)
-            grid_alpha = cv2.resize(grid_alpha, size, interpolation=cv2.INTER_AREA)
+            small = shrink(small, size)
+            grid_alpha = shrink(grid_alpha, size)
             radius = max(2, round(EDGE_RADIUS / k))
         if s.edge_detail > 0:
             eps = 10.0 ** (-1.0 - 3.0 * s.edge_detail)  # 0.9 → 2e-4 (on colours in [0, 1])
             fy, fx = grid_alpha.shape[0] / (y1 - y0), grid_alpha.shape[1] / (x1 - x0)
-            a, b = guided_coefficients_color(small.astype(np.float32) * np.float32(1 / 255), grid_alpha, radius, eps)
-            flat = flat_cells(a, b, EDGE_LOW, EDGE_HIGH)
-            apply_guided_color(frame[y0:y1, x0:x1], a, b, fy, fx, EDGE_LOW, EDGE_HIGH, alpha[y0:y1, x0:x1], flat)
-            if EDGE_TRUST < 1:
-                trust_band(alpha[y0:y1, x0:x1], grid_alpha, EDGE_LOW, EDGE_HIGH, EDGE_TRUST)
+            a, b = guided_coefficients_color(small, grid_alpha, radius, eps, self._scratch)
+            band = trust_band(grid_alpha, EDGE_LOW, EDGE_HIGH) if EDGE_TRUST < 1 else _NO_BAND
+            flat = flat_cells(a, b, EDGE_LOW, EDGE_HIGH, band, 255.0 * EDGE_TRUST)
+            apply_guided_color(frame[y0:y1, x0:x1], a, b, fy, fx, EDGE_LOW, EDGE_HIGH, alpha[y0:y1, x0:x1], flat,
+                               band, 255.0 * EDGE_TRUST)
         else:
             alpha[y0:y1, x0:x1] = cv2.resize(_to_u8(grid_alpha), (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR)
-        foreground = (foreground_means(small, grid_alpha, radius)
+        foreground = (foreground_means(small, grid_alpha, radius, self._scratch)
                       if s.halo_removal and not self.background.transparent else None)
         return alpha, (x0, y0, x1, y1), foreground

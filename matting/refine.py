@@ -25,85 +25,134 @@ import cv2
 import numpy as np
 from numba import njit, prange
 
+from .scratch import Scratch, array
 
-def guided_coefficients_color(guide: np.ndarray, p: np.ndarray, radius: int, eps: float):
+
+# The colour guided filter needs 13 box-filtered products per pixel and, from them, a
+# 3×3 solve per pixel. As ~50 separate numpy/OpenCV calls on a ~150×180 grid it cost
+# 4.4 ms CPU at 1080p (calls on small arrays are mostly overhead); two numba passes that
+# build and solve per pixel, around two multi-channel cv2.boxFilter calls, do the same.
+# Plain numpy reference: tests/test_kernels.py (guided_twin).
+@njit(cache=True)  # grid-sized: a parallel region's start-up costs more than it saves
+def guided_moments(guide, p, out):
+    """``out[y, x]`` = the 13 products the filter averages: I (3), p, I·p (3) and the six
+    distinct Iᵢ·Iⱼ (rr, rg, rb, gg, gb, bb); ``I`` = ``guide`` (uint8 HxWx3+) / 255."""
+    h, w = p.shape
+    s = np.float32(1 / 255)
+    for y in range(h):
+        for x in range(w):
+            r, g, b = np.float32(guide[y, x, 0]) * s, np.float32(guide[y, x, 1]) * s, np.float32(guide[y, x, 2]) * s
+            q = p[y, x]
+            o = out[y, x]
+            o[0], o[1], o[2], o[3] = r, g, b, q
+            o[4], o[5], o[6] = r * q, g * q, b * q
+            o[7], o[8], o[9], o[10], o[11], o[12] = r * r, r * g, r * b, g * g, g * b, b * b
+    return out
+
+
+@njit(cache=True)
+def guided_solve(m, eps, out):
+    """Per pixel, from the box means ``m`` of :func:`guided_moments`: the linear model
+    ``p ≈ aᵀI + b`` (He et al. 2013, eq. 14; closed-form inverse of the symmetric 3×3
+    covariance + eps·I) as ``out[y, x] = (a_r, a_g, a_b, b)``."""
+    h, w = m.shape[:2]
+    e = np.float32(eps)
+    for y in range(h):
+        for x in range(w):
+            v = m[y, x]
+            mr, mg, mb, mp = v[0], v[1], v[2], v[3]
+            c0, c1, c2 = v[4] - mr * mp, v[5] - mg * mp, v[6] - mb * mp
+            vrr = v[7] - mr * mr + e
+            vrg = v[8] - mr * mg
+            vrb = v[9] - mr * mb
+            vgg = v[10] - mg * mg + e
+            vgb = v[11] - mg * mb
+            vbb = v[12] - mb * mb + e
+            i_rr = vgg * vbb - vgb * vgb
+            i_rg = vgb * vrb - vrg * vbb
+            i_rb = vrg * vgb - vgg * vrb
+            i_gg = vrr * vbb - vrb * vrb
+            i_gb = vrb * vrg - vrr * vgb
+            i_bb = vrr * vgg - vrg * vrg
+            det = vrr * i_rr + vrg * i_rg + vrb * i_rb
+            a0 = (i_rr * c0 + i_rg * c1 + i_rb * c2) / det
+            a1 = (i_rg * c0 + i_gg * c1 + i_gb * c2) / det
+            a2 = (i_rb * c0 + i_gb * c1 + i_bb * c2) / det
+            o = out[y, x]
+            o[0], o[1], o[2] = a0, a1, a2
+            o[3] = mp - (a0 * mr + a1 * mg + a2 * mb)
+    return out
+
+
+def guided_coefficients_color(guide: np.ndarray, p: np.ndarray, radius: int, eps: float,
+                              scratch: Scratch | None = None):
     """Colour guided filter (He et al. 2013, eq. 14): per pixel ``p ≈ aᵀI + b`` with a
-    3-vector ``a``; returns box-filtered ``ā`` (HxWx3) and ``b̄`` (HxW). ``guide`` is
-    float32 HxWx3 in [0, 1]."""
+    3-vector ``a``; returns box-filtered ``ā`` (HxWx3) and ``b̄`` (HxW), views of one
+    HxWx4 array (a ``scratch`` array when given: valid until the next call).
+    ``guide`` is uint8 HxWx3 (colours / 255 are the guide), ``p`` float32 HxW."""
+    h, w = p.shape
     k = (2 * radius + 1, 2 * radius + 1)
-
-    def box(x):
-        return cv2.boxFilter(x, -1, k, borderType=cv2.BORDER_REFLECT)
-
-    mean_i = box(guide)
-    mean_p = box(p)
-    cov_ip = box(guide * p[:, :, None]) - mean_i * mean_p[:, :, None]
-    r, g, b_ = guide[..., 0], guide[..., 1], guide[..., 2]
-    mr, mg, mb = mean_i[..., 0], mean_i[..., 1], mean_i[..., 2]
-    vrr = box(r * r) - mr * mr + eps
-    vrg = box(r * g) - mr * mg
-    vrb = box(r * b_) - mr * mb
-    vgg = box(g * g) - mg * mg + eps
-    vgb = box(g * b_) - mg * mb
-    vbb = box(b_ * b_) - mb * mb + eps
-    # Closed-form inverse of the symmetric 3×3 covariance (+ eps·I).
-    i_rr = vgg * vbb - vgb * vgb
-    i_rg = vgb * vrb - vrg * vbb
-    i_rb = vrg * vgb - vgg * vrb
-    i_gg = vrr * vbb - vrb * vrb
-    i_gb = vrb * vrg - vrr * vgb
-    i_bb = vrr * vgg - vrg * vrg
-    det = vrr * i_rr + vrg * i_rg + vrb * i_rb
-    c0, c1, c2 = cov_ip[..., 0], cov_ip[..., 1], cov_ip[..., 2]
-    a = np.stack([(i_rr * c0 + i_rg * c1 + i_rb * c2) / det,
-                  (i_rg * c0 + i_gg * c1 + i_gb * c2) / det,
-                  (i_rb * c0 + i_gb * c1 + i_bb * c2) / det], axis=-1).astype(np.float32)
-    b = mean_p - (a * mean_i).sum(axis=-1)
-    return box(a), box(b)
+    m = guided_moments(guide, np.ascontiguousarray(p, np.float32), array(scratch, "gf_moments", (h, w, 13)))
+    m = cv2.boxFilter(m, -1, k, dst=array(scratch, "gf_means", (h, w, 13)), borderType=cv2.BORDER_REFLECT)
+    ab = guided_solve(m, eps, array(scratch, "gf_ab", (h, w, 4)))
+    ab = cv2.boxFilter(ab, -1, k, dst=array(scratch, "gf_ab_means", (h, w, 4)), borderType=cv2.BORDER_REFLECT)
+    return ab[:, :, :3], ab[:, :, 3]
 
 
 @njit(cache=True)  # a few thousand cells: a parallel region's start-up costs more than it saves
-def flat_cells(a, b, low, high):
+def flat_cells(a, b, low, high, band, trust):
     """Per grid cell (the square between grid pixels (y, x) and (y+1, x+1)): the uint8
-    matte value if the filter's output is the same constant over the whole cell (no
-    edge: ā ≈ 0 and b̄ saturates to the same side), else -1. Most of a person's box is
-    flat, so :func:`apply_guided_color` only does the arithmetic along the edge."""
+    matte value if the output of :func:`apply_guided_color` is the same constant over the
+    whole cell (no edge: ā ≈ 0, b̄ saturates to the same side, and the trust band, if
+    ``band`` is not empty, allows that value), else -1. Most of a person's box is flat, so
+    :func:`apply_guided_color` only does the arithmetic along the edge."""
     gh, gw = b.shape
-    out = np.full((gh, gw), -1, np.int16)
-    for y in prange(gh):
+    use_band = band.shape[0] == gh and band.shape[1] == gw
+    # Per grid pixel: bit 0 = every colour gives 0 here, bit 1 = every colour gives 255.
+    # Exact output bounds over any colour in [0, 1] are b + Σ max(a, 0) and b + Σ min(a, 0),
+    # and a bilinear mix of a cell's corners stays within the corners' bounds.
+    code = np.zeros((gh, gw), np.uint8)
+    for y in range(gh):
         for x in range(gw):
-            lo_all, hi_all = True, True
-            for yy in range(y, min(y + 2, gh)):
-                for xx in range(x, min(x + 2, gw)):
-                    # Exact output bounds over any colour in [0, 1]: b + Σ max(a, 0) and
-                    # b + Σ min(a, 0) (the bilinear mix of the corners stays within them).
-                    up, dn = b[yy, xx], b[yy, xx]
-                    for c in range(3):
-                        if a[yy, xx, c] > 0:
-                            up += a[yy, xx, c]
-                        else:
-                            dn += a[yy, xx, c]
-                    if up > low:
-                        lo_all = False
-                    if dn < high:
-                        hi_all = False
-            if lo_all:
+            up, dn = b[y, x], b[y, x]
+            for c in range(3):
+                if a[y, x, c] > 0:
+                    up += a[y, x, c]
+                else:
+                    dn += a[y, x, c]
+            zero = up <= low and not (use_band and band[y, x] > trust)
+            full = dn >= high and not (use_band and band[y, x] < 255 - trust)
+            code[y, x] = (1 if zero else 0) | (2 if full else 0)
+    out = np.full((gh, gw), -1, np.int16)
+    for y in range(gh):
+        y1 = min(y + 1, gh - 1)
+        for x in range(gw):
+            x1 = min(x + 1, gw - 1)
+            c = code[y, x] & code[y, x1] & code[y1, x] & code[y1, x1]
+            if c & 1:
                 out[y, x] = 0
-            elif hi_all:
+            elif c & 2:
                 out[y, x] = 255
     return out
 
 
 @njit(parallel=True, cache=True)
-def apply_guided_color(image, a, b, fy, fx, low, high, out, flat):
+def apply_guided_color(image, a, b, fy, fx, low, high, out, flat, band, trust):
     """``out = clip((āᵀI + b̄ − low) / (high − low), 0, 1)`` as uint8, with ``ā`` (HxWx3), ``b̄`` sampled
     bilinearly from the grid (grid coordinate of full-resolution pixel (y, x) is
-    ``(y + 0.5)·fy − 0.5``); ``I`` = the image's first three channels / 255."""
+    ``(y + 0.5)·fy − 0.5``); ``I`` = the image's first three channels / 255.
+
+    If ``band`` (the model's matte remapped like the output, 0–255 units, on the same
+    grid) is not empty, the output is clamped to ``band ± trust`` (``band`` sampled
+    bilinearly, the bounds clipped to 0–255): the trust band, done in the same pass
+    (as two full-resolution resizes and a min/max it cost 2.3 ms CPU at 1080p)."""
     scale = 1.0 / (high - low)
     lo32, scale32 = np.float32(low), np.float32(scale)  # float32 throughout the pixel loop
+    t32 = np.float32(trust)
     h, w = out.shape
     gh, gw = b.shape
     check = flat.shape[0] == gh and flat.shape[1] == gw
+    use_band = band.shape[0] == gh and band.shape[1] == gw
     # Column positions are the same on every row: compute them once.
     x0s = np.empty(w, np.int64)
     txs = np.empty(w, np.float32)
@@ -126,12 +175,13 @@ def apply_guided_color(image, a, b, fy, fx, low, high, out, flat):
         ty = np.float32(gy - y0 if gh > 1 else 0.0)
         y1 = y0 + 1 if gh > 1 else 0
         # This row's coefficients, interpolated between grid rows once (b, then a / 255
-        # per colour), so each pixel only interpolates along x.
-        row = np.empty((gw, 4), np.float32)
+        # per colour, then the band), so each pixel only interpolates along x.
+        row = np.empty((gw, 5), np.float32)
         for gx in range(gw):
             row[gx, 0] = (1 - ty) * b[y0, gx] + ty * b[y1, gx]
             for c in range(3):
                 row[gx, c + 1] = ((1 - ty) * a[y0, gx, c] + ty * a[y1, gx, c]) * np.float32(1 / 255)
+            row[gx, 4] = (1 - ty) * band[y0, gx] + ty * band[y1, gx] if use_band else np.float32(0)
         x = 0
         while x < w:
             x0 = x0s[x]
@@ -159,23 +209,69 @@ def apply_guided_color(image, a, b, fy, fx, low, high, out, flat):
                 q = (1 - t) * row[g0, 0] + t * row[g1, 0]
                 for c in range(3):
                     q += ((1 - t) * row[g0, c + 1] + t * row[g1, c + 1]) * np.float32(img[j, c])
-                q = (q - lo32) * scale32
-                seg[j] = np.uint8(min(max(q, np.float32(0.0)), np.float32(1.0)) * np.float32(255) + np.float32(0.5))
+                q = min(max((q - lo32) * scale32, np.float32(0.0)), np.float32(1.0)) * np.float32(255)
+                if use_band:
+                    r = (1 - t) * row[g0, 4] + t * row[g1, 4]
+                    q = min(max(q, r - t32), r + t32)
+                    q = min(max(q, np.float32(0.0)), np.float32(255.0))
+                seg[j] = np.uint8(q + np.float32(0.5))
             x = e
     return out
 
 
-def foreground_means(small: np.ndarray, alpha: np.ndarray, radius: int):
+@njit(cache=True)  # grid-sized: a parallel region's start-up costs more than it saves
+def _fusion_products(img, alpha, fg, bg, out):
+    """``out[y, x]`` = (α, F·α (3), B·(1 − α) (3)): what one blur-fusion pass blurs."""
+    h, w = alpha.shape
+    for y in range(h):
+        for x in range(w):
+            a = alpha[y, x]
+            o = out[y, x]
+            o[0] = a
+            for c in range(3):
+                o[1 + c] = fg[y, x, c] * a
+                o[4 + c] = bg[y, x, c] * (np.float32(1) - a)
+    return out
+
+
+@njit(cache=True)
+def _fusion_update(img, alpha, m, fm, bm, fg):
+    """From the blurred products ``m``: the local means ``F̄ = blur(F·α)/blur(α)``,
+    ``B̄ = blur(B·(1−α))/blur(1−α)`` and the new estimate
+    ``F = clip(F̄ + α(I − αF̄ − (1−α)B̄), 0, 255)`` (written into ``fm``, ``bm``, ``fg``)."""
+    h, w = alpha.shape
+    tiny = np.float32(1e-5)
+    for y in range(h):
+        for x in range(w):
+            a = alpha[y, x]
+            ba = m[y, x, 0]
+            for c in range(3):
+                f = m[y, x, 1 + c] / (ba + tiny)
+                b = m[y, x, 4 + c] / ((np.float32(1) - ba) + tiny)
+                fm[y, x, c] = f
+                bm[y, x, c] = b
+                v = f + a * (np.float32(img[y, x, c]) - a * f - (np.float32(1) - a) * b)
+                fg[y, x, c] = min(max(v, np.float32(0)), np.float32(255))
+
+
+def foreground_means(small: np.ndarray, alpha: np.ndarray, radius: int, scratch: Scratch | None = None):
     """Local mean foreground and background colours (float32 HxWx3, 0–255) by two passes
-    of blur fusion (a wide one to reach into the band, a narrow one to stay local)."""
-    a3 = alpha[:, :, None]
-    img = small.astype(np.float32)
-    fg, bg = img, img
-    for r in (4 * radius, radius):
+    of blur fusion (a wide one to reach into the band, a narrow one to stay local).
+
+    Each pass is one 7-channel blur between two numba loops (as ~30 numpy calls on the
+    grid it cost 4.5 ms CPU at 1080p). Plain numpy reference: tests/test_kernels.py."""
+    h, w = alpha.shape
+    alpha = np.ascontiguousarray(alpha, np.float32)
+    small = np.ascontiguousarray(small[:, :, :3])
+    fg = bg = small.astype(np.float32)
+    products = array(scratch, "bf_products", (h, w, 7))
+    blurred = array(scratch, "bf_blurred", (h, w, 7))
+    for i, r in enumerate((4 * radius, radius)):
         k = (2 * r + 1, 2 * r + 1)
-        blur_a = cv2.blur(alpha, k)[:, :, None]
-        fm = cv2.blur(fg * a3, k) / (blur_a + 1e-5)
-        bm = cv2.blur(bg * (1 - a3), k) / ((1 - blur_a) + 1e-5)
-        fg = np.clip(fm + a3 * (img - a3 * fm - (1 - a3) * bm), 0, 255)
+        m = cv2.blur(_fusion_products(small, alpha, fg, bg, products), k, dst=blurred)
+        # The returned means are kept with a carried matte: never scratch.
+        fm, bm = np.empty((h, w, 3), np.float32), np.empty((h, w, 3), np.float32)
+        fg = array(scratch, f"bf_fg{i}", (h, w, 3))
+        _fusion_update(small, alpha, m, fm, bm, fg)
         bg = bm
     return fm, bm

@@ -217,25 +217,104 @@ def _bilinear_twin(grid, hh, ww, fy, fx):
     return top * (1 - ty) + bot * ty
 
 
-@given(data=st.data(), gshape=st.tuples(st.integers(1, 12), st.integers(1, 12)), factor=st.integers(1, 3))
-def test_apply_guided_color_matches_twin(data, gshape, factor):
-    from matting.refine import apply_guided_color
+@given(data=st.data(), gshape=st.tuples(st.integers(1, 12), st.integers(1, 12)), factor=st.integers(1, 3),
+       use_band=st.booleans(), trust=st.floats(0, 255))
+def test_apply_guided_color_matches_twin(data, gshape, factor, use_band, trust):
+    from matting.refine import apply_guided_color, flat_cells
 
     gh, gw = gshape
     hh, ww = gh * factor, gw * factor
     a = data.draw(arrays(np.float32, (gh, gw, 3), elements=st.floats(-2, 2, width=32)))
     b = data.draw(arrays(np.float32, (gh, gw), elements=st.floats(-1, 2, width=32)))
+    band = (data.draw(arrays(np.float32, (gh, gw), elements=st.floats(-300, 600, width=32))) if use_band
+            else np.zeros((0, 0), np.float32))
     image = data.draw(arrays(np.uint8, (hh, ww, 3)))
     fy, fx = gh / hh, gw / ww
     out = np.zeros((hh, ww), np.uint8)
-    apply_guided_color(image, a, b, fy, fx, 0.12, 0.88, out, np.zeros((0, 0), np.int16))
+    apply_guided_color(image, a, b, fy, fx, 0.12, 0.88, out, np.zeros((0, 0), np.int16), band, trust)
     flat = np.zeros((hh, ww), np.uint8)
-    from matting.refine import flat_cells
-    apply_guided_color(image, a, b, fy, fx, 0.12, 0.88, flat, flat_cells(a, b, 0.12, 0.88))
+    apply_guided_color(image, a, b, fy, fx, 0.12, 0.88, flat, flat_cells(a, b, 0.12, 0.88, band, trust), band, trust)
     np.testing.assert_array_equal(flat, out)  # skipping constant cells changes nothing
     q = (_bilinear_twin(a, hh, ww, fy, fx) * (image / 255.0)).sum(axis=2) + _bilinear_twin(b, hh, ww, fy, fx)
     want = np.clip((q - 0.12) / 0.76, 0, 1) * 255
+    if use_band:
+        r = _bilinear_twin(band, hh, ww, fy, fx)
+        want = np.clip(want, np.clip(r - trust, 0, 255), np.clip(r + trust, 0, 255))
     assert np.abs(out.astype(float) - want).max() <= 1.0  # float32 vs float64, rounding
+
+
+def guided_twin(guide, p, radius, eps):
+    """The colour guided filter's coefficients in plain numpy (He et al. 2013, eq. 14)."""
+    import cv2
+
+    guide = guide.astype(np.float32) / 255
+    k = (2 * radius + 1, 2 * radius + 1)
+
+    def box(x):
+        return cv2.boxFilter(x, -1, k, borderType=cv2.BORDER_REFLECT)
+
+    mean_i, mean_p = box(guide), box(p)
+    cov_ip = box(guide * p[:, :, None]) - mean_i * mean_p[:, :, None]
+    var = np.empty(p.shape + (3, 3), np.float32)
+    for i in range(3):
+        for j in range(3):
+            var[..., i, j] = box(guide[..., i] * guide[..., j]) - mean_i[..., i] * mean_i[..., j]
+    var += eps * np.eye(3, dtype=np.float32)
+    a = np.linalg.solve(var.astype(np.float64), cov_ip[..., None].astype(np.float64))[..., 0].astype(np.float32)
+    b = mean_p - (a * mean_i).sum(axis=-1)
+    return box(a), box(b)
+
+
+@settings(deadline=None)
+@given(data=st.data(), shape=st.tuples(st.integers(1, 30), st.integers(1, 30)), radius=st.integers(1, 4),
+       eps=st.sampled_from([1e-1, 1e-2, 1e-3]), weights=st.tuples(*[st.floats(-1, 1)] * 3))
+def test_guided_coefficients_match_twin(data, shape, radius, eps, weights):
+    from matting.refine import guided_coefficients_color
+    from matting.scratch import Scratch
+
+    guide = data.draw(arrays(np.uint8, shape + (3,)))
+    # A matte that depends on the colours (so that ``a`` is far from 0), plus noise.
+    noise = data.draw(arrays(np.float32, shape, elements=st.floats(0, 0.25, width=32)))
+    p = np.clip(guide.astype(np.float32) @ np.float32(weights) / 255 + noise, 0, 1).astype(np.float32)
+    want_a, want_b = guided_twin(guide, p, radius, eps)
+    for scratch in (None, Scratch()):
+        a, b = guided_coefficients_color(guide, p, radius, eps, scratch)
+        # float32 closed-form inverse against a float64 solve
+        np.testing.assert_allclose(a, want_a, atol=5e-3, rtol=1e-3)
+        np.testing.assert_allclose(b, want_b, atol=5e-3, rtol=1e-3)
+
+
+def foreground_twin(small, alpha, radius):
+    """Blur-fusion foreground/background means (Forte & Pitié 2021) in plain numpy."""
+    import cv2
+
+    a3 = alpha[:, :, None]
+    img = small[:, :, :3].astype(np.float32)
+    fg, bg = img, img
+    for r in (4 * radius, radius):
+        k = (2 * r + 1, 2 * r + 1)
+        blur_a = cv2.blur(alpha, k)[:, :, None]
+        fm = cv2.blur(fg * a3, k) / (blur_a + 1e-5)
+        bm = cv2.blur(bg * (1 - a3), k) / ((1 - blur_a) + 1e-5)
+        fg = np.clip(fm + a3 * (img - a3 * fm - (1 - a3) * bm), 0, 255)
+        bg = bm
+    return fm, bm
+
+
+@settings(deadline=None)
+@given(data=st.data(), shape=st.tuples(st.integers(1, 30), st.integers(1, 30)), radius=st.integers(1, 4))
+def test_foreground_means_match_twin(data, shape, radius):
+    from matting.refine import foreground_means
+    from matting.scratch import Scratch
+
+    small = data.draw(arrays(np.uint8, shape + (3,)))
+    alpha = data.draw(arrays(np.float32, shape, elements=st.floats(0, 1, width=32)))
+    want_f, want_b = foreground_twin(small, alpha, radius)
+    scratch = Scratch()
+    for _ in range(2):  # the second call reuses the scratch arrays
+        fm, bm = foreground_means(small, alpha, radius, scratch)
+        np.testing.assert_allclose(fm, want_f, atol=0.05, rtol=1e-4)
+        np.testing.assert_allclose(bm, want_b, atol=0.05, rtol=1e-4)
 
 
 @given(data=st.data(), shape=shapes, channels=st.sampled_from([3, 4]), inplace=st.booleans())

@@ -17,18 +17,28 @@ from matting.settings import Settings
 
 
 def test_trust_band_keeps_refinement_near_the_model():
+    from matting.refine import apply_guided_color, flat_cells
+
     grid = np.zeros((10, 10), np.float32)
     grid[:, 5:] = 0.95  # the model is sure: person on the right half
-    refined = np.zeros((40, 40), np.uint8)  # the refinement cut everything away (busy wall)
-    refined[:, :4] = 200  # and added a blob where the model said background
-    P.trust_band(refined, grid, 0.12, 0.88, 0.3)
-    r_person = min(1.0, (0.95 - 0.12) / 0.76)
-    assert refined[:, 24:].min() >= round(255 * (r_person - 0.3)) - 1  # not pulled below the model − trust
-    assert refined[:, :4].max() <= round(255 * 0.3) + 1  # nor pushed far above it
-    free = np.full((40, 40), 128, np.uint8)
-    band = np.full((10, 10), 0.5, np.float32)  # uncertain everywhere: refinement is free within ±trust
-    P.trust_band(free, band, 0.12, 0.88, 0.3)
-    assert (free == 128).all()
+    band = P.trust_band(grid, 0.12, 0.88)
+    trust = 255 * 0.3
+    image = np.zeros((40, 40, 3), np.uint8)
+    a = np.zeros((10, 10, 3), np.float32)
+    b = np.zeros((10, 10), np.float32)  # the refinement cut everything away (busy wall)
+    b[:, :1] = 1.0  # and added a blob where the model said background
+    for flat in (np.zeros((0, 0), np.int16), flat_cells(a, b, 0.12, 0.88, band, trust)):
+        refined = np.zeros((40, 40), np.uint8)
+        apply_guided_color(image, a, b, 0.25, 0.25, 0.12, 0.88, refined, flat, band, trust)
+        r_person = min(1.0, (0.95 - 0.12) / 0.76)
+        assert refined[:, 24:].min() >= round(255 * (r_person - 0.3)) - 1  # not pulled below the model − trust
+        assert refined[:, :2].max() <= round(255 * 0.3) + 1  # nor pushed far above it
+    free = np.zeros((40, 40), np.uint8)
+    half = np.full((10, 10), 0.5, np.float32)  # uncertain everywhere: refinement is free within ±trust
+    b_half = np.full((10, 10), 0.5, np.float32)
+    apply_guided_color(image, a, b_half, 0.25, 0.25, 0.12, 0.88, free, np.zeros((0, 0), np.int16),
+                       P.trust_band(half, 0.12, 0.88), trust)
+    assert (np.abs(free.astype(float) - 127.5) <= 1).all()  # the refinement kept
 
 
 def test_temporal_hysteresis_holds_wavering_pixels_only():

@@ -169,13 +169,13 @@ def test_guided_refinement_moves_a_blurry_edge_onto_the_image_edge():
     h = w = 64
     image = np.zeros((2 * h, 2 * w, 3), np.uint8)
     image[:, 2 * 36:] = (40, 180, 220)  # the picture's edge at full-res x = 72
-    small = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA).astype(np.float32) / 255
+    small = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA)
     blurry = np.zeros((h, w), np.float32)
     blurry[:, 35:] = 1
     blurry = cv2.GaussianBlur(blurry, (0, 0), 2)  # the model's soft edge, a pixel off
     a, b = guided_coefficients_color(small, blurry, 4, 1e-4)
     out = np.zeros((2 * h, 2 * w), np.uint8)
-    apply_guided_color(image, a, b, 0.5, 0.5, 0.0, 1.0, out, np.zeros((0, 0), np.int16))
+    apply_guided_color(image, a, b, 0.5, 0.5, 0.0, 1.0, out, np.zeros((0, 0), np.int16), np.zeros((0, 0), np.float32), 0.0)
     row = out[h]
     plain = cv2.resize(blurry, (2 * w, 2 * h), interpolation=cv2.INTER_LINEAR)[h] * 255
     # Plain upsampling rises gently; the refined matte jumps where the picture's edge is.
@@ -236,3 +236,33 @@ def test_pipeline_light_wrap_and_blur(astronaut_bgr):
     p.configure(background="blur", light_wrap=0.0)
     comp, alpha = p.process(astronaut_bgr)
     assert comp.shape == astronaut_bgr.shape
+
+
+# ---- fast area shrinking ---------------------------------------------------------------
+@pytest.mark.parametrize("src, dst", [((640, 480), (320, 240)), ((960, 540), (256, 256)), ((701, 333), (256, 144)),
+                                      ((1920, 1080), (256, 256)), ((300, 280), (256, 256)), ((90, 50), (256, 256))])
+def test_shrink_is_an_area_average(src, dst, astronaut_bgr):
+    import cv2
+
+    from matting.resize import shrink
+
+    smooth = cv2.GaussianBlur(cv2.resize(astronaut_bgr, src, interpolation=cv2.INTER_AREA), (0, 0), 2)
+    got = shrink(smooth, dst)
+    assert got.shape == (dst[1], dst[0], 3) and got.dtype == np.uint8
+    if src[0] < dst[0]:  # enlarging is bilinear
+        np.testing.assert_array_equal(got, cv2.resize(smooth, dst, interpolation=cv2.INTER_LINEAR))
+        return
+    d = np.abs(got.astype(int) - cv2.resize(smooth, dst, interpolation=cv2.INTER_AREA))
+    if src[0] == 2 * dst[0] and src[1] == 2 * dst[1]:
+        assert d.max() == 0  # an exact halving is INTER_AREA itself
+    assert d.mean() < 1.0  # the same filter, placed the same (odd sides included)
+    if src[0] >= 2 * dst[0] and src[1] >= 2 * dst[1]:
+        # Every source pixel counts (no aliasing): one-pixel stripes average to grey,
+        # where plain bilinear sampling at these factors would pick out stripes.
+        stripes = np.zeros(src[::-1], np.uint8)
+        stripes[:, ::2] = 255
+        assert np.abs(shrink(stripes, dst).astype(int) - 127.5).max() <= 10
+        if src[0] != 2 * dst[0]:
+            assert np.abs(cv2.resize(stripes, dst, interpolation=cv2.INTER_LINEAR).astype(int) - 127.5).max() > 60
+    grey = np.full(src[::-1], 77, np.float32)
+    np.testing.assert_allclose(shrink(grey, dst), 77, atol=1e-4)  # float, one channel; flat stays flat
