@@ -81,11 +81,10 @@ def grid_size(height: int, width: int) -> tuple[int, int, int]:
 
 
 def baseline_alpha(frame: np.ndarray, segmenter: Segmenter, order: str = "BGR") -> np.ndarray:
-    """What typical plugins do: the whole frame stretched to the model (by MediaPipe's
-    reference area filter), the probability upsampled bilinearly, no post-processing.
-    uint8 HxW."""
+    """What typical plugins do: the whole frame stretched to the model, the probability
+    upsampled bilinearly, no post-processing. uint8 HxW."""
     h, w = frame.shape[:2]
-    prob = segmenter.predict(frame, order, exact=True)
+    prob = segmenter.predict(frame, order)
     return _to_u8(cv2.resize(prob, (w, h), interpolation=cv2.INTER_LINEAR))
 
 
@@ -203,12 +202,15 @@ class Pipeline:
         self.frame_index = 0
 
     # -- the four stages ---------------------------------------------------------------
-    def process(self, frame: np.ndarray, order: str = "BGR", out: np.ndarray | None = None):
+    def process(self, frame: np.ndarray, order: str = "BGR", out: np.ndarray | None = None,
+                fuse: bool = True):
         """One frame → ``(composite, alpha)``.
 
         ``frame`` is uint8 HxWx3 or HxWx4, its first three channels in ``order``. The
         composite has the frame's shape (4 channels if the background is transparent);
         pass ``out=frame`` to composite in place. ``alpha`` is the uint8 HxW matte.
+        With ``fuse=False`` stage 4 is skipped and the composite is None: for a caller
+        that blends elsewhere (the OBS filter's GPU path) and needs only the matte.
         """
         t0 = time.perf_counter()
         frame = check_frame(frame, order)
@@ -235,7 +237,7 @@ class Pipeline:
         t_small = time.perf_counter() - t0
         if self._carry is not None and self.adaptive.may_skip(gray):
             # Nothing moved at the outline since the model last ran: its matte holds.
-            return self._carried(frame, gray, out, order, channels, t0, t_small)
+            return self._carried(frame, gray, out, order, channels, t0, t_small, fuse)
         detecting = self._roi_on and self.tracker.forecast is None
         box = self._roi_box(frame, small, order)
         t1 = time.perf_counter()
@@ -266,10 +268,7 @@ class Pipeline:
             self.adaptive.ran(gray, self._alpha_grid, self._grid_box(box))
         t5 = time.perf_counter()
 
-        bg = self.background.frame(h, w, channels, order, frame)
-        result = composite(frame, alpha, bg, out, abox, foreground)
-        if s.light_wrap > 0 and bg is not None:
-            self._light_wrap(result, bg, abox)
+        result = self._composite(frame, alpha, out, order, channels, abox, foreground) if fuse else None
         t6 = time.perf_counter()
 
         self.frame_index += 1
@@ -278,17 +277,22 @@ class Pipeline:
         self.timings = {k: 1e3 * v for k, v in zip(STAGES, (t1 - t0 - t_small, t_pre, t_inf, t_post, t5 - t4, t6 - t5, t6 - t0))}
         return result, alpha
 
-    def _carried(self, frame, gray, out, order, channels, t0, t_small):
-        """A frame without the model (adaptive rate): the last run's matte and edge
-        colours, composited with this frame's pixels."""
+    def _composite(self, frame, alpha, out, order, channels, abox, foreground):
+        """Stage 4: the frame over the new background with the matte."""
         h, w = self._shape
-        alpha, abox, foreground = self._carry
-        self._prev_gray = gray
-        t4 = time.perf_counter()
         bg = self.background.frame(h, w, channels, order, frame)
         result = composite(frame, alpha, bg, out, abox, foreground)
         if self.settings.light_wrap > 0 and bg is not None:
             self._light_wrap(result, bg, abox)
+        return result
+
+    def _carried(self, frame, gray, out, order, channels, t0, t_small, fuse):
+        """A frame without the model (adaptive rate): the last run's matte and edge
+        colours, composited with this frame's pixels."""
+        alpha, abox, foreground = self._carry
+        self._prev_gray = gray
+        t4 = time.perf_counter()
+        result = self._composite(frame, alpha, out, order, channels, abox, foreground) if fuse else None
         t6 = time.perf_counter()
         self.frame_index += 1
         self.timings = {k: 1e3 * v for k, v in zip(STAGES, (t4 - t0 - t_small, t_small, 0.0, 0.0, 0.0, t6 - t4, t6 - t0))}

@@ -125,8 +125,8 @@ class CachedSegmenter:
             self._cache[key] = out.copy()
         return out
 
-    def predict(self, image, order="BGR", exact=False):
-        return self.run(self._s.preprocess(image, order, exact))
+    def predict(self, image, order="BGR"):
+        return self.run(self._s.preprocess(image, order))
 
 
 @dataclass
