@@ -169,53 +169,57 @@ def apply_guided_color(image, a, b, fy, fx, low, high, out, flat, band, trust):
             e = x + 1
         ends[x] = e
     step = 1 if gw > 1 else 0
-    for y in prange(h):
-        gy = min(max((y + 0.5) * fy - 0.5, 0.0), gh - 1.0)
-        y0 = min(int(gy), gh - 2) if gh > 1 else 0
-        ty = np.float32(gy - y0 if gh > 1 else 0.0)
-        y1 = y0 + 1 if gh > 1 else 0
-        # This row's coefficients, interpolated between grid rows once (b, then a / 255
-        # per colour, then the band), so each pixel only interpolates along x.
+    # Rows in chunks, so that each chunk allocates its coefficient buffer once.
+    chunk = 16
+    for ci in prange((h + chunk - 1) // chunk):
         row = np.empty((gw, 5), np.float32)
-        for gx in range(gw):
-            row[gx, 0] = (1 - ty) * b[y0, gx] + ty * b[y1, gx]
-            for c in range(3):
-                row[gx, c + 1] = ((1 - ty) * a[y0, gx, c] + ty * a[y1, gx, c]) * np.float32(1 / 255)
-            row[gx, 4] = (1 - ty) * band[y0, gx] + ty * band[y1, gx] if use_band else np.float32(0)
-        x = 0
-        while x < w:
-            x0 = x0s[x]
-            v = flat[y0, x0] if check else -1
-            # The run of whole cells that are all this constant, or all not constant.
-            e = ends[x]
-            while e < w and (flat[y0, x0s[e]] == v if v >= 0 else not (check and flat[y0, x0s[e]] >= 0)):
-                e = ends[e]
-            # Row views from the run's start: indices from 0 are never negative, so
-            # numba adds no wrap-around checks (measured: much faster loops).
-            seg = out[y, x:e]
-            if v >= 0:
-                c8 = np.uint8(v)
+        for y in range(ci * chunk, min(h, (ci + 1) * chunk)):
+            gy = min(max((y + 0.5) * fy - 0.5, 0.0), gh - 1.0)
+            y0 = min(int(gy), gh - 2) if gh > 1 else 0
+            ty = np.float32(gy - y0 if gh > 1 else 0.0)
+            y1 = y0 + 1 if gh > 1 else 0
+            x = 0
+            while x < w:
+                x0 = x0s[x]
+                v = flat[y0, x0] if check else -1
+                # The run of whole cells that are all this constant, or all not constant.
+                e = ends[x]
+                while e < w and (flat[y0, x0s[e]] == v if v >= 0 else not (check and flat[y0, x0s[e]] >= 0)):
+                    e = ends[e]
+                # Row views from the run's start: indices from 0 are never negative, so
+                # numba adds no wrap-around checks (measured: much faster loops).
+                seg = out[y, x:e]
+                if v >= 0:
+                    c8 = np.uint8(v)
+                    for j in range(seg.shape[0]):
+                        seg[j] = c8
+                    x = e
+                    continue
+                # The run's coefficients, interpolated between grid rows once per grid
+                # column (b, then a / 255 per colour, then the band), so each pixel only
+                # interpolates along x; flat runs need none.
+                for gx in range(x0, min(x0s[e - 1] + step, gw - 1) + 1):
+                    row[gx, 0] = (1 - ty) * b[y0, gx] + ty * b[y1, gx]
+                    for c in range(3):
+                        row[gx, c + 1] = ((1 - ty) * a[y0, gx, c] + ty * a[y1, gx, c]) * np.float32(1 / 255)
+                    row[gx, 4] = (1 - ty) * band[y0, gx] + ty * band[y1, gx] if use_band else np.float32(0)
+                img = image[y, x:e]
+                gxs = x0s[x:e]
+                tx = txs[x:e]
                 for j in range(seg.shape[0]):
-                    seg[j] = c8
+                    g0 = gxs[j]
+                    g1 = g0 + step
+                    t = tx[j]
+                    q = (1 - t) * row[g0, 0] + t * row[g1, 0]
+                    for c in range(3):
+                        q += ((1 - t) * row[g0, c + 1] + t * row[g1, c + 1]) * np.float32(img[j, c])
+                    q = min(max((q - lo32) * scale32, np.float32(0.0)), np.float32(1.0)) * np.float32(255)
+                    if use_band:
+                        r = (1 - t) * row[g0, 4] + t * row[g1, 4]
+                        q = min(max(q, r - t32), r + t32)
+                        q = min(max(q, np.float32(0.0)), np.float32(255.0))
+                    seg[j] = np.uint8(q + np.float32(0.5))
                 x = e
-                continue
-            img = image[y, x:e]
-            gxs = x0s[x:e]
-            tx = txs[x:e]
-            for j in range(seg.shape[0]):
-                g0 = gxs[j]
-                g1 = g0 + step
-                t = tx[j]
-                q = (1 - t) * row[g0, 0] + t * row[g1, 0]
-                for c in range(3):
-                    q += ((1 - t) * row[g0, c + 1] + t * row[g1, c + 1]) * np.float32(img[j, c])
-                q = min(max((q - lo32) * scale32, np.float32(0.0)), np.float32(1.0)) * np.float32(255)
-                if use_band:
-                    r = (1 - t) * row[g0, 4] + t * row[g1, 4]
-                    q = min(max(q, r - t32), r + t32)
-                    q = min(max(q, np.float32(0.0)), np.float32(255.0))
-                seg[j] = np.uint8(q + np.float32(0.5))
-            x = e
     return out
 
 

@@ -199,7 +199,9 @@ class Worker:
         if self._capture is not None:
             self._capture_frame(frame)  # before a CPU composite overwrites the frame
         with _PROCESS_LOCK:
-            composite, alpha = self.pipeline.process(frame, order="RGB", out=None if path == "gpu" else frame)
+            # The GPU path blends on the GPU: the matte alone (no composite to allocate and fill).
+            composite, alpha = self.pipeline.process(frame, order="RGB", out=None if path == "gpu" else frame,
+                                                     fuse=path != "gpu")
         background = None
         if path == "gpu" and self._bg is not None:
             w, h = size

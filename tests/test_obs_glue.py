@@ -163,12 +163,13 @@ class FakePipeline:
     def reset(self):
         self.resets += 1
 
-    def process(self, frame, order="BGR", out=None):
+    def process(self, frame, order="BGR", out=None, fuse=True):
         self.calls += 1
+        self.fused = fuse
         time.sleep(self.delay)  # an "artificially slow model" (sleep releases the GIL like ORT)
         alpha = np.zeros(frame.shape[:2], np.uint8)
         self.timings = {"inference": self.delay * 1e3, "total": self.delay * 1e3 + 0.1}
-        return (out if out is not None else frame.copy()), alpha
+        return ((out if out is not None else frame.copy()) if fuse else None), alpha
 
 
 def grid(h, w):
@@ -388,6 +389,7 @@ def test_resolution_change_drops_stale_results():
         assert filt.gfx.draws[-1] == ("plain", "source")  # old result has the old size
         render_until_result(filt)
         assert filt.gfx.draws[-1] in (("blend", "colour"), ("over", "colour"))
+        assert filt.worker.pipeline.fused is False  # the GPU blends: the worker makes only the matte
     finally:
         filt.close()
 

@@ -165,3 +165,16 @@ def test_davis_parkour_sequence_iou(shared_data):
             for f in sorted((folder / "images").iterdir())]
     assert len(ious) == 100
     assert np.mean(ious) >= 0.75, np.mean(ious)  # raw model on the whole frame: 0.639
+
+
+def test_matte_only_skips_the_composite(small_astronaut):
+    """fuse=False (the OBS GPU path blends on the GPU): the same matte, no composite."""
+    a, b = Pipeline(adaptive_rate="off"), Pipeline(adaptive_rate="off")
+    for i in range(3):
+        frame = _canvas(small_astronaut, 100 + 12 * i)
+        untouched = frame.copy()
+        composite_a, alpha_a = a.process(frame.copy())
+        composite_b, alpha_b = b.process(frame, fuse=False)
+        assert composite_b is None and composite_a is not None
+        np.testing.assert_array_equal(alpha_a, alpha_b)
+        np.testing.assert_array_equal(frame, untouched)
