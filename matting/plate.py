@@ -49,9 +49,12 @@ SAMPLES = 4096  # pixel positions for the global gain fit and the health check
 DISAGREE_LEVELS = 14.0  # a confident background sample further than this (grey levels) disagrees
 DISAGREE_MAX = 0.12  # more disagreeing samples than this: the plate does not fit the frame
 MOVING_MAX = 0.25  # more moving background (grid) than this: the camera moves
+EDGE_SAMPLES = 1024  # positions on the plate's textured pixels for the registration check
+EDGE_SLOPE = 4.0  # grey levels per EDGE_SHIFT: a textured pixel (a 1-px shift changes it by 2× this)
+EDGE_MIN = 20  # textured background samples needed for the registration check to have a say
 FADE_IN, FADE_OUT = 0.2, 0.34  # activity change per frame (on in 5 frames, off in 3)
 STALE_FRAMES = 8  # consecutive bad frames before the plate is called stale
-BAND_IN = 0.0008  # fraction of the frame's long side inside the model's sure matte still solved
+BAND_IN = 0.0025  # fraction of the frame's long side inside the model's sure matte still solved
 BAND_OUT = 0.035  # fraction of the frame's long side searched outside the model's matte
 EDGE_SHIFT = 0.5  # pixels: how far the room's edges may seem to move (plate vs frame)
 SEPARATION = 4.0  # |F − B| (grey levels) at which the projection gets half trust (measured: any
@@ -60,7 +63,11 @@ SNAP_SIGMAS = 1.6  # closer to the plate than this (in σ) is the room
 FRAME_NOISE = 1.6  # σ of the frame's noise = FRAME_NOISE × median plate residual (c-noisy: JPEG
 # and sensor noise are correlated and heavier-tailed than Gaussian)
 FOREGROUND_RADIUS = 3  # px at 720p: window of the person's local colour
-SOLVE_ITERATIONS = 1  # |F̄ − B| (grey levels) at which the projection gets half trust
+ROOM_RADIUS = 3  # px at 720p: window of the room test (texture of the plate, residual of the frame)
+ROOM_RESID = 4.0  # a window is the room seen unchanged if its residual |I − B|² is below this × the noise
+ROOM_TEXTURE = 16.0  # … and the plate's colour variance there is above this × the noise (textured)
+ROOM_PIXELS = 20  # px at 720p: such pixels a plate-matching region of the matte needs to be the room
+SOLVE_ITERATIONS = 1  # steps of propagating F outwards from the pixels just solved
 
 
 # ---- the plate ---------------------------------------------------------------------------
@@ -262,6 +269,41 @@ def solve_alpha(image, mean, gain, offset, sigma, box, todo, fbar, prior,
     return alpha, sep2
 
 
+def room_regions(image, mean, gain, offset, sigma, noise2, sure_plate, prior, box, radius: int, pixels: int):
+    """Where the model's matte (``prior``, 0–1, box-sized) covers the room: a bool mask
+    of the box ``(x0, y0, x1, y1)``.
+
+    A person in front of a textured stretch of the room cannot reproduce it: a smooth
+    foreground ``F`` leaves a residual ``Σ|I − B|²`` over a window of at least the plate's
+    own variance there. So a window where the plate is textured (variance above
+    ``ROOM_TEXTURE`` × the noise ``noise2``, grey levels², HxW) and the frame matches it
+    (mean ``|I − B|²`` below ``ROOM_RESID`` × ``sigma²``) is the room seen unchanged. Such
+    pixels vouch for the whole connected region of the matte that matches the plate
+    (each pixel within ``SNAP_SIGMAS·sigma``, as the solve snaps) once there are at least
+    ``pixels`` of them: the flat seat of a chair the model took for the person goes with
+    the chair's textured edges, while a shirt of the wall's colour over a flat wall has
+    no texture to vouch for it and stays. Only plate pixels with ``sure_plate`` set
+    count."""
+    x0, y0, x1, y1 = box
+    b = mean[y0:y1, x0:x1] * gain + offset
+    d = image[y0:y1, x0:x1, :3].astype(np.float32) - b
+    d2 = np.einsum("ijk,ijk->ij", d, d)
+    k = (2 * radius + 1, 2 * radius + 1)
+    mb = cv2.blur(b, k)
+    texture = cv2.blur(np.einsum("ijk,ijk->ij", b, b), k) - np.einsum("ijk,ijk->ij", mb, mb)
+    s2 = sigma * sigma
+    vouch = (cv2.blur(d2, k) < np.float32(3 * ROOM_RESID) * cv2.blur(s2, k)) \
+        & (texture > np.float32(3 * ROOM_TEXTURE) * noise2) & sure_plate
+    match = (d2 < np.float32(3 * SNAP_SIGMAS ** 2) * s2) & (prior > 0.02) & sure_plate
+    n, labels = cv2.connectedComponents(match.view(np.uint8), connectivity=4)
+    if n <= 1:
+        return np.zeros(match.shape, bool)
+    count = np.bincount(labels[vouch & match], minlength=n)
+    room = count >= pixels
+    room[0] = False
+    return room[labels]
+
+
 @njit(parallel=True, cache=True)
 def fuse_matte(alpha, a_kb, sep2, weight, y0, x0, activity, keep, image, mean, gain, offset, fm, bm):
     """Fuse the known-background matte into the model's (``alpha``: uint8 box view of the
@@ -318,6 +360,8 @@ class KnownBackground:
         self._prev_gray = None
         self._samples = None
         self._slope = None
+        self._edges = None  # (ys, xs) of textured plate pixels, for the registration check
+        self._fresh = False  # a plate just given: full activity on its first healthy frame
         self._frame = 0
         self._order = None  # channel order of the plate; None = that of the frames
 
@@ -373,9 +417,12 @@ class KnownBackground:
 
     def _reset_health(self) -> None:
         self.activity, self._bad, self._good, self.state = 0.0, 0, 0, "learning"
+        # A plate just given that fits the very first frame has nothing to fade in from.
+        self._fresh = self.captured
         self.gain, self.offset = np.ones(3, np.float32), np.zeros(3, np.float32)
         self._prev_gray = None
         self._slope = None
+        self._edges = None
 
     @property
     def status(self) -> str:
@@ -404,7 +451,7 @@ class KnownBackground:
         if self.plate is None:
             self.plate, self.captured = Plate(h, w), False
         elif self.plate.shape != (h, w):
-            self.plate, self._slope = self.plate.resized(h, w), None
+            self.plate, self._slope, self._edges = self.plate.resized(h, w), None, None
         if self._order not in (None, order):
             self.plate.mean[...] = self.plate.mean[:, :, ::-1].copy()
         self._order = order
@@ -416,9 +463,17 @@ class KnownBackground:
         near = cv2.dilate(person.view(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
         moving = None
         if self._prev_gray is not None:
-            moving = cv2.absdiff(gray, self._prev_gray) > 6
+            # Changed since the last frame, once a global change of brightness (auto
+            # exposure, flicker) is taken out: a few % of exposure is no motion.
+            room = near == 0
+            prev = self._prev_gray.astype(np.float32)
+            k = float(gray[room].mean() + 1) / float(prev[room].mean() + 1) if room.any() else 1.0
+            moving = np.abs(gray.astype(np.float32) - np.float32(k) * prev) > 6
         self._prev_gray = gray
 
+        if self._slope is None or self._frame % 32 == 0:
+            self._slope = _slope(self.plate.mean)
+            self._edges = None
         healthy, moved = self._check(frame, near, moving, gh, gw)
         self._advance(healthy, moved)
 
@@ -457,17 +512,40 @@ class KnownBackground:
         obs = frame[ys[sel], xs[sel], :3].astype(np.float32)
         ref = self.plate.mean[ys[sel], xs[sel]]
         gain, offset, resid = fit_gain(obs, ref)
-        self.gain = 0.5 * self.gain + 0.5 * gain
-        self.offset = 0.5 * self.offset + 0.5 * offset
+        self.gain, self.offset = gain, offset
         self.disagree = float((resid > DISAGREE_LEVELS).mean())
         self.noise = max(NOISE_FLOOR, FRAME_NOISE * float(np.median(resid)))
+        moved = moved or self._misregistered(frame, near, gh, gw, gain, offset)
         return (self.disagree <= DISAGREE_MAX and not moved), moved
+
+    def _misregistered(self, frame, near, gh, gw, gain, offset) -> bool:
+        """Whether the view has moved against the plate. Where the room is flat a shifted
+        view still matches it, so the general disagreement check sees a pan late; on the
+        plate's textured pixels (a 1-px shift changes them by ≥ 2·EDGE_SLOPE levels) the
+        frame matches the plate to the noise while the camera holds still, and not at all
+        once it moves: their median residual beyond DISAGREE_LEVELS means moved."""
+        h, w = frame.shape[:2]
+        if self._edges is None:
+            ys, xs = np.nonzero((self._slope >= EDGE_SLOPE) & (self.plate.weight >= FULL_WEIGHT))
+            if ys.size > EDGE_SAMPLES:
+                pick = np.random.default_rng(1).choice(ys.size, EDGE_SAMPLES, replace=False)
+                ys, xs = ys[pick], xs[pick]
+            self._edges = (ys, xs)
+        ys, xs = self._edges
+        bg = near[np.minimum((ys * gh) // h, gh - 1), np.minimum((xs * gw) // w, gw - 1)] == 0
+        if bg.sum() < EDGE_MIN:
+            return False
+        obs = frame[ys[bg], xs[bg], :3].astype(np.float32)
+        resid = np.abs(obs - (self.plate.mean[ys[bg], xs[bg]] * gain + offset)).mean(axis=1)
+        return float(np.median(resid)) > DISAGREE_LEVELS
 
     def _advance(self, healthy, moved) -> None:
         """The on/off state machine: fade in while healthy, out while not; a run of bad
         frames marks the plate stale (in learning mode it is forgotten and relearnt)."""
+        if moved:
+            # A plate of another view is wrong at once: no fading out.
+            self.activity = 0.0
         if healthy is None:
-            self.activity = max(0.0, self.activity - FADE_OUT) if moved else self.activity
             if self.state == "active" and self.activity == 0:
                 self.state = "learning"
             return
@@ -477,9 +555,11 @@ class KnownBackground:
             if self.state in ("stale", "moved") and self._good < STALE_FRAMES:
                 return
             self.state = "active"
-            self.activity = min(1.0, self.activity + FADE_IN)
+            self.activity = 1.0 if self._fresh else min(1.0, self.activity + FADE_IN)
+            self._fresh = False
             return
         self._good = 0
+        self._fresh = False
         self._bad += 1
         self.activity = max(0.0, self.activity - FADE_OUT)
         if moved:
@@ -505,11 +585,20 @@ class KnownBackground:
         self.edge_share = float((conf_edge >= FULL_WEIGHT / 2).mean()) if by.size else 0.0
         if self.edge_share == 0.0:  # the plate knows nothing along the model's edge: nothing to solve
             return alpha, box, foreground
-        if self._slope is None or self._frame % 32 == 0:
-            self._slope = _slope(self.plate.mean)
         sigma = np.sqrt(self.plate.var[y0:y1, x0:x1] + np.float32(self.noise ** 2) + self._slope[y0:y1, x0:x1] ** 2)
         img = frame[y0:y1, x0:x1, :3]
-        a_cnn = alpha[y0:y1, x0:x1].astype(np.float32) * np.float32(1 / 255)
+        view = alpha[y0:y1, x0:x1]
+        # Regions of the matte that are the room seen unchanged (a chair the model took
+        # for the person) go first, then the edge band is solved against what is left.
+        scale = max(h, w) / 1280
+        sure_plate = self.plate.weight[y0:y1, x0:x1] >= FULL_WEIGHT
+        noise2 = self.plate.var[y0:y1, x0:x1] + np.float32(self.noise ** 2)
+        room = room_regions(frame, self.plate.mean, self.gain, self.offset, sigma, noise2, sure_plate,
+                            view.astype(np.float32) * np.float32(1 / 255), (x0, y0, x1, y1),
+                            max(1, round(ROOM_RADIUS * scale)), max(1, round(ROOM_PIXELS * scale * scale)))
+        if room.any():
+            view[room] = (view[room] * np.float32(1 - self.activity) + np.float32(0.5)).astype(np.uint8)
+        a_cnn = view.astype(np.float32) * np.float32(1 / 255)
         # Deep inside the person the model is right and the projection is not (eyes,
         # shading: I is far from both F̄ and B): the solve works on the edge band only.
         r_in = max(1, round(BAND_IN * max(h, w)))
@@ -540,7 +629,6 @@ class KnownBackground:
             fm, bm = (np.ascontiguousarray(_upsample(m, box, new_box)) for m in foreground)
         else:
             fm = bm = np.zeros((0, 0, 3), np.float32)
-        view = alpha[y0:y1, x0:x1]
         solved = fuse_matte(view, a_kb, sep2, self.plate.weight, y0, x0, np.float32(self.activity), keep, frame,
                             self.plate.mean, self.gain, self.offset, fm, bm)
         if solved == 0:

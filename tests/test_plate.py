@@ -292,3 +292,65 @@ def test_pipeline_plate_round_trip_and_status(tmp_path, astronaut_bgr):
     assert q.known_background_status.startswith("known background: active")
     p.set_background_plate(None)
     assert p.known_background_status == "known background: off"
+
+
+# ---- room regions, registration, first frame ---------------------------------------------------
+def test_room_regions_removes_the_room_the_model_took_but_keeps_a_flat_lookalike():
+    rng = np.random.default_rng(3)
+    h, w = 120, 160
+    plate = np.full((h, w, 3), 120, np.float32)
+    # A textured chair on the left; a flat wall on the right.
+    plate[20:100, 10:70] = rng.uniform(40, 220, (80, 60, 3))
+    plate = cv2.GaussianBlur(plate, (0, 0), 0.8)
+    image = np.clip(plate + rng.normal(0, 1.0, plate.shape) + 0.5, 0, 255).astype(np.uint8)
+    # The person: a disc in the middle, wearing a shirt of the wall's colour below it.
+    yy, xx = np.mgrid[:h, :w]
+    person = (yy - 60) ** 2 + (xx - 100) ** 2 < 25 ** 2
+    image[person] = (30, 60, 200)
+    shirt = (yy > 85) & (xx > 80) & (xx < 150)
+    image[shirt] = 120  # exactly the flat wall: no colour can tell it from the room
+    prior = (person | shirt).astype(np.float32)
+    prior[30:90, 20:80] = 1.0  # the model took the chair too (touching nothing: still the room)
+    sigma = np.full((h, w), 2.5, np.float32)
+    noise2 = np.full((h, w), 2.5 ** 2, np.float32)
+    sure = np.ones((h, w), bool)
+    one, zero = np.ones(3, np.float32), np.zeros(3, np.float32)
+    room = P.room_regions(image, plate, one, zero, sigma, noise2, sure, prior, (0, 0, w, h), 3, 20)
+    chair = np.zeros((h, w), bool)
+    chair[30:90, 20:70] = True
+    assert room[chair].mean() > 0.95  # the textured room under the matte goes
+    assert not room[person].any()  # the person stays
+    assert not room[shirt].any()  # a flat lookalike has nothing to vouch for it: left to the model
+    # Nothing is the room where the plate is not trusted.
+    assert not P.room_regions(image, plate, one, zero, sigma, noise2, np.zeros_like(sure), prior,
+                              (0, 0, w, h), 3, 20).any()
+
+
+def textured_room(h=120, w=160, seed=5):
+    """A flat wall with one textured poster (a tenth of the view): a pan changes too
+    few pixels for the frame-to-frame and the overall disagreement checks."""
+    rng = np.random.default_rng(seed)
+    base = np.full((h, w, 3), 150, np.uint8)
+    base[10:50, 100:150] = rng.integers(0, 256, (40, 50, 3), dtype=np.uint8)
+    return base
+
+
+def test_stage_full_on_first_frame_and_off_at_once_when_the_view_moves():
+    base = textured_room()
+    kb = P.KnownBackground()
+    kb.set_plate(base)
+    run_stage(kb, base, frames=1)
+    assert kb.activity == 1.0  # a plate that fits the first frame: nothing to fade in from
+    before, after = run_stage(kb, base, frames=1, shift=3)
+    assert kb.activity == 0.0  # the view moved: off on this very frame, no fading
+    assert np.array_equal(before, after)
+    assert kb.state == "moved"
+
+
+def test_stage_ignores_a_global_change_of_brightness():
+    base = textured_room()
+    kb = P.KnownBackground()
+    kb.set_plate(base)
+    for k in (1.0, 1.04, 0.97, 1.05, 0.96):
+        run_stage(kb, np.clip(base * k, 0, 255).astype(np.uint8), frames=1)
+        assert kb.activity == 1.0 and kb.state == "active"
