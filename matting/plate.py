@@ -68,6 +68,7 @@ ROOM_RESID = 4.0  # a window is the room seen unchanged if its residual |I − B
 ROOM_TEXTURE = 16.0  # … and the plate's colour variance there is above this × the noise (textured)
 ROOM_PIXELS = 20  # px at 720p: such pixels a plate-matching region of the matte needs to be the room
 SOLVE_ITERATIONS = 1  # steps of propagating F outwards from the pixels just solved
+PROPAGATE_RADIUS = 6  # px at 720p: window over which each step spreads F (2 → 6: a-static 1.96 → 1.86)
 
 
 # ---- the plate ---------------------------------------------------------------------------
@@ -192,7 +193,7 @@ def local_foreground(small: np.ndarray, alpha: np.ndarray, radius: int) -> np.nd
 
 
 @njit(parallel=True, cache=True)
-def project(image, mean, gain, offset, sigma, y0, x0, todo, f, prop, wprop, sure, alpha, sep2, fw, w):
+def project(image, mean, gain, offset, sigma, y0, x0, todo, f, prop, wprop, alpha, sep2, fw, w):
     """One step of the known-background solve over a box (top-left ``(y0, x0)`` in the
     frame; ``image`` and the plate ``mean`` are whole frames, the rest box-sized), on the
     pixels where ``todo`` is set (elsewhere the outputs are 0).
@@ -201,7 +202,9 @@ def project(image, mean, gain, offset, sigma, y0, x0, todo, f, prop, wprop, sure
     previous step's colours, spread) if ``prop`` is box-sized, else ``f`` (``f`` is set to
     the ``F`` used). ``α`` = projection of ``I − B`` onto ``F − B`` clipped to [0, 1], 0
     where ``I`` is within ``SNAP_SIGMAS·sigma`` of ``B``; ``sep2 = |F − B|²``. For the next
-    step: ``w = max(α, sure)²`` and ``fw = w·clip(B + (I − B)/max(α, sure, 0.05))``."""
+    step: ``w = α²`` and ``fw = w·clip(B + (I − B)/max(α, 0.05))``: the colours come from
+    the solve alone, not from the model's matte (a mixed pixel the model calls sure would
+    give ``F = I``, pulled towards the room, and the next step would overestimate α)."""
     h, wd = alpha.shape
     spread = prop.shape[0] == h and prop.shape[1] == wd
     for y in prange(h):
@@ -230,10 +233,9 @@ def project(image, mean, gain, offset, sigma, y0, x0, todo, f, prop, wprop, sure
                 a = 0.0
             alpha[y, x] = a
             sep2[y, x] = s2
-            am = max(a, sure[y, x])
-            wt = am * am
+            wt = a * a
             w[y, x] = wt
-            inv = 1.0 / max(am, 0.05)
+            inv = 1.0 / max(a, 0.05)
             for c in range(3):
                 b = mean[y0 + y, x0 + x, c] * gain[c] + offset[c]
                 d = np.float32(image[y0 + y, x0 + x, c]) - b
@@ -241,29 +243,29 @@ def project(image, mean, gain, offset, sigma, y0, x0, todo, f, prop, wprop, sure
     return alpha
 
 
-def solve_alpha(image, mean, gain, offset, sigma, box, todo, fbar, prior,
+def solve_alpha(image, mean, gain, offset, sigma, box, todo, fbar,
                 iterations: int = SOLVE_ITERATIONS, radius: int = 2):
     """Known-background matte of ``box`` = (x0, y0, x1, y1): ``(α, |F − B|²)`` (float32
     HxW each).
 
     ``image`` (uint8) and the plate ``mean`` (float32, corrected by ``gain``/``offset``)
     are whole frames; ``sigma`` (noise per pixel, grey levels), ``todo`` (uint8: where
-    to solve), ``fbar`` (the person's colour nearby, HxWx3) and ``prior`` (the model's
-    matte, 0–1) cover the box. ``α`` is the projection of ``I − B`` onto ``F − B``, 0 where
+    to solve) and ``fbar`` (the person's colour nearby, HxWx3) cover the box. ``α`` is the projection of ``I − B`` onto ``F − B``, 0 where
     ``I`` is within ``SNAP_SIGMAS`` σ of the plate. ``F`` starts as ``fbar`` and is then
     propagated outwards from the pixels just solved, ``F = B + (I − B)/α`` weighted by
-    ``α²`` over a small window, so thin hair gets the colour of the hair next to it rather
-    than of the opaque mass (measured on a-static: band MAD 1.61 → 1.49 with 2 steps)."""
+    ``α²`` over a window of ``2·radius + 1`` px, so thin hair gets the colour of the hair
+    next to it rather than of the opaque mass (measured on a-static: band MAD 1.61 → 1.49
+    with 2 steps). Only the solve's own α weighs these colours (issue 13: with the model's
+    sure matte as a floor, a-static 2.04 → 1.96 MAD ×1e3)."""
     x0, y0, x1, y1 = box
     hw = (y1 - y0, x1 - x0)
-    sure = np.clip((prior - np.float32(0.8)) * np.float32(5.0), 0, 1)
     alpha, sep2, w = (np.empty(hw, np.float32) for _ in range(3))
     fw = np.empty((*hw, 3), np.float32)
     f = np.ascontiguousarray(fbar, np.float32)
     prop, wprop = np.zeros((0, 0, 3), np.float32), np.zeros((0, 0), np.float32)
     k = (2 * radius + 1, 2 * radius + 1)
     for it in range(iterations + 1):
-        project(image, mean, gain, offset, sigma, y0, x0, todo, f, prop, wprop, sure, alpha, sep2, fw, w)
+        project(image, mean, gain, offset, sigma, y0, x0, todo, f, prop, wprop, alpha, sep2, fw, w)
         if it < iterations:
             prop, wprop = cv2.blur(fw, k), cv2.blur(w, k)
     return alpha, sep2
@@ -614,7 +616,7 @@ class KnownBackground:
         near, support = local_foreground(img, a_cnn, max(2, round(FOREGROUND_RADIUS * max(h, w) / 1280)))
         fbar = np.where((support > 1e-3)[:, :, None], near, fbar)
         a_kb, sep2 = solve_alpha(frame, self.plate.mean, self.gain, self.offset, sigma, (x0, y0, x1, y1), todo,
-                                 fbar, a_cnn)
+                                 fbar, radius=max(2, round(PROPAGATE_RADIUS * max(h, w) / 1280)))
         # Only regions that touch the person: changes elsewhere are left to the model.
         core = a_cnn >= 0.5
         cand = (a_kb >= 0.1) | core

@@ -86,7 +86,7 @@ def test_fit_gain_recovers_exposure_despite_outliers():
     assert np.median(resid[200:]) < 2
 
 
-def project_numpy(image, mean, gain, offset, sigma, y0, x0, todo, f, prop, wprop, sure):
+def project_numpy(image, mean, gain, offset, sigma, y0, x0, todo, f, prop, wprop):
     h, w = todo.shape
     b = mean[y0:y0 + h, x0:x0 + w] * gain + offset
     d = image[y0:y0 + h, x0:x0 + w, :3].astype(np.float32) - b
@@ -96,9 +96,8 @@ def project_numpy(image, mean, gain, offset, sigma, y0, x0, todo, f, prop, wprop
     sep2 = (fb * fb).sum(axis=2)
     alpha = np.clip((d * fb).sum(axis=2) / (sep2 + 1e-3), 0, 1)
     alpha[(d * d).sum(axis=2) < 3 * (P.SNAP_SIGMAS * sigma) ** 2] = 0
-    am = np.maximum(alpha, sure)
-    wt = am * am
-    fw = wt[:, :, None] * np.clip(b + d / np.maximum(am, 0.05)[:, :, None], 0, 255)
+    wt = alpha * alpha
+    fw = wt[:, :, None] * np.clip(b + d / np.maximum(alpha, 0.05)[:, :, None], 0, 255)
     off = todo == 0
     alpha[off], sep2[off], wt[off], fw[off] = 0, 0, 0, 0
     return alpha, sep2, fw, wt, f
@@ -117,7 +116,6 @@ def test_project_matches_numpy(seed):
     sigma = rng.uniform(0.5, 20, (h, w)).astype(np.float32)
     todo = (rng.random((h, w)) < 0.8).astype(np.uint8)
     f = rng.uniform(0, 255, (h, w, 3)).astype(np.float32)
-    sure = rng.uniform(0, 1, (h, w)).astype(np.float32)
     if seed % 2:
         wprop = rng.uniform(0, 0.2, (h, w)).astype(np.float32)
         prop = (rng.uniform(0, 255, (h, w, 3)) * wprop[:, :, None]).astype(np.float32)
@@ -126,8 +124,8 @@ def test_project_matches_numpy(seed):
     out = [np.empty((h, w), np.float32) for _ in range(2)] + [np.empty((h, w, 3), np.float32),
                                                              np.empty((h, w), np.float32)]
     f1 = f.copy()
-    P.project(image, mean, gain, offset, sigma, y0, x0, todo, f1, prop, wprop, sure, out[0], out[1], out[2], out[3])
-    want = project_numpy(image, mean, gain, offset, sigma, y0, x0, todo, f, prop, wprop, sure)
+    P.project(image, mean, gain, offset, sigma, y0, x0, todo, f1, prop, wprop, out[0], out[1], out[2], out[3])
+    want = project_numpy(image, mean, gain, offset, sigma, y0, x0, todo, f, prop, wprop)
     on = todo > 0
     for got, exp, tol in zip(out, want, (1e-3, 0.5, 0.05, 1e-4)):
         np.testing.assert_allclose(got, exp, rtol=1e-3, atol=tol)
@@ -191,12 +189,12 @@ def test_solve_recovers_alpha_of_a_composite():
     sigma = np.full((h, w), 1.0, np.float32)
     todo = np.ones((h, w), np.uint8)
     one, zero = np.ones(3, np.float32), np.zeros(3, np.float32)
-    alpha, sep2 = P.solve_alpha(image, b, one, zero, sigma, (0, 0, w, h), todo, f, true, iterations=0)
+    alpha, sep2 = P.solve_alpha(image, b, one, zero, sigma, (0, 0, w, h), todo, f, iterations=0)
     ok = np.sqrt(sep2) > 60  # well separated pixels are solved closely
     assert ok.mean() > 0.5
     assert np.abs(alpha - true)[ok & (true > 0.05)].max() < 0.05
     assert (alpha[:, 0] == 0).all()  # the room itself
-    alpha2, _ = P.solve_alpha(image, b, one, zero, sigma, (0, 0, w, h), todo, f, true, iterations=1)
+    alpha2, _ = P.solve_alpha(image, b, one, zero, sigma, (0, 0, w, h), todo, f, iterations=1)
     assert np.abs(alpha2 - true)[ok & (true > 0.05)].max() < 0.05
 
 
