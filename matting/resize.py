@@ -1,4 +1,4 @@
-"""Fast area shrinking for the model's input and the refinement's working size.
+"""Fast area shrinking for the grid, the refinement's working size and the backgrounds.
 
 OpenCV's ``INTER_AREA`` is the right filter for shrinking (it averages every source
 pixel, as MediaPipe's own pre-processing does), but it is fast only for an exact factor
@@ -8,7 +8,8 @@ of 2; any other factor takes a generic path that is 5–15× slower than bilinea
 target (0.26 ms for 960×540 → 480×270), then finishes the remaining factor (< 2)
 bilinearly. Every source pixel is averaged in with factors of 2 and more (one-pixel
 stripes come out grey, where a plain bilinear resize picks stripes out); between 1 and 2
-it is bilinear, as a 1-to-2 INTER_AREA nearly is.
+it is bilinear, as a 1-to-2 INTER_AREA nearly is. The model's own input keeps INTER_AREA
+(matting.model says why).
 """
 
 from __future__ import annotations
