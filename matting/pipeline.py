@@ -435,12 +435,12 @@ class Pipeline:
             self.tracker.reset()
             return
         lx0, ly0, lx1, ly1 = self._live
-        gx0, gy0, gx1, gy1 = mask_bbox(self._alpha_grid[ly0:ly1, lx0:lx1], self.settings.threshold)
-        gx0, gy0, gx1, gy1 = gx0 + lx0, gy0 + ly0, gx1 + lx0, gy1 + ly0
-        if gx0 < lx0:
+        bx0, by0, bx1, by1 = mask_bbox(self._alpha_grid[ly0:ly1, lx0:lx1], self.settings.threshold)
+        if bx0 < 0:
             self.tracker.reset()
             return
-        self.tracker.observe((gx0 * self._sx, gy0 * self._sy, gx1 * self._sx, gy1 * self._sy))
+        self.tracker.observe(((lx0 + bx0) * self._sx, (ly0 + by0) * self._sy,
+                              (lx0 + bx1) * self._sx, (ly0 + by1) * self._sy))
 
     def _light_wrap(self, result: np.ndarray, bg: np.ndarray, box) -> None:
         """Spill a little of the blurred new background onto the person's edge, so they
