@@ -82,9 +82,13 @@ def grid_size(height: int, width: int) -> tuple[int, int, int]:
 
 def baseline_alpha(frame: np.ndarray, segmenter: Segmenter, order: str = "BGR") -> np.ndarray:
     """What typical plugins do: the whole frame stretched to the model, the probability
-    upsampled bilinearly, no post-processing. uint8 HxW."""
+    upsampled bilinearly, no post-processing. uint8 HxW.
+
+    The reference stays as the issues measured it: OpenCV's INTER_AREA shrinks the frame
+    (the pipeline's own crops go through :func:`matting.resize.area_resize`, the same
+    filter, faster), so a faster kernel in the pipeline does not move the goalposts."""
     h, w = frame.shape[:2]
-    prob = segmenter.predict(frame, order)
+    prob = segmenter.predict(frame, order, opencv=True)
     return _to_u8(cv2.resize(prob, (w, h), interpolation=cv2.INTER_LINEAR))
 
 

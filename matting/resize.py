@@ -4,18 +4,28 @@ OpenCV's ``INTER_AREA`` is the right filter for shrinking (it averages every sou
 pixel, as MediaPipe's own pre-processing does), but it is fast only for an exact factor
 of 2; any other factor takes a generic path that is 5–15× slower than bilinear
 (measured here at 1080p: 960×540 → 256×256 in 3.3 ms against 0.2 ms bilinear, 1920×1080
-→ 256×256 in 9.4 ms). :func:`shrink` halves exactly while the image is at least twice the
-target (0.26 ms for 960×540 → 480×270), then finishes the remaining factor (< 2)
-bilinearly. Every source pixel is averaged in with factors of 2 and more (one-pixel
-stripes come out grey, where a plain bilinear resize picks stripes out); between 1 and 2
-it is bilinear, as a 1-to-2 INTER_AREA nearly is. The model's own input keeps INTER_AREA
-(matting.model says why).
+→ 256×256 in 9.4 ms). Two ways round it:
+
+* :func:`shrink` halves exactly while the image is at least twice the target (0.26 ms for
+  960×540 → 480×270), then finishes the remaining factor (< 2) bilinearly. Every source
+  pixel is averaged in with factors of 2 and more (one-pixel stripes come out grey, where
+  a plain bilinear resize picks stripes out); between 1 and 2 it is bilinear, as a 1-to-2
+  INTER_AREA nearly is. For the grid, the refinement and the backgrounds.
+* :func:`area_resize` is OpenCV's INTER_AREA itself (the same weights, float sums, round
+  to nearest) as a separable numba kernel, for the model's input, which must stay
+  INTER_AREA (matting.model says why). Equal to ``cv2.resize(..., INTER_AREA)`` but for
+  rare ±1 roundings (tests/test_stages.py); several times faster on non-integer factors
+  (the README's Performance section has the numbers).
 """
 
 from __future__ import annotations
 
+import functools
+import math
+
 import cv2
 import numpy as np
+from numba import njit, prange
 
 
 def shrink(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -47,3 +57,82 @@ def shrink(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     m = np.array([[sx, 0.0, 0.5 * sx - 0.5], [0.0, sy, 0.5 * sy - 0.5]])
     return cv2.warpAffine(image, m, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                           borderMode=cv2.BORDER_REPLICATE)
+
+
+@functools.lru_cache(maxsize=64)
+def area_taps(src: int, dst: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """INTER_AREA's weights along one axis of ``src`` → ``dst`` pixels (``src >= dst``), as
+    OpenCV computes them: output pixel ``d`` covers source ``[d·s, (d+1)·s)``, ``s =
+    src/dst``, and each source pixel weighs by its overlap. Returns (first source index,
+    tap count, weights padded to the widest) per output pixel."""
+    scale = 1.0 / (dst / src)  # OpenCV's scale_x = 1 / inv_scale_x, to the last bit
+    taps_of = []
+    for d in range(dst):
+        f1 = d * scale
+        f2 = f1 + scale
+        cell = min(scale, src - f1)
+        s2 = min(math.floor(f2), src - 1)
+        s1 = min(math.ceil(f1), s2)
+        taps = []
+        if s1 - f1 > 1e-3:
+            taps.append((s1 - 1, (s1 - f1) / cell))
+        taps += [(s, 1.0 / cell) for s in range(s1, s2)]
+        if f2 - s2 > 1e-3:
+            taps.append((s2, min(f2 - s2, 1.0, cell) / cell))
+        taps_of.append(taps)
+    first = np.array([t[0][0] for t in taps_of], np.int32)
+    count = np.array([len(t) for t in taps_of], np.int32)
+    weights = np.zeros((dst, int(count.max())), np.float32)
+    for d, taps in enumerate(taps_of):
+        weights[d, :len(taps)] = [v for _, v in taps]
+    return first, count, weights
+
+
+@njit(parallel=True, cache=True)
+def _area_rows(rows, cin, xfirst, xcount, xw, yfirst, ycount, yw, out):
+    """Separable area sums, one output row per iteration: the source rows of its cell
+    weighed together (contiguous, vectorised), then each output pixel's columns summed
+    from that row. ``rows`` is the image as H × W·cin bytes; 3 channels out."""
+    dh, dw = out.shape[0], out.shape[1]
+    n = rows.shape[1]
+    for dy in prange(dh):
+        acc = np.empty(n, np.float32)
+        r = rows[yfirst[dy]]
+        beta = yw[dy, 0]
+        for i in range(n):
+            acc[i] = np.float32(r[i]) * beta
+        for ky in range(1, ycount[dy]):
+            r = rows[yfirst[dy] + ky]
+            beta = yw[dy, ky]
+            for i in range(n):
+                acc[i] += np.float32(r[i]) * beta
+        for dx in range(dw):
+            i = xfirst[dx] * cin
+            s0 = s1 = s2 = np.float32(0.0)
+            for kx in range(xcount[dx]):
+                a = xw[dx, kx]
+                s0 += acc[i] * a
+                s1 += acc[i + 1] * a
+                s2 += acc[i + 2] * a
+                i += cin
+            out[dy, dx, 0] = np.uint8(min(max(np.rint(s0), 0.0), 255.0))
+            out[dy, dx, 1] = np.uint8(min(max(np.rint(s1), 0.0), 255.0))
+            out[dy, dx, 2] = np.uint8(min(max(np.rint(s2), 0.0), 255.0))
+    return out
+
+
+def area_resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``cv2.resize(image, size, interpolation=cv2.INTER_AREA)[:, :, :3]`` for a uint8
+    HxWx3 or HxWx4 ``image`` (a crop view is fine) shrunk on both axes (``size`` =
+    (width, height), each at most the image's). Exact integer factors go to OpenCV (its
+    fast path); others to the numba kernel."""
+    w, h = size
+    ih, iw, c = image.shape
+    if not (0 < w <= iw and 0 < h <= ih) or c not in (3, 4):
+        raise ValueError(f"area_resize shrinks a 3- or 4-channel image: {image.shape} -> {w}x{h}")
+    if iw % w == 0 and ih % h == 0:
+        return cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA)[:, :, :3]
+    xf, xc, xw = area_taps(iw, w)
+    yf, yc, yw = area_taps(ih, h)
+    rows = np.ascontiguousarray(image).reshape(ih, iw * c)
+    return _area_rows(rows, c, xf, xc, xw, yf, yc, yw, np.empty((h, w, 3), np.uint8))

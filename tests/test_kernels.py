@@ -380,3 +380,54 @@ def test_composite_three_channels_into_four(data, shape):
     alpha = data.draw(arrays(np.uint8, shape, elements=st.sampled_from([0, 0, 90, 255, 255])))
     out = np.zeros((*shape, 4), np.uint8)
     np.testing.assert_array_equal(composite(image, alpha, background, out), composite_twin(image, alpha, background))
+
+
+# ---- INTER_AREA for the model's input (matting.resize.area_resize) -----------------------------
+def area_twin(image: np.ndarray, w: int, h: int) -> np.ndarray:
+    """Plain numpy INTER_AREA: each output pixel the overlap-weighted mean of its source
+    cell, as dense weight matrices (Wy · I · Wxᵀ per channel), rounded."""
+    def weights(src, dst):
+        m = np.zeros((dst, src))
+        scale = src / dst
+        for d in range(dst):
+            lo, hi = d * scale, (d + 1) * scale
+            for s in range(int(np.floor(lo)), min(src, int(np.ceil(hi)))):
+                m[d, s] = max(0.0, min(hi, s + 1) - max(lo, s))
+        return m / m.sum(1, keepdims=True)
+    wy, wx = weights(image.shape[0], h), weights(image.shape[1], w)
+    out = np.einsum("ys,sxc,wx->ywc", wy, image[:, :, :3].astype(np.float64), wx)
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
+@settings(deadline=None)
+@given(data=st.data(), src=st.tuples(st.integers(1, 60), st.integers(1, 60)), channels=st.sampled_from([3, 4]),
+       crop=st.booleans())
+def test_area_resize_matches_twin_and_opencv(data, src, channels, crop):
+    import cv2
+
+    from matting.resize import area_resize
+
+    ih, iw = src
+    h, w = data.draw(st.integers(1, ih)), data.draw(st.integers(1, iw))
+    image = data.draw(arrays(np.uint8, (ih + 3, iw + 5, channels)))
+    image = image[1:ih + 1, 2:iw + 2] if crop else np.ascontiguousarray(image[:ih, :iw])  # a crop is a strided view
+    got = area_resize(image, (w, h))
+    assert got.shape == (h, w, 3) and got.dtype == np.uint8
+    # Sums in float32 (as OpenCV's) against float64: a rounding may differ by one level.
+    assert np.abs(got.astype(int) - area_twin(image, w, h)).max() <= 1
+    assert np.abs(got.astype(int) - cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA)[:, :, :3]).max() <= 1
+
+
+def test_area_resize_is_opencv_on_frames(astronaut_bgr):
+    """On a real photo at the pipeline's sizes: OpenCV's INTER_AREA but for rare ±1."""
+    import cv2
+
+    from matting.resize import area_resize
+
+    big = cv2.resize(astronaut_bgr, (1920, 1080))
+    for image, size in ((big, (256, 256)), (big[:, 500:1300], (256, 256)), (big[100:700, 300:900], (144, 256)),
+                        (cv2.cvtColor(big, cv2.COLOR_BGR2BGRA), (256, 144)), (big[::2, ::2], (256, 256))):
+        d = np.abs(area_resize(image, size).astype(int) - cv2.resize(image, size, interpolation=cv2.INTER_AREA)[:, :, :3])
+        assert d.max() <= 1 and (d > 0).mean() < 1e-3
+    with pytest.raises(ValueError):
+        area_resize(big, (2000, 100))
