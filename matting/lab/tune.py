@@ -125,8 +125,8 @@ class CachedSegmenter:
             self._cache[key] = out.copy()
         return out
 
-    def predict(self, image, order="BGR"):
-        return self.run(self._s.preprocess(image, order))
+    def predict(self, image, order="BGR", opencv=False):
+        return self.run(self._s.preprocess(image, order, opencv))
 
 
 @dataclass
