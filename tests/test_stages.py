@@ -76,6 +76,31 @@ def test_cc_removes_specks_keeps_holes_and_two_people():
     assert largest[50, 30] > 0.9 and largest[50, 100] == 0
 
 
+def test_cc_drops_a_blob_the_model_is_not_sure_of():
+    """Every person is kept, but furniture the model half-believes (no sure core) is not:
+    a blob other than the largest needs CORE_SHARE of its pixels at CORE_LEVEL or more."""
+    from matting import postprocess
+
+    prob = np.zeros((128, 128), np.float32)
+    _person(prob, 20, 120, 10, 50, 0.97)  # the streamer: sure
+    _person(prob, 60, 120, 70, 110, 0.7)  # an armchair beside them: unsure everywhere
+    out = filter_components(prob, 0.5, min_area=100, keep_largest=False)
+    assert out[50, 30] > 0.9 and out[90, 90] == 0
+    prob[88:98, 83:98] = 0.97  # the second blob with a sure core (6 % of it): a person
+    out = filter_components(prob, 0.5, min_area=100, keep_largest=False)
+    assert out[90, 90] == pytest.approx(0.97) and out[70, 75] == pytest.approx(0.7)
+    _person(prob, 20, 120, 10, 50, 0.7)  # the largest is kept even when unsure
+    prob[88:98, 83:98] = 0.7
+    out = filter_components(prob, 0.5, min_area=100, keep_largest=False)
+    assert out[50, 30] == pytest.approx(0.7) and out[90, 90] == 0
+    old = postprocess.CORE_SHARE
+    try:
+        postprocess.CORE_SHARE = 0.0  # the rule off: every blob above min_area stays
+        assert filter_components(prob, 0.5, min_area=100, keep_largest=False)[90, 90] == pytest.approx(0.7)
+    finally:
+        postprocess.CORE_SHARE = old
+
+
 def test_cc_keeps_soft_edge_of_kept_component():
     prob = np.zeros((64, 64), np.float32)
     _person(prob, 10, 50, 10, 50)

@@ -40,6 +40,7 @@ import numpy as np
 from . import metrics as M
 from .datasets import discover, default_root
 from .. import pipeline as P
+from .. import postprocess as PP
 from .. import roi as R
 from ..errors import InputError
 from ..settings import Settings
@@ -64,6 +65,7 @@ PARAMS: dict[str, tuple] = {
     "motion_low": ("motion", "MOTION_LOW", (2.0, 4.0, 8.0)),  # MOTION_HIGH = 4 × MOTION_LOW
     "motion_spread": (P, "MOTION_SPREAD", (0, 2, 4)),
     "hysteresis": (P, "HYSTERESIS", (0.0, 0.15, 0.25, 0.35)),
+    "core_share": (PP, "CORE_SHARE", (0.0, 0.05, 0.1, 0.2, 0.3)),
 }
 
 
