@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from matting.composite import composite
-from matting.postprocess import label_components, motion_mask, select_components, temporal_fuse
+from matting.postprocess import label_components, motion_mask, select_components, sure_counts, temporal_fuse
 from matting.roi import des_update, mask_bbox
 
 settings.register_profile("kernels", max_examples=60, deadline=None)
@@ -431,3 +431,11 @@ def test_area_resize_is_opencv_on_frames(astronaut_bgr):
         assert d.max() <= 1 and (d > 0).mean() < 1e-3
     with pytest.raises(ValueError):
         area_resize(big, (2000, 100))
+
+
+@given(data=st.data(), shape=shapes, level=st.sampled_from([0.0, 0.5, 0.7, 0.9, 1.0]))
+def test_sure_counts_match_bincount(data, shape, level):
+    prob = data.draw(arrays(np.float32, shape, elements=st.sampled_from([0.0, 0.3, 0.5, 0.7, 0.9, 0.95, 1.0])))
+    labels, count, _ = label_components(prob >= 0.5)
+    want = np.bincount(labels.ravel(), weights=(prob >= np.float32(level)).ravel(), minlength=count + 1)
+    np.testing.assert_array_equal(sure_counts(labels, prob, level, count), want.astype(np.int64))
