@@ -178,7 +178,7 @@ def test_fuse_matte_matches_numpy(seed):
     np.testing.assert_allclose(bm1, want[2], rtol=1e-4, atol=1e-2)
 
 
-def sample_alpha_numpy(image, mean, gain, offset, sigma, y0, x0, todo, cand, radius, a_in, sep2):
+def sample_alpha_numpy(image, mean, gain, offset, sigma, y0, x0, todo, cand, radius, a_in, sep2, step):
     h, w = todo.shape
     b = mean[y0:y0 + h, x0:x0 + w] * gain + offset
     img = image[y0:y0 + h, x0:x0 + w, :3].astype(np.float32)
@@ -186,8 +186,8 @@ def sample_alpha_numpy(image, mean, gain, offset, sigma, y0, x0, todo, cand, rad
     best = np.full((h, w), np.inf, np.float32)
     ba, bs2 = np.zeros((h, w), np.float32), np.zeros((h, w), np.float32)
     # candidates in row-major order of the window, as the kernel visits them (first best wins)
-    for dy in range(-radius, radius + 1):
-        for dx in range(-radius, radius + 1):
+    for dy in range(-radius, radius + 1, step):
+        for dx in range(-radius, radius + 1, step):
             ys, xs = np.arange(h) + dy, np.arange(w) + dx
             vy, vx = (ys >= 0) & (ys < h), (xs >= 0) & (xs < w)
             cy, cx = np.clip(ys, 0, h - 1), np.clip(xs, 0, w - 1)
@@ -199,7 +199,7 @@ def sample_alpha_numpy(image, mean, gain, offset, sigma, y0, x0, todo, cand, rad
             r = ((d - a[:, :, None] * v) ** 2).sum(axis=2)
             better = ok & (r < best)
             best[better], ba[better], bs2[better] = r[better], a[better], s2[better]
-    found = (todo > 0) & np.isfinite(best)
+    found = (todo > 0) & np.isfinite(best) & ((d * d).sum(axis=2) >= 3 * P.SNAP_SIGMAS ** 2 * sigma * sigma)
     ba[ba * ba * bs2 < 3 * P.SNAP_SIGMAS ** 2 * sigma * sigma] = 0
     return np.where(found, ba, a_in), np.where(found, bs2, sep2)
 
@@ -219,13 +219,13 @@ def test_sample_alpha_matches_numpy(seed):
     sigma = rng.uniform(0.5, 20, (h, w)).astype(np.float32)
     todo = (rng.random((h, w)) < 0.8).astype(np.uint8)
     cand = (rng.random((h, w)) < rng.choice([0.05, 0.3])).astype(np.uint8)
-    radius = int(rng.integers(1, 4))
+    radius, step = int(rng.integers(1, 5)), int(rng.integers(1, 3))
     a_in = rng.uniform(0, 1, (h, w)).astype(np.float32)
     sep2 = rng.uniform(0, 1e4, (h, w)).astype(np.float32)
-    want = sample_alpha_numpy(image, mean, gain, offset, sigma, y0, x0, todo, cand, radius, a_in, sep2)
+    want = sample_alpha_numpy(image, mean, gain, offset, sigma, y0, x0, todo, cand, radius, a_in, sep2, step)
     got_sep2 = sep2.copy()
     got = P.sample_alpha(image, mean, gain, offset, sigma, y0, x0, todo, cand, radius, a_in, np.empty_like(a_in),
-                         got_sep2)
+                         got_sep2, step)
     np.testing.assert_allclose(got, want[0], rtol=1e-3, atol=1e-3)
     np.testing.assert_allclose(got_sep2, want[1], rtol=1e-3, atol=0.5)
 
@@ -244,9 +244,9 @@ def test_sample_alpha_takes_the_colour_that_explains_the_pixel():
     sigma = np.ones((1, 4), np.float32)
     todo = np.uint8([[0, 0, 1, 1]])
     cand = np.uint8([[1, 1, 0, 0]])
-    a_in = np.full((1, 4), 0.5, np.float32)
+    a_in = np.float32([[0.5, 0.5, 0.5, 0.0]])  # project's α: 0 on the room
     alpha = P.sample_alpha(image, b, one, zero, sigma, 0, 0, todo, cand, 2, a_in, np.empty_like(a_in),
-                           np.zeros((1, 4), np.float32))
+                           np.zeros((1, 4), np.float32), 1)
     assert abs(alpha[0, 2] - 0.3) < 0.01 and alpha[0, 3] == 0
     assert alpha[0, 0] == alpha[0, 1] == 0.5  # not to do: left as they were
     fbar = image[0, :2].astype(np.float32).mean(axis=0) - b[0, 2]
