@@ -178,6 +178,80 @@ def test_fuse_matte_matches_numpy(seed):
     np.testing.assert_allclose(bm1, want[2], rtol=1e-4, atol=1e-2)
 
 
+def sample_alpha_numpy(image, mean, gain, offset, sigma, y0, x0, todo, cand, radius, a_in, sep2, step):
+    h, w = todo.shape
+    b = mean[y0:y0 + h, x0:x0 + w] * gain + offset
+    img = image[y0:y0 + h, x0:x0 + w, :3].astype(np.float32)
+    d = img - b
+    best = np.full((h, w), np.inf, np.float32)
+    ba, bs2 = np.zeros((h, w), np.float32), np.zeros((h, w), np.float32)
+    # candidates in row-major order of the window, as the kernel visits them (first best wins)
+    for dy in range(-radius, radius + 1, step):
+        for dx in range(-radius, radius + 1, step):
+            ys, xs = np.arange(h) + dy, np.arange(w) + dx
+            vy, vx = (ys >= 0) & (ys < h), (xs >= 0) & (xs < w)
+            cy, cx = np.clip(ys, 0, h - 1), np.clip(xs, 0, w - 1)
+            ok = vy[:, None] & vx[None, :] & (cand[cy][:, cx] > 0)
+            v = img[cy][:, cx] - b
+            s2 = (v * v).sum(axis=2)
+            ok &= s2 >= 1.0
+            a = np.clip((d * v).sum(axis=2) / np.maximum(s2, 1.0), 0, 1)
+            r = ((d - a[:, :, None] * v) ** 2).sum(axis=2)
+            better = ok & (r < best)
+            best[better], ba[better], bs2[better] = r[better], a[better], s2[better]
+    found = (todo > 0) & np.isfinite(best) & ((d * d).sum(axis=2) >= 3 * P.SNAP_SIGMAS ** 2 * sigma * sigma)
+    ba[ba * ba * bs2 < 3 * P.SNAP_SIGMAS ** 2 * sigma * sigma] = 0
+    return np.where(found, ba, a_in), np.where(found, bs2, sep2)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_sample_alpha_matches_numpy(seed):
+    rng = np.random.default_rng(200 + seed)
+    H, W = rng.integers(10, 40, 2)
+    h, w = int(rng.integers(1, H)), int(rng.integers(1, W))
+    y0, x0 = int(rng.integers(0, H - h + 1)), int(rng.integers(0, W - w + 1))
+    image = rng.integers(0, 256, (H, W, rng.choice([3, 4])), dtype=np.uint8)
+    mean = rng.uniform(0, 255, (H, W, 3)).astype(np.float32)
+    if seed % 2:  # colours on lines from the room, as in a composite
+        image[:, :, :3] = np.clip(mean + rng.uniform(0, 1, (H, W, 1)) * (np.float32([200, 40, 90]) - mean), 0, 255)
+    gain = rng.uniform(0.8, 1.2, 3).astype(np.float32)
+    offset = rng.uniform(-5, 5, 3).astype(np.float32)
+    sigma = rng.uniform(0.5, 20, (h, w)).astype(np.float32)
+    todo = (rng.random((h, w)) < 0.8).astype(np.uint8)
+    cand = (rng.random((h, w)) < rng.choice([0.05, 0.3])).astype(np.uint8)
+    radius, step = int(rng.integers(1, 5)), int(rng.integers(1, 3))
+    a_in = rng.uniform(0, 1, (h, w)).astype(np.float32)
+    sep2 = rng.uniform(0, 1e4, (h, w)).astype(np.float32)
+    want = sample_alpha_numpy(image, mean, gain, offset, sigma, y0, x0, todo, cand, radius, a_in, sep2, step)
+    got_sep2 = sep2.copy()
+    got = P.sample_alpha(image, mean, gain, offset, sigma, y0, x0, todo, cand, radius, a_in, np.empty_like(a_in),
+                         got_sep2, step)
+    np.testing.assert_allclose(got, want[0], rtol=1e-3, atol=1e-3)
+    np.testing.assert_allclose(got_sep2, want[1], rtol=1e-3, atol=0.5)
+
+
+def test_sample_alpha_takes_the_colour_that_explains_the_pixel():
+    """A soft pixel of dark hair over a light room, next to opaque hair and opaque
+    skin: the hair's colour explains it (α right), the local mean of the two would
+    not (α overestimated, the bias of issue 13)."""
+    b = np.full((1, 4, 3), 200, np.float32)
+    hair, skin = np.float32([30, 40, 60]), np.float32([150, 170, 230])
+    image = np.empty((1, 4, 3), np.uint8)
+    image[0, 0], image[0, 1] = skin, hair
+    image[0, 2] = np.round(0.3 * hair + 0.7 * b[0, 2])
+    image[0, 3] = b[0, 3]  # the room
+    one, zero = np.ones(3, np.float32), np.zeros(3, np.float32)
+    sigma = np.ones((1, 4), np.float32)
+    todo = np.uint8([[0, 0, 1, 1]])
+    cand = np.uint8([[1, 1, 0, 0]])
+    a_in = np.float32([[0.5, 0.5, 0.5, 0.0]])  # project's α: 0 on the room
+    alpha = P.sample_alpha(image, b, one, zero, sigma, 0, 0, todo, cand, 2, a_in, np.empty_like(a_in),
+                           np.zeros((1, 4), np.float32), 1)
+    assert abs(alpha[0, 2] - 0.3) < 0.01 and alpha[0, 3] == 0
+    assert alpha[0, 0] == alpha[0, 1] == 0.5  # not to do: left as they were
+    fbar = image[0, :2].astype(np.float32).mean(axis=0) - b[0, 2]
+    assert (image[0, 2] - b[0, 2]) @ fbar / (fbar @ fbar) > 0.45  # what F̄ would give
+
 def test_solve_recovers_alpha_of_a_composite():
     rng = np.random.default_rng(2)
     h, w = 40, 50
