@@ -245,3 +245,16 @@ def test_eval_on_shared_data_reproduces_the_published_baseline(shared_data, tmp_
     r = json.loads((out / "eval.json").read_text())["sets"][0]["results"]
     assert r["baseline"]["iou"] == pytest.approx(0.639, abs=0.002)
     assert r["full"]["iou"] > r["baseline"]["iou"] and r["full"]["mad"] < r["baseline"]["mad"]
+
+
+def test_plate_demo_needs_no_data(tmp_path, capsys):
+    """`plate-demo --demo`: the before/after crop from the embedded demo (no files)."""
+    import cv2
+
+    from matting.cli import main
+
+    out = tmp_path / "crop.png"
+    assert main(["plate-demo", "--demo", "--frames", "4", "-o", str(out)]) == 0
+    sheet = cv2.imread(str(out))
+    assert sheet is not None and sheet.shape[1] == 3 * 2 * 320 + 16  # three 2× crops and two gaps
+    assert "known background: active" in capsys.readouterr().out

@@ -1,0 +1,62 @@
+"""Time the pipeline with and without a known background on one sequence with a plate.
+
+    python3 tools/known_bg_cost.py /tmp/gen2/g00-001-static [--sizes 1280x720,1920x1080]
+
+(``python -m matting generate --out /tmp/gen2`` makes such sequences.) Each size: the
+sequence's frames and its ``plate.png`` resized to it, played 4 times through a pipeline
+without and one with ``set_background_plate`` (adaptive rate off, so every frame pays);
+prints the median ms per frame after the first pass and the known background's status.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from matting.io import list_images  # noqa: E402
+from matting.pipeline import Pipeline  # noqa: E402
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("sequence", help="a folder with images/ and plate.png")
+    ap.add_argument("--sizes", default="1280x720,1920x1080")
+    ap.add_argument("--passes", type=int, default=4)
+    args = ap.parse_args(argv)
+    seq = Path(args.sequence)
+    images = [cv2.imread(str(p)) for p in list_images(seq / "images")]
+    plate = cv2.imread(str(seq / "plate.png"))
+    if not images or plate is None:
+        print(f"{seq}: needs images/ and plate.png", file=sys.stderr)
+        return 2
+    print("| size | without plate (ms) | with plate (ms) | ratio | status |\n|---|---:|---:|---:|---|")
+    for size in args.sizes.split(","):
+        w, h = (int(v) for v in size.split("x"))
+        frames, pl = [cv2.resize(i, (w, h)) for i in images], cv2.resize(plate, (w, h))
+        ms = {}
+        for known in (False, True):
+            p = Pipeline(adaptive_rate="off")
+            if known:
+                p.set_background_plate(pl)
+            times = []
+            for _ in range(args.passes):
+                for f in frames:
+                    g = f.copy()
+                    t = time.perf_counter()
+                    p.process(g, out=g)
+                    times.append(time.perf_counter() - t)
+            ms[known] = 1e3 * float(np.median(times[len(frames):]))
+        print(f"| {w}×{h} | {ms[False]:.1f} | {ms[True]:.1f} | {ms[True] / ms[False]:.1f} | "
+              f"{p.known_background_status} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
