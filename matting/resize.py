@@ -25,7 +25,7 @@ import math
 
 import cv2
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 
 def shrink(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -88,14 +88,18 @@ def area_taps(src: int, dst: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return first, count, weights
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True)
 def _area_rows(rows, cin, xfirst, xcount, xw, yfirst, ycount, yw, out):
     """Separable area sums, one output row per iteration: the source rows of its cell
     weighed together (contiguous, vectorised), then each output pixel's columns summed
-    from that row. ``rows`` is the image as H × W·cin bytes; 3 channels out."""
+    from that row. ``rows`` is the image as H × W·cin bytes; 3 channels out.
+
+    Serial on purpose: in OBS, where the two cores are busy, a parallel region waits for
+    a descheduled thread at its join (measured in tools/obs_bench.py: the worker 4–5 ms a
+    frame slower with the model on every frame); serial it is still faster than OpenCV."""
     dh, dw = out.shape[0], out.shape[1]
     n = rows.shape[1]
-    for dy in prange(dh):
+    for dy in range(dh):
         acc = np.empty(n, np.float32)
         r = rows[yfirst[dy]]
         beta = yw[dy, 0]
