@@ -14,8 +14,8 @@ of 2; any other factor takes a generic path that is 5–15× slower than bilinea
 * :func:`area_resize` is OpenCV's INTER_AREA itself (the same weights, float sums, round
   to nearest) as a separable numba kernel, for the model's input, which must stay
   INTER_AREA (matting.model says why). Equal to ``cv2.resize(..., INTER_AREA)`` but for
-  rare ±1 roundings (tests/test_stages.py); several times faster on non-integer factors
-  (the README's Performance section has the numbers).
+  rare ±1 roundings (tests/test_kernels.py); faster than OpenCV on non-integer factors
+  (``tools/ab_stages.py resize``; the README's Performance section has the numbers).
 """
 
 from __future__ import annotations

@@ -32,6 +32,13 @@ def update_plate_numpy(image, learn, fy, fx, gain, offset, phase, step, mean, va
     mean[ys], var[ys], weight[ys] = m_new, v_new, w_new
 
 
+def _random_box(rng):
+    """A frame H×W and a box h×w at (y0, x0) inside it, as the stage's kernels see them."""
+    H, W = rng.integers(10, 40, 2)
+    h, w = int(rng.integers(1, H)), int(rng.integers(1, W))
+    return H, W, h, w, int(rng.integers(0, H - h + 1)), int(rng.integers(0, W - w + 1))
+
+
 @pytest.mark.parametrize("seed", range(6))
 def test_update_plate_matches_numpy(seed):
     rng = np.random.default_rng(seed)
@@ -106,9 +113,7 @@ def project_numpy(image, mean, gain, offset, sigma, y0, x0, todo, f, prop, wprop
 @pytest.mark.parametrize("seed", range(6))
 def test_project_matches_numpy(seed):
     rng = np.random.default_rng(seed)
-    H, W = rng.integers(10, 40, 2)
-    h, w = int(rng.integers(1, H)), int(rng.integers(1, W))
-    y0, x0 = int(rng.integers(0, H - h + 1)), int(rng.integers(0, W - w + 1))
+    H, W, h, w, y0, x0 = _random_box(rng)
     image = rng.integers(0, 256, (H, W, rng.choice([3, 4])), dtype=np.uint8)
     mean = rng.uniform(0, 255, (H, W, 3)).astype(np.float32)
     gain = rng.uniform(0.8, 1.2, 3).astype(np.float32)
@@ -152,9 +157,7 @@ def fuse_numpy(alpha, a_kb, sep2, weight, y0, x0, activity, keep, image, mean, g
 @pytest.mark.parametrize("seed", range(6))
 def test_fuse_matte_matches_numpy(seed):
     rng = np.random.default_rng(100 + seed)
-    H, W = rng.integers(10, 40, 2)
-    h, w = int(rng.integers(1, H)), int(rng.integers(1, W))
-    y0, x0 = int(rng.integers(0, H - h + 1)), int(rng.integers(0, W - w + 1))
+    H, W, h, w, y0, x0 = _random_box(rng)
     full = rng.integers(0, 256, (H, W), dtype=np.uint8)
     alpha = full[y0:y0 + h, x0:x0 + w]  # a view, as in the pipeline
     a_kb = rng.uniform(0, 1, (h, w)).astype(np.float32)
@@ -207,9 +210,7 @@ def sample_alpha_numpy(image, mean, gain, offset, sigma, y0, x0, todo, cand, rad
 @pytest.mark.parametrize("seed", range(6))
 def test_sample_alpha_matches_numpy(seed):
     rng = np.random.default_rng(200 + seed)
-    H, W = rng.integers(10, 40, 2)
-    h, w = int(rng.integers(1, H)), int(rng.integers(1, W))
-    y0, x0 = int(rng.integers(0, H - h + 1)), int(rng.integers(0, W - w + 1))
+    H, W, h, w, y0, x0 = _random_box(rng)
     image = rng.integers(0, 256, (H, W, rng.choice([3, 4])), dtype=np.uint8)
     mean = rng.uniform(0, 255, (H, W, 3)).astype(np.float32)
     if seed % 2:  # colours on lines from the room, as in a composite
