@@ -66,6 +66,7 @@ class BgReplaceFilter:
         self.frame_seq = 0  # OBS frames seen (video_tick); frames and mattes carry it
         self._frame_due = True  # no render yet since the last video_tick
         self._to_stage = []  # (seq, texture, w, h) drawn, to stage for readback on a later frame
+        self._read = None  # (frame, size, path, seq) read back in this render, for the worker
         self.stage_delay = STAGE_DELAY
         self._stage_n, self._stage_ms = 0, 0.0  # stagings timed, their mean ms
         self.frame_s = 1 / 30  # OBS's frame interval, from video_tick
@@ -252,7 +253,11 @@ class BgReplaceFilter:
                 self.ring.capture(self.gfx, self.source, self.frame_seq, w, h)
             self._prepare_readback(w, h)
             tc = time.perf_counter()
-        if not self._draw(self.worker.latest(), w, h, self.path, first):
+        try:
+            drawn = self._draw(self.worker.latest(), w, h, self.path, first)
+        finally:
+            self._submit_read()
+        if not drawn:
             self.source.skip()
             return
         t2 = time.perf_counter()
@@ -267,6 +272,13 @@ class BgReplaceFilter:
         self.sum_capture += cap_ms
         self.sum_read += read_ms
         self.sum_draw += draw_ms
+
+    def _submit_read(self) -> None:
+        """Give the worker the frame read back in this render (see _read_and_stage)."""
+        if self._read is not None:
+            frame, size, path, seq = self._read
+            self._read = None
+            self.worker.submit(frame, size, path, seq)
 
     def _restart_ring(self, w, h) -> None:
         """A new size or path: forget the frames on the GPU and the copies in flight."""
@@ -285,7 +297,10 @@ class BgReplaceFilter:
         if got is not None:
             (seq, size, path), frame = got
             if path == self.path and size == (w, h):
-                self.worker.submit(frame, size, path, seq)
+                # handed over when this render is done (_submit_read): the worker, once
+                # woken, takes Python's GIL, which every later libobs call of this render
+                # (ctypes releases and retakes it) would then wait for
+                self._read = (frame, size, path, seq)
         t1 = time.perf_counter()
         due = [e for e in self._to_stage if e[0] <= self.frame_seq - self.stage_delay]
         if due:

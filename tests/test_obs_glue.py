@@ -687,6 +687,38 @@ def test_renders_after_the_first_in_a_frame_only_draw():
         filt.close()
 
 
+def test_the_frame_read_back_reaches_the_worker_after_the_render_draws():
+    """The worker wakes (and takes Python's GIL) only once this render's libobs calls
+    are done: the frame is submitted after the draw, also when the draw fails."""
+    filt = make_filter()
+    try:
+        render_until_result(filt)
+        events = []
+        submit = filt.worker.submit
+        filt.worker.submit = lambda *a: (events.append("submit"), submit(*a))[1]
+        gfx = filt.gfx
+        for name in ("draw_source", "draw_over", "draw_blend", "draw"):
+            real = getattr(gfx, name)
+            setattr(gfx, name, lambda *a, _real=real, **k: (events.append("draw"), _real(*a, **k))[1])
+        for _ in range(3):
+            events.append("frame")
+            frame(filt)
+        frames = " ".join(events).split("frame")[1:]
+        assert all(f.split() and f.split()[-1] == "submit" and "draw" in f for f in frames), events
+
+        def broken(*a, **k):
+            events.append("draw")
+            raise RuntimeError("draw failed")
+        for name in ("draw_source", "draw_blend", "draw"):
+            setattr(gfx, name, broken)
+        events.clear()
+        with pytest.raises(RuntimeError):
+            frame(filt)
+        assert events == ["draw", "submit"]
+    finally:
+        filt.close()
+
+
 def test_frames_are_staged_later_where_staging_waits_for_the_renderer():
     filt = make_filter()
     slow = {"on": False}
