@@ -172,6 +172,9 @@ def run(args) -> dict:
         with oh.Obs(tmp / "home", img, w, h, args.fps, env={STATS_DIR_ENV: str(stats_dir)}, source=source) as obs:
             have_filter = False
             for case in args.cases:
+                # a case named again is measured again (rows "sync", "sync#2", ...)
+                n = sum(1 for k in result["cases"] if k.split("#")[0] == case)
+                key = case if n == 0 else f"{case}#{n + 1}"
                 settings = CASES[case]
                 if settings is None and have_filter:  # no filter, or OBS's own: this one goes
                     obs.ws.remove_source_filter(SRC, FLT)
@@ -182,11 +185,11 @@ def run(args) -> dict:
                         stock = {**stock, "image_path": str(img)}
                     obs.ws.create_source_filter(SRC, case, kind, stock)
                     time.sleep(args.warmup)
-                    result["cases"][case] = measure(obs, None, args.seconds)
+                    result["cases"][key] = measure(obs, None, args.seconds)
                     obs.ws.remove_source_filter(SRC, case)
                 elif settings is None:
                     time.sleep(args.warmup)
-                    result["cases"][case] = measure(obs, None, args.seconds)
+                    result["cases"][key] = measure(obs, None, args.seconds)
                 else:
                     full = {"background_type": "color", "background_color": BLUE, **settings}
                     if have_filter:
@@ -196,10 +199,13 @@ def run(args) -> dict:
                         have_filter = True
                     wait_running(stats_dir, settings["compositing"], 180)
                     time.sleep(args.warmup)
-                    result["cases"][case] = measure(obs, stats_dir, args.seconds)
+                    result["cases"][key] = measure(obs, stats_dir, args.seconds)
                 print(f"  {case}: done", file=sys.stderr, flush=True)
             obs.close()
-            tracebacks = oh.python_tracebacks(obs.log_text())
+            log = obs.log_text()
+            tracebacks = oh.python_tracebacks(log)
+            if args.log:
+                args.log.write_text(log)
     if tracebacks:
         raise RuntimeError("Python traceback in the OBS log:\n" + tracebacks[0])
     result["load_after"] = os.getloadavg()
@@ -238,6 +244,7 @@ def main(argv=None) -> int:
     ap.add_argument("--cases", default="none,sync,latency,cpu",
                     help="comma-separated, from: " + ", ".join(CASES))
     ap.add_argument("--json", type=Path, help="write the results here")
+    ap.add_argument("--log", type=Path, help="write OBS's log here (the filter's lines start [obs_bg_replace])")
     args = ap.parse_args(argv)
     args.cases = [c.strip() for c in args.cases.split(",") if c.strip()]
     bad = [c for c in args.cases if c not in CASES]
