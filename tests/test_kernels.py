@@ -165,10 +165,12 @@ def test_temporal_fuse_matches_twin(shape, data, strength, threshold, band, flus
 
 
 @pytest.mark.parametrize("channels", [3, 4])
-@given(shape=shapes, data=st.data(), use_box=st.booleans(), inplace=st.booleans())
-def test_composite_matches_twin(channels, shape, data, use_box, inplace):
+@given(shape=shapes, data=st.data(), use_box=st.booleans(), inplace=st.booleans(), uniform=st.booleans())
+def test_composite_matches_twin(channels, shape, data, use_box, inplace, uniform):
     image = data.draw(arrays(np.uint8, (*shape, channels)))
     background = data.draw(arrays(np.uint8, (*shape, channels)))
+    if uniform:  # a solid colour's rows are all alike: the kernel reads only the first
+        background[:] = background[:1]
     alpha = data.draw(arrays(np.uint8, shape, elements=st.sampled_from([0, 0, 1, 77, 128, 254, 255, 255])))
     box = None
     if use_box:
@@ -180,11 +182,11 @@ def test_composite_matches_twin(channels, shape, data, use_box, inplace):
         alpha[~inside] = 0  # the promise `box` makes
     want = composite_twin(image, alpha, background)
     if inplace:
-        got = composite(image, alpha, background, image, box)
+        got = composite(image, alpha, background, image, box, uniform=uniform)
         if channels == 4:  # in place the person's pixels are untouched, 4th channel included
             want[..., 3] = np.where(alpha == 255, image[..., 3], want[..., 3])
     else:
-        got = composite(image, alpha, background, None, box)
+        got = composite(image, alpha, background, None, box, uniform=uniform)
     np.testing.assert_array_equal(got, want)
 
 
