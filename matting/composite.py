@@ -38,7 +38,9 @@ def _copy(dst, y, src, sy, start, stop):
 def _run_end(alpha, words, y, x, stop, value, pattern):
     """First x' in (x, stop] where row y of ``alpha`` stops being ``value``; 8 pixels at a
     time through ``words`` (the matte's bytes as uint64) once aligned: ~3x faster than
-    byte by byte (measured), which matters because the person's box is mostly runs."""
+    byte by byte (measured), which matters because the person's box is mostly runs.
+    32 pixels a step while four words match (one test for four), through a view from
+    the first word (no wrap-around checks)."""
     w = alpha.shape[1]
     base = y * w
     e = x + 1
@@ -46,10 +48,15 @@ def _run_end(alpha, words, y, x, stop, value, pattern):
         e += 1
     if e < stop and not (base + e) & 7:
         i = (base + e) >> 3
-        last = (base + stop) >> 3  # words wholly before `stop` end at this index
-        while i < last and words[i] == pattern:
-            i += 1
-        e = (i << 3) - base
+        ws = words[i:(base + stop) >> 3]  # the words wholly before `stop`
+        n = ws.shape[0]
+        k = 0
+        while k + 4 <= n and ((ws[k] ^ pattern) | (ws[k + 1] ^ pattern) | (ws[k + 2] ^ pattern)
+                              | (ws[k + 3] ^ pattern)) == 0:
+            k += 4
+        while k < n and ws[k] == pattern:
+            k += 1
+        e = ((i + k) << 3) - base
     while e < stop and alpha[y, e] == value:
         e += 1
     return e
