@@ -99,7 +99,7 @@ def _band(image, ci, alpha, background, by, out, co, y, x, e, fm_row, bm_row, gx
 @njit(inline="always")
 def _row(image, ci, alpha, words, background, by, out, co, y, x0, x1, inplace, fm_row, bm_row, gxs, halo):
     # Strictly left to right: writing a row's right end before its middle cost ~0.4 ms
-    # more per 1080p frame (measured; the stores no longer form one stream).
+    # more per 1080p frame (hot-cache microbenchmark; the stores no longer form one stream).
     w = alpha.shape[1]
     _copy(out, y, background, by, 0, x0 * co)
     x = x0
