@@ -93,6 +93,12 @@ class Background:
     def transparent(self) -> bool:
         return self.kind == "transparent"
 
+    @property
+    def uniform(self) -> bool:
+        """True if every row of :meth:`frame` is the same (a solid colour): the
+        composite then reads one row instead of the whole frame."""
+        return self.kind == "colour"
+
     def frame(self, height: int, width: int, channels: int, order: str = "BGR",
               image: np.ndarray | None = None) -> np.ndarray | None:
         """Background pixels for a frame of this size and channel order (None if

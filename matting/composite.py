@@ -1,8 +1,8 @@
 """Stage 4: fusion — ``out = α·I + (1−α)·B`` on uint8 frames.
 
-One numba kernel, parallel over rows, that walks each row as runs: most of a frame is
-either person (α = 255: kept, and in place not even written) or background (α = 0, and
-everything outside the matte's box: block copies at memcpy speed); only the thin soft
+One serial numba kernel that walks each row as runs: most of a frame is either person
+(α = 255: kept, and in place not even written) or background (α = 0, and everything
+outside the matte's box: block copies; from one row for a solid colour); only the thin soft
 band does arithmetic (integer, exact rounding: ``round(v/255)`` without a division; with
 halo removal the estimated foreground colour in the same pass). Measured at 1080p on the
 demo clip, in place: see the README's Performance section.
@@ -26,10 +26,10 @@ def _div255(v):
 
 
 @njit(inline="always")
-def _copy(dst, src, y, start, stop):
+def _copy(dst, y, src, sy, start, stop):
     # An explicit loop from 0 over row views: numba's slice assignment is ~40x slower
     # (measured), and an index that may be negative (wrap-around) is not vectorised.
-    d, s = dst[y, start:stop], src[y, start:stop]
+    d, s = dst[y, start:stop], src[sy, start:stop]
     for i in range(d.shape[0]):
         d[i] = s[i]
 
@@ -38,7 +38,9 @@ def _copy(dst, src, y, start, stop):
 def _run_end(alpha, words, y, x, stop, value, pattern):
     """First x' in (x, stop] where row y of ``alpha`` stops being ``value``; 8 pixels at a
     time through ``words`` (the matte's bytes as uint64) once aligned: ~3x faster than
-    byte by byte (measured), which matters because the person's box is mostly runs."""
+    byte by byte (measured), which matters because the person's box is mostly runs.
+    32 pixels a step while four words match (one test for four), through a view from
+    the first word (no wrap-around checks)."""
     w = alpha.shape[1]
     base = y * w
     e = x + 1
@@ -46,59 +48,70 @@ def _run_end(alpha, words, y, x, stop, value, pattern):
         e += 1
     if e < stop and not (base + e) & 7:
         i = (base + e) >> 3
-        last = (base + stop) >> 3  # words wholly before `stop` end at this index
-        while i < last and words[i] == pattern:
-            i += 1
-        e = (i << 3) - base
+        ws = words[i:(base + stop) >> 3]  # the words wholly before `stop`
+        n = ws.shape[0]
+        k = 0
+        while k + 4 <= n and ((ws[k] ^ pattern) | (ws[k + 1] ^ pattern) | (ws[k + 2] ^ pattern)
+                              | (ws[k + 3] ^ pattern)) == 0:
+            k += 4
+        while k < n and ws[k] == pattern:
+            k += 1
+        e = ((i + k) << 3) - base
     while e < stop and alpha[y, e] == value:
         e += 1
     return e
 
 
 @njit(inline="always")
-def _band(image, ci, alpha, background, out, co, y, x, e, fm_row, bm_row, fx, offset, halo):
+def _band(image, ci, alpha, background, by, out, co, y, x, e, fm_row, bm_row, gxs, x0, halo):
     """Row ``y``'s soft-band pixels ``x … e−1``: ``α·I + (1−α)·B``, or with ``halo`` the
-    blur-fusion foreground ``F = F̄ + α(I − αF̄ − (1−α)B̄)`` in place of ``I``. Indexed
-    on the whole rows (no per-run views: ~3,000 runs a 1080p frame, measured)."""
-    gw = fm_row.shape[0]
+    blur-fusion foreground ``F = F̄ + α(I − αF̄ − (1−α)B̄)`` in place of ``I`` (grid
+    column of pixel x: ``gxs[x − x0]``). Through views from the run's start: indices
+    from 0 carry no wrap-around checks (the plain band 0.46 → 0.23 ms at 1080p,
+    measured; the halo band's float arithmetic gains from ``fastmath``, see
+    :func:`composite_rows`)."""
+    al = alpha[y, x:e]
+    img = image[y, x * ci:e * ci]
+    bgr = background[by, x * co:e * co]
+    o = out[y, x * co:e * co]
     if halo:
-        for xx in range(x, e):
-            gx = min(int((offset + xx - x + 0.5) * fx), gw - 1)
-            af = np.float32(alpha[y, xx]) * np.float32(1 / 255)
+        gx = gxs[x - x0:e - x0]
+        for i in range(al.shape[0]):
+            af = np.float32(al[i]) * np.float32(1 / 255)
             bf = np.float32(1) - af
+            g = gx[i]
             for c in range(3):
-                f_mean = fm_row[gx, c]
-                f = f_mean + af * (np.float32(image[y, xx * ci + c]) - af * f_mean - bf * bm_row[gx, c])
+                f_mean = fm_row[g, c]
+                f = f_mean + af * (np.float32(img[i * ci + c]) - af * f_mean - bf * bm_row[g, c])
                 f = min(max(f, np.float32(0.0)), np.float32(255.0))
-                out[y, xx * co + c] = np.uint8(af * f + bf * np.float32(background[y, xx * co + c]) + np.float32(0.5))
+                o[i * co + c] = np.uint8(af * f + bf * np.float32(bgr[i * co + c]) + np.float32(0.5))
     else:
-        for xx in range(x, e):
-            ia = np.int32(alpha[y, xx])
+        for i in range(al.shape[0]):
+            ia = np.int32(al[i])
             ib = 255 - ia
             for c in range(3):
-                out[y, xx * co + c] = _div255(ia * np.int32(image[y, xx * ci + c]) + ib * np.int32(background[y, xx * co + c]))
+                o[i * co + c] = _div255(ia * np.int32(img[i * ci + c]) + ib * np.int32(bgr[i * co + c]))
     if co == 4:
-        for xx in range(x, e):
-            out[y, xx * 4 + 3] = background[y, xx * 4 + 3]
+        for i in range(al.shape[0]):
+            o[i * 4 + 3] = bgr[i * 4 + 3]
 
 
 @njit(inline="always")
-def _row(image, ci, alpha, words, background, out, co, y, x0, x1, inplace, fm, bm, fy, fx, halo, y0):
+def _row(image, ci, alpha, words, background, by, out, co, y, x0, x1, inplace, fm_row, bm_row, gxs, halo):
+    # Strictly left to right: writing a row's right end before its middle cost ~0.4 ms
+    # more per 1080p frame (hot-cache microbenchmark; the stores no longer form one stream).
     w = alpha.shape[1]
-    gh = fm.shape[0]
-    _copy(out, background, y, 0, x0 * co)
-    _copy(out, background, y, x1 * co, w * co)
-    gy = min(int((y - y0 + 0.5) * fy), gh - 1)
+    _copy(out, y, background, by, 0, x0 * co)
     x = x0
     while x < x1:
         a = alpha[y, x]
         if a == 0 or a == 255:
             e = _run_end(alpha, words, y, x, x1, a, np.uint64(0) if a == 0 else np.uint64(0xFFFFFFFFFFFFFFFF))
             if a == 0:
-                _copy(out, background, y, x * co, e * co)
+                _copy(out, y, background, by, x * co, e * co)
             elif not inplace:
                 if ci == co:
-                    _copy(out, image, y, x * co, e * co)
+                    _copy(out, y, image, y, x * co, e * co)
                 else:
                     for xx in range(x, e):
                         for c in range(3):
@@ -110,38 +123,50 @@ def _row(image, ci, alpha, words, background, out, co, y, x0, x1, inplace, fm, b
         e = x + 1
         while e < x1 and alpha[y, e] != 0 and alpha[y, e] != 255:
             e += 1
-        _band(image, ci, alpha, background, out, co, y, x, e, fm[gy], bm[gy], fx, x - x0, halo)
+        _band(image, ci, alpha, background, by, out, co, y, x, e, fm_row, bm_row, gxs, x0, halo)
         x = e
+    _copy(out, y, background, by, x1 * co, w * co)
 
 
-@njit(parallel=True, cache=True)
-def composite_rows(image, ci, alpha, words, background, out, co, x0, y0, x1, y1, inplace, fm, bm, fy, fx, halo):
-    """The whole opaque composite in one pass over the rows (parallel over rows).
+# fastmath: only the halo band does float arithmetic (its result is checked within ±1 of
+# a float64 twin in the tests); it halves that band's cost (0.80 → 0.41 ms at 1080p,
+# measured). Serial: in OBS both cores are busy and a parallel region's join stalls
+# (commit e6a3fcd); serially the whole composite is memory-bound anyway.
+@njit(cache=True, fastmath=True)
+def composite_rows(image, ci, alpha, words, background, uniform, out, co, x0, y0, x1, y1, inplace, fm, bm,
+                   gys, gxs, halo):
+    """The whole opaque composite in one pass over the rows.
 
     ``image`` (ci channels), ``background`` and ``out`` (co channels) are C-contiguous
     frames seen as 2-D byte rows (H × W·channels), ``alpha`` is H × W (``words``: its
     bytes as uint64, for :func:`_run_end`); it is read only
-    inside the box ``(x0, y0, x1, y1)`` (the caller promises 0 outside). Rows are walked
+    inside the box ``(x0, y0, x1, y1)`` (the caller promises 0 outside). With
+    ``uniform`` every background row is the same (a solid colour) and only row 0 is
+    read: the background's 6 MB at 1080p are not streamed from memory. Rows are walked
     as runs: background runs (α = 0, and everything outside the box) are block copies,
     person runs (α = 255) are left alone in place (copied otherwise), and only the soft
     band (0 < α < 255) does arithmetic: ``α·I + (1−α)·B``, or with ``halo`` the
     estimated foreground colour ``F = F̄ + α(I − αF̄ − (1−α)B̄)`` instead of ``I`` (blur
-    fusion; ``fm``/``bm`` cover the box, sampled at ``((y−y0+0.5)·fy, (x−x0+0.5)·fx)``).
+    fusion; ``fm``/``bm`` cover the box, box row ``y − y0`` / column ``x − x0`` read
+    grid row ``gys[y − y0]`` / column ``gxs[x − x0]``).
     A 4th output channel is the image's (or 255) under the person, the background's
     elsewhere. The usual channel counts (3/3, 4/4) are passed to the row walker as
     literals, so its loops get constant strides (the band took 0.18 ms at 1080p with
     the counts as variables, 0.02 ms as constants; measured)."""
     h = alpha.shape[0]
     w = alpha.shape[1]
-    for y in prange(h):
+    for y in range(h):
+        by = 0 if uniform else y
         if y < y0 or y >= y1:
-            _copy(out, background, y, 0, w * co)
-        elif ci == 3 and co == 3:
-            _row(image, 3, alpha, words, background, out, 3, y, x0, x1, inplace, fm, bm, fy, fx, halo, y0)
+            _copy(out, y, background, by, 0, w * co)
+            continue
+        gy = gys[y - y0]
+        if ci == 3 and co == 3:
+            _row(image, 3, alpha, words, background, by, out, 3, y, x0, x1, inplace, fm[gy], bm[gy], gxs, halo)
         elif ci == 4 and co == 4:
-            _row(image, 4, alpha, words, background, out, 4, y, x0, x1, inplace, fm, bm, fy, fx, halo, y0)
+            _row(image, 4, alpha, words, background, by, out, 4, y, x0, x1, inplace, fm[gy], bm[gy], gxs, halo)
         else:
-            _row(image, ci, alpha, words, background, out, co, y, x0, x1, inplace, fm, bm, fy, fx, halo, y0)
+            _row(image, ci, alpha, words, background, by, out, co, y, x0, x1, inplace, fm[gy], bm[gy], gxs, halo)
     return out
 
 
@@ -168,7 +193,7 @@ def _rows(a: np.ndarray) -> np.ndarray:
 
 def composite(image: np.ndarray, alpha: np.ndarray, background: np.ndarray | None,
               out: np.ndarray | None = None, box: tuple[int, int, int, int] | None = None,
-              foreground=None) -> np.ndarray:
+              foreground=None, uniform: bool = False) -> np.ndarray:
     """Composite ``image`` (uint8 HxWx3/4) over ``background`` (uint8, same shape as
     ``out``; None = transparent) with the uint8 matte ``alpha`` (HxW).
 
@@ -177,6 +202,8 @@ def composite(image: np.ndarray, alpha: np.ndarray, background: np.ndarray | Non
     outside it, which lets the background be block-copied there. ``foreground``, if given,
     is ``(fm, bm)`` from :func:`matting.refine.foreground_means` covering exactly ``box``:
     the band is then composited with estimated foreground colours (no halo).
+    ``uniform`` promises that every row of ``background`` is the same (a solid colour:
+    :attr:`matting.background.Background.uniform`): only its first row is read.
     """
     h, w = alpha.shape
     if out is None:
@@ -192,7 +219,7 @@ def composite(image: np.ndarray, alpha: np.ndarray, background: np.ndarray | Non
     if x1 <= x0 or y1 <= y0:
         x0 = y0 = x1 = y1 = 0
     fm, bm = foreground if foreground is not None else (_NO_MEANS, _NO_MEANS)
-    fy, fx = (fm.shape[0] / (y1 - y0), fm.shape[1] / (x1 - x0)) if foreground is not None and y1 > y0 else (1.0, 1.0)
+    gys, gxs = _grid_index(fm.shape[0], y1 - y0), _grid_index(fm.shape[1], x1 - x0)
     target = out if out.flags.c_contiguous else np.empty(out.shape, np.uint8)
     if target is not out and inplace:
         inplace = False
@@ -200,8 +227,17 @@ def composite(image: np.ndarray, alpha: np.ndarray, background: np.ndarray | Non
     alpha = np.ascontiguousarray(alpha)
     flat = alpha.reshape(-1)
     words = flat[: flat.size // 8 * 8].view(np.uint64)
-    composite_rows(_rows(src), src.shape[2], alpha, words, _rows(np.ascontiguousarray(background)),
-                   _rows(target), target.shape[2], x0, y0, x1, y1, inplace, fm, bm, fy, fx, foreground is not None)
+    bg = background[:1] if uniform else background
+    composite_rows(_rows(src), src.shape[2], alpha, words, _rows(np.ascontiguousarray(bg)), uniform,
+                   _rows(target), target.shape[2], x0, y0, x1, y1, inplace, fm, bm, gys, gxs, foreground is not None)
     if target is not out:
         out[...] = target
     return out
+
+
+def _grid_index(grid: int, n: int) -> np.ndarray:
+    """Nearest grid sample of each of ``n`` pixels covered by ``grid`` cells:
+    ``min(int((i + 0.5)·grid/n), grid − 1)`` (as the kernel computed it per pixel)."""
+    if n <= 0:
+        return np.zeros(1, np.int64)
+    return np.minimum(((np.arange(n) + 0.5) * (grid / n)).astype(np.int64), grid - 1)

@@ -285,7 +285,7 @@ class Pipeline:
         """Stage 4: the frame over the new background with the matte."""
         h, w = self._shape
         bg = self.background.frame(h, w, channels, order, frame)
-        result = composite(frame, alpha, bg, out, abox, foreground)
+        result = composite(frame, alpha, bg, out, abox, foreground, self.background.uniform)
         if self.settings.light_wrap > 0 and bg is not None:
             self._light_wrap(result, bg, abox)
         return result

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import deque
 
 import numpy as np
@@ -165,10 +166,12 @@ def test_temporal_fuse_matches_twin(shape, data, strength, threshold, band, flus
 
 
 @pytest.mark.parametrize("channels", [3, 4])
-@given(shape=shapes, data=st.data(), use_box=st.booleans(), inplace=st.booleans())
-def test_composite_matches_twin(channels, shape, data, use_box, inplace):
+@given(shape=shapes, data=st.data(), use_box=st.booleans(), inplace=st.booleans(), uniform=st.booleans())
+def test_composite_matches_twin(channels, shape, data, use_box, inplace, uniform):
     image = data.draw(arrays(np.uint8, (*shape, channels)))
     background = data.draw(arrays(np.uint8, (*shape, channels)))
+    if uniform:  # a solid colour's rows are all alike: the kernel reads only the first
+        background[:] = background[:1]
     alpha = data.draw(arrays(np.uint8, shape, elements=st.sampled_from([0, 0, 1, 77, 128, 254, 255, 255])))
     box = None
     if use_box:
@@ -180,11 +183,11 @@ def test_composite_matches_twin(channels, shape, data, use_box, inplace):
         alpha[~inside] = 0  # the promise `box` makes
     want = composite_twin(image, alpha, background)
     if inplace:
-        got = composite(image, alpha, background, image, box)
+        got = composite(image, alpha, background, image, box, uniform=uniform)
         if channels == 4:  # in place the person's pixels are untouched, 4th channel included
             want[..., 3] = np.where(alpha == 255, image[..., 3], want[..., 3])
     else:
-        got = composite(image, alpha, background, None, box)
+        got = composite(image, alpha, background, None, box, uniform=uniform)
     np.testing.assert_array_equal(got, want)
 
 
@@ -416,6 +419,39 @@ def test_area_resize_matches_twin_and_opencv(data, src, channels, crop):
     # Sums in float32 (as OpenCV's) against float64: a rounding may differ by one level.
     assert np.abs(got.astype(int) - area_twin(image, w, h)).max() <= 1
     assert np.abs(got.astype(int) - cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA)[:, :, :3]).max() <= 1
+
+
+def area_taps_twin(src: int, dst: int):
+    """Plain Python INTER_AREA taps per output pixel (the loop matting.resize.area_taps
+    runs in numba): (first index, count, weights padded to the widest)."""
+    scale = 1.0 / (dst / src)
+    taps_of = []
+    for d in range(dst):
+        f1 = d * scale
+        f2 = f1 + scale
+        cell = min(scale, src - f1)
+        s2 = min(math.floor(f2), src - 1)
+        s1 = min(math.ceil(f1), s2)
+        taps = [(s1 - 1, (s1 - f1) / cell)] if s1 - f1 > 1e-3 else []
+        taps += [(s, 1.0 / cell) for s in range(s1, s2)]
+        if f2 - s2 > 1e-3:
+            taps.append((s2, min(f2 - s2, 1.0, cell) / cell))
+        taps_of.append(taps)
+    count = np.array([len(t) for t in taps_of], np.int32)
+    weights = np.zeros((dst, int(count.max())), np.float32)
+    for d, taps in enumerate(taps_of):
+        weights[d, :len(taps)] = [v for _, v in taps]
+    return np.array([t[0][0] for t in taps_of], np.int32), count, weights
+
+
+@given(src=st.integers(1, 2500), data=st.data())
+def test_area_taps_match_twin(src, data):
+    from matting.resize import area_taps
+
+    dst = data.draw(st.integers(1, min(src, 300)))
+    for got, want in zip(area_taps(src, dst), area_taps_twin(src, dst)):
+        assert got.dtype == want.dtype
+        np.testing.assert_array_equal(got, want)
 
 
 def test_area_resize_is_opencv_on_frames(astronaut_bgr):

@@ -2,6 +2,7 @@
 
     python3 tools/ab_stages.py resize   # the model's crop: OpenCV INTER_AREA vs resize.area_resize
     python3 tools/ab_stages.py core     # postprocess.CORE_SHARE 0 (off) vs its default
+    python3 tools/ab_stages.py uniform  # composite: the solid colour read whole vs from one row
 
 The two variants alternate every two frames in one process (the same machine noise for
 both), adaptive rate off; prints the median ms of each stage per variant. A whole
@@ -21,6 +22,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from matting import model as M, postprocess as PP  # noqa: E402
+from matting.background import Background  # noqa: E402
 from matting.lab import bench  # noqa: E402
 from matting.pipeline import STAGES, Pipeline  # noqa: E402
 from matting.resize import area_resize  # noqa: E402
@@ -30,11 +32,15 @@ def _opencv_area(image, size):
     return cv2.resize(image, size, interpolation=cv2.INTER_AREA)[:, :, :3]
 
 
+_UNIFORM = Background.uniform
+
 CHOICES = {
     "resize": {"opencv": lambda: setattr(M, "area_resize", _opencv_area),
                "area_resize": lambda: setattr(M, "area_resize", area_resize)},
     "core": {"off": lambda: setattr(PP, "CORE_SHARE", 0.0),
              f"CORE_SHARE={PP.CORE_SHARE}": lambda: setattr(PP, "CORE_SHARE", PP.CORE_SHARE)},
+    "uniform": {"whole background": lambda: setattr(Background, "uniform", property(lambda self: False)),
+                "one row": lambda: setattr(Background, "uniform", _UNIFORM)},
 }
 
 

@@ -197,7 +197,8 @@ def time_size(pipeline, frames: list[np.ndarray], reps: int, warmup: int) -> dic
     background, seg = pipeline.background, pipeline.segmenter
 
     def baseline_path(f):  # the same background and composite (in place) as the pipeline's
-        return composite(f, baseline_alpha(f, seg), background.frame(h, w, c, "BGR", f), f)
+        return composite(f, baseline_alpha(f, seg), background.frame(h, w, c, "BGR", f), f,
+                         uniform=background.uniform)
 
     pipeline.reset()
     for i in range(warmup):
