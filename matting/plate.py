@@ -39,7 +39,8 @@ from numba import njit
 
 from .errors import InputError
 from .plate_band import (FULL_WEIGHT, OPAQUE, SNAP_SIGMAS, band_foreground, band_fuse, band_pixels, band_project,
-                         band_sample, fill_means, residuals, room_vouch, touching_labels, u8_above, u8_at_least)
+                         band_sample, band_spread, fill_means, residuals, room_vouch, touching_labels, u8_above,
+                         u8_at_least)
 from .scratch import Scratch
 
 MAX_WEIGHT = 30.0  # the running mean's memory: 1/MAX_WEIGHT is its slowest learning rate
@@ -80,6 +81,7 @@ SAMPLE_STEP = 2  # … every SAMPLE_STEP-th px of it (121 candidates; 10/2 beat 
 _PRIOR_MIN = u8_above(0.02)  # the model's matte (uint8) from which a region can be the room
 _SURE_MIN = u8_at_least(0.98)  # … sure (the solve's inner limit)
 _CORE_MIN = u8_at_least(0.5)  # … the person's core (what the solved regions must touch)
+_NO_ACC = np.zeros((0, 0, 4), np.float32)  # band_project without the propagation's colours
 
 
 # ---- the plate ---------------------------------------------------------------------------
@@ -369,7 +371,11 @@ class KnownBackground:
         gray = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
         person = grid_alpha > 0.02
         r = max(1, round(LEARN_MARGIN * max(gh, gw)))
-        near = cv2.dilate(person.view(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
+        # Within r of the person: a disk of radius r + ½ by the exact distance transform
+        # (OpenCV's elliptic structuring element to within its rim; the dilation with a
+        # 53×53 element cost 7 ms at 720p, this 2 ms, measured).
+        near = (cv2.distanceTransform((~person).view(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+                <= r + 0.5).view(np.uint8)
         moving = None
         if self._prev_gray is not None:
             # Changed since the last frame, once a global change of brightness (auto
@@ -550,10 +556,21 @@ class KnownBackground:
         band_foreground(frame, view, y0, x0, ys, xs, max(2, round(FOREGROUND_RADIUS * scale)), wide,
                         *_grid_map(wide.shape, (gx0 * sx, gy0 * sy, gx1 * sx, gy1 * sy), box), f)
         a_kb, sep2 = np.empty(k, np.float32), np.empty(k, np.float32)
+        # The projection, then F propagated outwards from the pixels just solved (weighted
+        # by α² over a window: thin hair gets the colour of the hair next to it).
         if self._acc is None or self._acc.shape[:2] != (h, w):
-            self._acc = np.zeros((h, w, 4), np.float32)  # band_project leaves it 0 again
-        band_project(frame, self.plate.mean, self.gain, self.offset, d2, s2, y0, x0, ys, xs, f, SOLVE_ITERATIONS,
-                     max(2, round(PROPAGATE_RADIUS * scale)), self._acc[:y1 - y0, :x1 - x0], a_kb, sep2)
+            self._acc = np.zeros((h, w, 4), np.float32)  # non-zero only at (ys, xs), cleared after use
+        acc = self._acc[:y1 - y0, :x1 - x0]
+        blurred = self._scratch.get("blurred", (h, w, 4))[:y1 - y0, :x1 - x0]
+        r_prop = max(2, round(PROPAGATE_RADIUS * scale))
+        for it in range(SOLVE_ITERATIONS + 1):
+            last = it == SOLVE_ITERATIONS
+            band_project(frame, self.plate.mean, self.gain, self.offset, d2, s2, y0, x0, ys, xs, f,
+                         _NO_ACC if last else acc, a_kb, sep2)
+            if not last:
+                cv2.blur(acc, (2 * r_prop + 1, 2 * r_prop + 1), dst=blurred)
+                acc[ys, xs] = 0
+                band_spread(blurred, ys, xs, f)
         # Then each pixel's F among the opaque colours nearby: the pixels the solve calls
         # opaque and the sure interior (issue 13: F̄ is pulled towards the room by mixed
         # pixels, so soft pixels came out too opaque).

@@ -10,7 +10,8 @@ and the room test), lists those pixels (:func:`band_pixels`) and runs the person
 the projection, the choice of ``F`` among the opaque colours nearby and the fusion on the
 list only. Window means are summed directly at the listed pixels with the border rule of
 OpenCV's box filter over the box (reflect-101), so the results are those of the dense
-formulation (``tests/test_plate_band.py`` checks each kernel against a numpy/OpenCV twin).
+formulation (the propagation's wide window is a box filter over the box: cheaper than
+summing it at each pixel) (``tests/test_plate_band.py`` checks each kernel against a numpy/OpenCV twin).
 
 All kernels are serial: in OBS both cores are busy and a parallel region's join stalled
 the worker there (commit e6a3fcd); the listed pixels are few.
@@ -186,62 +187,52 @@ def band_foreground(image, view, y0, x0, ys, xs, radius, wide, ax, bx, ay, by, f
 
 
 @njit(cache=True)
-def band_project(image, mean, gain, offset, d2, s2, y0, x0, ys, xs, f, iterations, radius, acc, alpha, sep2):
-    """The known-background projection at each listed pixel, ``iterations`` times
-    propagated: ``α = clip((I − B)·(F − B)/|F − B|², 0, 1)``, 0 where ``I`` is within
-    ``SNAP_SIGMAS·σ`` of ``B``; ``sep2 = |F − B|²``. ``F`` starts as ``f`` (K×3, the
-    person's colour nearby; left as the last ``F`` used). Each propagation step spreads
-    ``w = α²`` and ``w·clip(B + (I − B)/max(α, 0.05))`` over the ``(2·radius + 1)²`` window
-    (the colours come from the solve alone: a mixed pixel the model calls sure would give
-    ``F = I``, pulled towards the room), and ``F`` becomes their ratio where the spread
-    ``w`` exceeds 0.05. ``acc`` (box × 4, float32) must be 0 and is left 0; only the
-    listed pixels are ever non-zero in it, so the window sums are those of a box filter
-    over the whole box (reflect-101)."""
-    h, w = acc.shape[0], acc.shape[1]
-    inv = np.float32(1.0 / ((2 * radius + 1) ** 2))
+def band_project(image, mean, gain, offset, d2, s2, y0, x0, ys, xs, f, acc, alpha, sep2):
+    """The known-background projection at each listed pixel: ``α = clip((I − B)·(F − B) /
+    |F − B|², 0, 1)`` with ``F`` = ``f`` (K×3), 0 where ``I`` is within ``SNAP_SIGMAS·σ`` of
+    ``B``; ``sep2 = |F − B|²``. If ``acc`` (box × 4, float32) is box-sized, the colours for
+    the propagation step are written into it at the listed pixels: ``w = α²`` and
+    ``w·clip(B + (I − B)/max(α, 0.05))`` (they come from the solve alone: a mixed pixel the
+    model calls sure would give ``F = I``, pulled towards the room)."""
+    h, w = d2.shape
+    spread = acc.shape[0] == h and acc.shape[1] == w
     snap = np.float32(3.0 * SNAP_SIGMAS * SNAP_SIGMAS)
-    for it in range(iterations + 1):
-        if it > 0:
-            # Spread the last step's colours; all reads before the clearing below.
-            for k in range(ys.size):
-                y, x = ys[k], xs[k]
-                p0 = p1 = p2 = p3 = np.float32(0.0)  # scalars: an array here is a heap allocation per pixel
-                for dy in range(-radius, radius + 1):
-                    yy = _refl(y + dy, h)
-                    for dx in range(-radius, radius + 1):
-                        xx = _refl(x + dx, w)
-                        if acc[yy, xx, 3] != 0:
-                            p0 += acc[yy, xx, 0]
-                            p1 += acc[yy, xx, 1]
-                            p2 += acc[yy, xx, 2]
-                            p3 += acc[yy, xx, 3]
-                if p3 * inv > 0.05:
-                    f[k, 0], f[k, 1], f[k, 2] = (p0 * inv) / (p3 * inv), (p1 * inv) / (p3 * inv), (p2 * inv) / (p3 * inv)
-            for k in range(ys.size):
-                for c in range(4):
-                    acc[ys[k], xs[k], c] = 0.0
-        for k in range(ys.size):
-            y, x = ys[k], xs[k]
-            sq = np.float32(0.0)
-            dot = np.float32(0.0)
+    for k in range(ys.size):
+        y, x = ys[k], xs[k]
+        sq = np.float32(0.0)
+        dot = np.float32(0.0)
+        for c in range(3):
+            b = mean[y0 + y, x0 + x, c] * gain[c] + offset[c]
+            d = np.float32(image[y0 + y, x0 + x, c]) - b
+            sq += (f[k, c] - b) * (f[k, c] - b)
+            dot += d * (f[k, c] - b)
+        a = min(max(dot / (sq + np.float32(1e-3)), np.float32(0.0)), np.float32(1.0))
+        if d2[y, x] < snap * s2[y, x]:
+            a = np.float32(0.0)
+        alpha[k] = a
+        sep2[k] = sq
+        if spread:
+            wt = a * a
+            scale = np.float32(1.0) / max(a, np.float32(0.05))
             for c in range(3):
                 b = mean[y0 + y, x0 + x, c] * gain[c] + offset[c]
                 d = np.float32(image[y0 + y, x0 + x, c]) - b
-                sq += (f[k, c] - b) * (f[k, c] - b)
-                dot += d * (f[k, c] - b)
-            a = min(max(dot / (sq + np.float32(1e-3)), np.float32(0.0)), np.float32(1.0))
-            if d2[y, x] < snap * s2[y, x]:
-                a = np.float32(0.0)
-            alpha[k] = a
-            sep2[k] = sq
-            if it < iterations:
-                wt = a * a
-                scale = np.float32(1.0) / max(a, np.float32(0.05))
-                for c in range(3):
-                    b = mean[y0 + y, x0 + x, c] * gain[c] + offset[c]
-                    d = np.float32(image[y0 + y, x0 + x, c]) - b
-                    acc[y, x, c] = wt * min(max(b + d * scale, np.float32(0.0)), np.float32(255.0))
-                acc[y, x, 3] = wt
+                acc[y, x, c] = wt * min(max(b + d * scale, np.float32(0.0)), np.float32(255.0))
+            acc[y, x, 3] = wt
+
+
+@njit(cache=True)
+def band_spread(blurred, ys, xs, f):
+    """One propagation step's colours: at each listed pixel where the box-filtered weight
+    (``blurred[..., 3]``, the window mean of :func:`band_project`'s ``acc``) exceeds 0.05,
+    ``F`` (``f``, K×3) becomes the weighted mean colour ``blurred[..., :3] / blurred[..., 3]``
+    (thin hair gets the colour of the hair next to it rather than of the opaque mass)."""
+    for k in range(ys.size):
+        y, x = ys[k], xs[k]
+        wt = blurred[y, x, 3]
+        if wt > 0.05:
+            for c in range(3):
+                f[k, c] = blurred[y, x, c] / wt
 
 
 @njit(cache=True)

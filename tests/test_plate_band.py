@@ -169,7 +169,7 @@ def test_band_foreground_matches_numpy(seed):
                                rtol=1e-3, atol=0.05)
 
 
-# ---- band_project: the projection and its propagation, densely --------------------------------------
+# ---- band_project / band_spread: the projection and its propagation step ------------------------------------
 def project_numpy(image, mean, gain, offset, d2, s2, y0, x0, f):
     """Dense projection over the box (f: h×w×3): α, |F − B|², w = α², w·F_solve."""
     h, w = d2.shape
@@ -183,22 +183,6 @@ def project_numpy(image, mean, gain, offset, d2, s2, y0, x0, f):
     return alpha, sep2, wt, fw
 
 
-def band_project_numpy(image, mean, gain, offset, d2, s2, y0, x0, ys, xs, f, iterations, radius):
-    h, w = d2.shape
-    on = np.zeros((h, w), bool)
-    on[ys, xs] = True
-    fd = np.zeros((h, w, 3), np.float32)
-    fd[ys, xs] = f
-    k = (2 * radius + 1, 2 * radius + 1)
-    for it in range(iterations + 1):
-        alpha, sep2, wt, fw = project_numpy(image, mean, gain, offset, d2, s2, y0, x0, fd)
-        if it < iterations:
-            wt, fw = wt * on, fw * on[:, :, None]
-            prop, wprop = cv2.blur(fw, k), cv2.blur(wt, k)
-            fd = np.where((wprop > 0.05)[:, :, None], prop / np.maximum(wprop, 1e-12)[:, :, None], fd)
-    return alpha[ys, xs], sep2[ys, xs], fd[ys, xs]
-
-
 @pytest.mark.parametrize("seed", range(6))
 def test_band_project_matches_numpy(seed):
     rng = np.random.default_rng(600 + seed)
@@ -209,15 +193,33 @@ def test_band_project_matches_numpy(seed):
     s2 = rng.uniform(0.5, 30, (h, w)).astype(np.float32)
     ys, xs = _listed(rng, h, w, 0.6)
     f = rng.uniform(0, 255, (ys.size, 3)).astype(np.float32)
-    iterations, radius = seed % 3, int(rng.integers(1, 4))
-    acc = np.zeros((H, W, 4), np.float32)[:h, :w]  # a box view of a frame-sized buffer, as in the stage
-    alpha, sep2, f1 = np.empty(ys.size, np.float32), np.empty(ys.size, np.float32), f.copy()
-    K.band_project(image, mean, gain, offset, d2, s2, y0, x0, ys, xs, f1, iterations, radius, acc, alpha, sep2)
-    want = band_project_numpy(image, mean, gain, offset, d2, s2, y0, x0, ys, xs, f, iterations, radius)
-    np.testing.assert_allclose(alpha, want[0], rtol=1e-3, atol=2e-3)
-    np.testing.assert_allclose(sep2, want[1], rtol=1e-3, atol=0.5)
-    np.testing.assert_allclose(f1, want[2], rtol=1e-3, atol=0.05)
-    assert not acc.any()  # left clear for the next frame
+    acc = np.zeros((H, W, 4), np.float32)[:h, :w] if seed % 2 else np.zeros((0, 0, 4), np.float32)
+    alpha, sep2 = np.empty(ys.size, np.float32), np.empty(ys.size, np.float32)
+    K.band_project(image, mean, gain, offset, d2, s2, y0, x0, ys, xs, f, acc, alpha, sep2)
+    fd = np.zeros((h, w, 3), np.float32)
+    fd[ys, xs] = f
+    want = project_numpy(image, mean, gain, offset, d2, s2, y0, x0, fd)
+    np.testing.assert_allclose(alpha, want[0][ys, xs], rtol=1e-3, atol=2e-3)
+    np.testing.assert_allclose(sep2, want[1][ys, xs], rtol=1e-3, atol=0.5)
+    if seed % 2:
+        on = np.zeros((h, w), bool)
+        on[ys, xs] = True
+        np.testing.assert_allclose(acc[:, :, 3], want[2] * on, rtol=1e-3, atol=2e-3)
+        np.testing.assert_allclose(acc[:, :, :3], want[3] * on[:, :, None], rtol=1e-3, atol=0.5)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_band_spread_matches_numpy(seed):
+    rng = np.random.default_rng(650 + seed)
+    h, w = rng.integers(1, 30, 2)
+    blurred = rng.uniform(0, 50, (h, w, 4)).astype(np.float32)
+    blurred[:, :, 3] = rng.choice([0.0, 0.03, 0.06, 0.5], (h, w))
+    ys, xs = _listed(rng, h, w)
+    f = rng.uniform(0, 255, (ys.size, 3)).astype(np.float32)
+    want = np.where((blurred[ys, xs, 3] > 0.05)[:, None],
+                    blurred[ys, xs, :3] / np.maximum(blurred[ys, xs, 3:], 1e-12), f)
+    K.band_spread(blurred, ys, xs, f)
+    np.testing.assert_allclose(f, want, rtol=1e-5)
 
 
 def test_band_project_recovers_alpha_of_a_composite():
@@ -231,16 +233,18 @@ def test_band_project_recovers_alpha_of_a_composite():
     d2, s2 = (d * d).sum(axis=2), np.ones((h, w), np.float32)
     ys, xs = (a.ravel().astype(np.int32) for a in np.mgrid[:h, :w])
     one, zero = np.ones(3, np.float32), np.zeros(3, np.float32)
-    for iterations in (0, 1):
-        f = np.tile(fg, (ys.size, 1))
-        alpha, sep2 = np.empty(ys.size, np.float32), np.empty(ys.size, np.float32)
-        K.band_project(image, b, one, zero, d2, s2, 0, 0, ys, xs, f, iterations, 2, np.zeros((h, w, 4), np.float32),
-                       alpha, sep2)
+    f = np.tile(fg, (ys.size, 1))
+    alpha, sep2 = np.empty(ys.size, np.float32), np.empty(ys.size, np.float32)
+    for step in range(2):  # the projection with the true F, then one propagation step
+        acc = np.zeros((h, w, 4), np.float32)
+        K.band_project(image, b, one, zero, d2, s2, 0, 0, ys, xs, f, acc, alpha, sep2)
+        K.band_spread(cv2.blur(acc, (5, 5)), ys, xs, f)
         alpha, sep2 = alpha.reshape(h, w), sep2.reshape(h, w)
         ok = np.sqrt(sep2) > 60  # well separated pixels are solved closely
         assert ok.mean() > 0.5
         assert np.abs(alpha - true)[ok & (true > 0.05)].max() < 0.05
         assert (alpha[:, 0] == 0).all()  # the room itself
+        alpha, sep2 = alpha.ravel(), sep2.ravel()
 
 
 # ---- band_sample: F among the opaque colours nearby ------------------------------------------------
