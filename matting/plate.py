@@ -38,9 +38,8 @@ import numpy as np
 from numba import njit
 
 from .errors import InputError
-from .plate_band import (FULL_WEIGHT, OPAQUE, SNAP_SIGMAS, band_foreground, band_fuse, band_pixels, band_project,
-                         band_sample, band_spread, fill_means, residuals, room_vouch, touching_labels, u8_above,
-                         u8_at_least)
+from .plate_band import (FULL_WEIGHT, OPAQUE, band_foreground, band_fuse, band_pixels, band_project, band_sample,
+                         band_spread, fill_means, residuals, room_vouch, touching_labels, u8_above, u8_at_least)
 from .scratch import Scratch
 
 MAX_WEIGHT = 30.0  # the running mean's memory: 1/MAX_WEIGHT is its slowest learning rate
@@ -75,9 +74,9 @@ SOLVE_ITERATIONS = 1  # steps of propagating F outwards from the pixels just sol
 PROPAGATE_RADIUS = 6  # px at 720p: window over which each step spreads F (2 → 6: a-static 1.96 → 1.86)
 SAMPLE_RADIUS = 10  # px at 720p: window of the opaque colours each pixel's F is chosen among …
 SAMPLE_STEP = 2  # … every SAMPLE_STEP-th px of it (121 candidates; 10/2 beat 6/1 everywhere measured)
-# FULL_WEIGHT (observations for full confidence in a plate pixel), SNAP_SIGMAS (closer to
-# the plate than this, in σ, is the room) and OPAQUE (the solve's α from which a pixel's own
-# colour is taken for the person's) live in matting.plate_band, whose kernels use them.
+# FULL_WEIGHT (observations for full confidence in a plate pixel), OPAQUE (the solve's α
+# from which a pixel's own colour is taken for the person's) and SNAP_SIGMAS (closer to the
+# plate than this, in σ, is the room) live in matting.plate_band, whose kernels use them.
 _PRIOR_MIN = u8_above(0.02)  # the model's matte (uint8) from which a region can be the room
 _SURE_MIN = u8_at_least(0.98)  # … sure (the solve's inner limit)
 _CORE_MIN = u8_at_least(0.5)  # … the person's core (what the solved regions must touch)
@@ -487,6 +486,9 @@ class KnownBackground:
             self.captured = False
 
     def _refine(self, frame, small, grid_alpha, alpha, box, foreground):
+        """The plate's part of the matte inside the box around the person (``alpha``
+        changed in place): the room the model took removed, the edge band solved.
+        Returns (alpha, box, foreground) for the composite."""
         h, w = frame.shape[:2]
         gh, gw = grid_alpha.shape
         sy, sx = h / gh, w / gw

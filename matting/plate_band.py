@@ -8,10 +8,11 @@ says 0, so nothing changes. The stage (:meth:`matting.plate.KnownBackground._ref
 therefore makes one dense pass over the box (:func:`residuals`: ``|I − B|²``, the noise
 and the room test), lists those pixels (:func:`band_pixels`) and runs the person's colour,
 the projection, the choice of ``F`` among the opaque colours nearby and the fusion on the
-list only. Window means are summed directly at the listed pixels with the border rule of
-OpenCV's box filter over the box (reflect-101), so the results are those of the dense
-formulation (the propagation's wide window is a box filter over the box: cheaper than
-summing it at each pixel) (``tests/test_plate_band.py`` checks each kernel against a numpy/OpenCV twin).
+list only. Small windows are summed directly at the listed pixels with the border rule of
+OpenCV's box filter over the box (reflect-101); the propagation's wide window stays a box
+filter over the box (cheaper than 169 reads a pixel). So the matte is that of the dense
+formulation (bit-identical on the generated sequences compared); ``tests/test_plate_band.py``
+checks each kernel against a numpy/OpenCV twin.
 
 All kernels are serial: in OBS both cores are busy and a parallel region's join stalled
 the worker there (commit e6a3fcd); the listed pixels are few.
@@ -22,9 +23,10 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-FULL_WEIGHT = 8.0  # = matting.plate.FULL_WEIGHT (kept here so the kernels have no import cycle)
-SNAP_SIGMAS = 1.6  # = matting.plate.SNAP_SIGMAS
-OPAQUE = 0.99  # = matting.plate.OPAQUE
+# Shared with matting.plate (which imports them from here: its kernels come from here).
+FULL_WEIGHT = 8.0  # agreeing observations for full confidence in a plate pixel
+SNAP_SIGMAS = 1.6  # closer to the plate than this (in σ) is the room
+OPAQUE = 0.99  # the solve's α from which a pixel's own colour is taken for the person's
 
 
 def u8_above(t: float) -> int:
