@@ -1,5 +1,6 @@
 """Known background (matting.plate): the plate kernel against its numpy twin, the gain
-fit, the solve, the on/off state machine, and the pipeline hook."""
+fit, the room test, the on/off state machine, and the pipeline hook (the solve's kernels:
+tests/test_plate_band.py)."""
 
 from __future__ import annotations
 
@@ -30,13 +31,6 @@ def update_plate_numpy(image, learn, fy, fx, gain, offset, phase, step, mean, va
     v_new = np.where(up, v + r * (np.where(wt >= 1.0, d2, 0.0) - v), v)
     w_new = np.where(up, np.minimum(wt + 1.0, P.MAX_WEIGHT), np.where(sel, np.maximum(wt - P.MISMATCH_DECAY, 0), wt))
     mean[ys], var[ys], weight[ys] = m_new, v_new, w_new
-
-
-def _random_box(rng):
-    """A frame H×W and a box h×w at (y0, x0) inside it, as the stage's kernels see them."""
-    H, W = rng.integers(10, 40, 2)
-    h, w = int(rng.integers(1, H)), int(rng.integers(1, W))
-    return H, W, h, w, int(rng.integers(0, H - h + 1)), int(rng.integers(0, W - w + 1))
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -91,186 +85,6 @@ def test_fit_gain_recovers_exposure_despite_outliers():
     np.testing.assert_allclose(gain, [1.1, 0.9, 1.05], atol=0.02)
     np.testing.assert_allclose(offset, [3, -2, 0], atol=2.5)
     assert np.median(resid[200:]) < 2
-
-
-def project_numpy(image, mean, gain, offset, sigma, y0, x0, todo, f, prop, wprop):
-    h, w = todo.shape
-    b = mean[y0:y0 + h, x0:x0 + w] * gain + offset
-    d = image[y0:y0 + h, x0:x0 + w, :3].astype(np.float32) - b
-    if prop.shape[:2] == (h, w):
-        f = np.where((wprop > 0.05)[:, :, None], prop / np.maximum(wprop, 1e-12)[:, :, None], f)
-    fb = f - b
-    sep2 = (fb * fb).sum(axis=2)
-    alpha = np.clip((d * fb).sum(axis=2) / (sep2 + 1e-3), 0, 1)
-    alpha[(d * d).sum(axis=2) < 3 * (P.SNAP_SIGMAS * sigma) ** 2] = 0
-    wt = alpha * alpha
-    fw = wt[:, :, None] * np.clip(b + d / np.maximum(alpha, 0.05)[:, :, None], 0, 255)
-    off = todo == 0
-    alpha[off], sep2[off], wt[off], fw[off] = 0, 0, 0, 0
-    return alpha, sep2, fw, wt, f
-
-
-@pytest.mark.parametrize("seed", range(6))
-def test_project_matches_numpy(seed):
-    rng = np.random.default_rng(seed)
-    H, W, h, w, y0, x0 = _random_box(rng)
-    image = rng.integers(0, 256, (H, W, rng.choice([3, 4])), dtype=np.uint8)
-    mean = rng.uniform(0, 255, (H, W, 3)).astype(np.float32)
-    gain = rng.uniform(0.8, 1.2, 3).astype(np.float32)
-    offset = rng.uniform(-5, 5, 3).astype(np.float32)
-    sigma = rng.uniform(0.5, 20, (h, w)).astype(np.float32)
-    todo = (rng.random((h, w)) < 0.8).astype(np.uint8)
-    f = rng.uniform(0, 255, (h, w, 3)).astype(np.float32)
-    if seed % 2:
-        wprop = rng.uniform(0, 0.2, (h, w)).astype(np.float32)
-        prop = (rng.uniform(0, 255, (h, w, 3)) * wprop[:, :, None]).astype(np.float32)
-    else:
-        prop, wprop = np.zeros((0, 0, 3), np.float32), np.zeros((0, 0), np.float32)
-    out = [np.empty((h, w), np.float32) for _ in range(2)] + [np.empty((h, w, 3), np.float32),
-                                                             np.empty((h, w), np.float32)]
-    f1 = f.copy()
-    P.project(image, mean, gain, offset, sigma, y0, x0, todo, f1, prop, wprop, out[0], out[1], out[2], out[3])
-    want = project_numpy(image, mean, gain, offset, sigma, y0, x0, todo, f, prop, wprop)
-    on = todo > 0
-    for got, exp, tol in zip(out, want, (1e-3, 0.5, 0.05, 1e-4)):
-        np.testing.assert_allclose(got, exp, rtol=1e-3, atol=tol)
-    np.testing.assert_allclose(f1[on], want[4][on], rtol=1e-4, atol=1e-2)
-
-
-def fuse_numpy(alpha, a_kb, sep2, weight, y0, x0, activity, keep, image, mean, gain, offset, fm, bm):
-    h, w = alpha.shape
-    conf = np.clip(weight[y0:y0 + h, x0:x0 + w] * 2 / P.FULL_WEIGHT - 1, 0, 1)
-    c = conf * sep2 / (sep2 + P.SEPARATION ** 2) * activity * (keep > 0)
-    a0 = alpha / 255.0
-    q = np.floor(np.clip(a0 + c * (a_kb - a0), 0, 1) * 255 + 0.5).astype(np.uint8)
-    out = np.where(c > 0, q, alpha)
-    strong = c >= 0.5
-    b = mean[y0:y0 + h, x0:x0 + w] * gain + offset
-    af = np.maximum(out / 255.0, 1 / 255)[:, :, None]
-    f = (image[y0:y0 + h, x0:x0 + w, :3] - (1 - af) * b) / af
-    fm, bm = fm.copy(), bm.copy()
-    if fm.shape[:2] == (h, w):
-        fm[strong], bm[strong] = f[strong], b[strong]
-    return out, fm, bm, int(strong.sum())
-
-
-@pytest.mark.parametrize("seed", range(6))
-def test_fuse_matte_matches_numpy(seed):
-    rng = np.random.default_rng(100 + seed)
-    H, W, h, w, y0, x0 = _random_box(rng)
-    full = rng.integers(0, 256, (H, W), dtype=np.uint8)
-    alpha = full[y0:y0 + h, x0:x0 + w]  # a view, as in the pipeline
-    a_kb = rng.uniform(0, 1, (h, w)).astype(np.float32)
-    sep2 = rng.choice([0.0, 4.0, 100.0, 1e4], (h, w)).astype(np.float32)
-    weight = rng.choice([0.0, 2.0, 5.0, 8.0, 30.0], (H, W)).astype(np.float32)
-    keep = (rng.random((h, w)) < 0.8).astype(np.uint8)
-    image = rng.integers(0, 256, (H, W, 3), dtype=np.uint8)
-    mean = rng.uniform(0, 255, (H, W, 3)).astype(np.float32)
-    gain, offset = np.float32([1.1, 0.9, 1.0]), np.float32([2, -3, 0])
-    if seed % 2:
-        fm, bm = (rng.uniform(0, 255, (h, w, 3)).astype(np.float32) for _ in range(2))
-    else:
-        fm = bm = np.zeros((0, 0, 3), np.float32)
-    activity = np.float32(rng.choice([0.4, 1.0]))
-    want = fuse_numpy(alpha.copy(), a_kb, sep2, weight, y0, x0, activity, keep, image, mean, gain, offset, fm, bm)
-    fm1, bm1 = fm.copy(), bm.copy()
-    n = P.fuse_matte(alpha, a_kb, sep2, weight, y0, x0, activity, keep, image, mean, gain, offset, fm1, bm1)
-    assert np.abs(alpha.astype(int) - want[0]).max() <= 1  # float32 rounding at .5
-    assert n == want[3]
-    np.testing.assert_allclose(fm1, want[1], rtol=1e-3, atol=0.5)
-    np.testing.assert_allclose(bm1, want[2], rtol=1e-4, atol=1e-2)
-
-
-def sample_alpha_numpy(image, mean, gain, offset, sigma, y0, x0, todo, cand, radius, a_in, sep2, step):
-    h, w = todo.shape
-    b = mean[y0:y0 + h, x0:x0 + w] * gain + offset
-    img = image[y0:y0 + h, x0:x0 + w, :3].astype(np.float32)
-    d = img - b
-    best = np.full((h, w), np.inf, np.float32)
-    ba, bs2 = np.zeros((h, w), np.float32), np.zeros((h, w), np.float32)
-    # candidates in row-major order of the window, as the kernel visits them (first best wins)
-    for dy in range(-radius, radius + 1, step):
-        for dx in range(-radius, radius + 1, step):
-            ys, xs = np.arange(h) + dy, np.arange(w) + dx
-            vy, vx = (ys >= 0) & (ys < h), (xs >= 0) & (xs < w)
-            cy, cx = np.clip(ys, 0, h - 1), np.clip(xs, 0, w - 1)
-            ok = vy[:, None] & vx[None, :] & (cand[cy][:, cx] > 0)
-            v = img[cy][:, cx] - b
-            s2 = (v * v).sum(axis=2)
-            ok &= s2 >= 1.0
-            a = np.clip((d * v).sum(axis=2) / np.maximum(s2, 1.0), 0, 1)
-            r = ((d - a[:, :, None] * v) ** 2).sum(axis=2)
-            better = ok & (r < best)
-            best[better], ba[better], bs2[better] = r[better], a[better], s2[better]
-    found = (todo > 0) & np.isfinite(best) & ((d * d).sum(axis=2) >= 3 * P.SNAP_SIGMAS ** 2 * sigma * sigma)
-    ba[ba * ba * bs2 < 3 * P.SNAP_SIGMAS ** 2 * sigma * sigma] = 0
-    return np.where(found, ba, a_in), np.where(found, bs2, sep2)
-
-
-@pytest.mark.parametrize("seed", range(6))
-def test_sample_alpha_matches_numpy(seed):
-    rng = np.random.default_rng(200 + seed)
-    H, W, h, w, y0, x0 = _random_box(rng)
-    image = rng.integers(0, 256, (H, W, rng.choice([3, 4])), dtype=np.uint8)
-    mean = rng.uniform(0, 255, (H, W, 3)).astype(np.float32)
-    if seed % 2:  # colours on lines from the room, as in a composite
-        image[:, :, :3] = np.clip(mean + rng.uniform(0, 1, (H, W, 1)) * (np.float32([200, 40, 90]) - mean), 0, 255)
-    gain = rng.uniform(0.8, 1.2, 3).astype(np.float32)
-    offset = rng.uniform(-5, 5, 3).astype(np.float32)
-    sigma = rng.uniform(0.5, 20, (h, w)).astype(np.float32)
-    todo = (rng.random((h, w)) < 0.8).astype(np.uint8)
-    cand = (rng.random((h, w)) < rng.choice([0.05, 0.3])).astype(np.uint8)
-    radius, step = int(rng.integers(1, 5)), int(rng.integers(1, 3))
-    a_in = rng.uniform(0, 1, (h, w)).astype(np.float32)
-    sep2 = rng.uniform(0, 1e4, (h, w)).astype(np.float32)
-    want = sample_alpha_numpy(image, mean, gain, offset, sigma, y0, x0, todo, cand, radius, a_in, sep2, step)
-    got_sep2 = sep2.copy()
-    got = P.sample_alpha(image, mean, gain, offset, sigma, y0, x0, todo, cand, radius, a_in, np.empty_like(a_in),
-                         got_sep2, step)
-    np.testing.assert_allclose(got, want[0], rtol=1e-3, atol=1e-3)
-    np.testing.assert_allclose(got_sep2, want[1], rtol=1e-3, atol=0.5)
-
-
-def test_sample_alpha_takes_the_colour_that_explains_the_pixel():
-    """A soft pixel of dark hair over a light room, next to opaque hair and opaque
-    skin: the hair's colour explains it (α right), the local mean of the two would
-    not (α overestimated, the bias of issue 13)."""
-    b = np.full((1, 4, 3), 200, np.float32)
-    hair, skin = np.float32([30, 40, 60]), np.float32([150, 170, 230])
-    image = np.empty((1, 4, 3), np.uint8)
-    image[0, 0], image[0, 1] = skin, hair
-    image[0, 2] = np.round(0.3 * hair + 0.7 * b[0, 2])
-    image[0, 3] = b[0, 3]  # the room
-    one, zero = np.ones(3, np.float32), np.zeros(3, np.float32)
-    sigma = np.ones((1, 4), np.float32)
-    todo = np.uint8([[0, 0, 1, 1]])
-    cand = np.uint8([[1, 1, 0, 0]])
-    a_in = np.float32([[0.5, 0.5, 0.5, 0.0]])  # project's α: 0 on the room
-    alpha = P.sample_alpha(image, b, one, zero, sigma, 0, 0, todo, cand, 2, a_in, np.empty_like(a_in),
-                           np.zeros((1, 4), np.float32), 1)
-    assert abs(alpha[0, 2] - 0.3) < 0.01 and alpha[0, 3] == 0
-    assert alpha[0, 0] == alpha[0, 1] == 0.5  # not to do: left as they were
-    fbar = image[0, :2].astype(np.float32).mean(axis=0) - b[0, 2]
-    assert (image[0, 2] - b[0, 2]) @ fbar / (fbar @ fbar) > 0.45  # what F̄ would give
-
-def test_solve_recovers_alpha_of_a_composite():
-    rng = np.random.default_rng(2)
-    h, w = 40, 50
-    b = rng.uniform(0, 255, (h, w, 3)).astype(np.float32)
-    f = np.empty_like(b)
-    f[...] = (200, 40, 90)
-    true = np.tile(np.linspace(0, 1, w, dtype=np.float32), (h, 1))
-    image = np.clip(true[:, :, None] * f + (1 - true[:, :, None]) * b + 0.5, 0, 255).astype(np.uint8)
-    sigma = np.full((h, w), 1.0, np.float32)
-    todo = np.ones((h, w), np.uint8)
-    one, zero = np.ones(3, np.float32), np.zeros(3, np.float32)
-    alpha, sep2 = P.solve_alpha(image, b, one, zero, sigma, (0, 0, w, h), todo, f, iterations=0)
-    ok = np.sqrt(sep2) > 60  # well separated pixels are solved closely
-    assert ok.mean() > 0.5
-    assert np.abs(alpha - true)[ok & (true > 0.05)].max() < 0.05
-    assert (alpha[:, 0] == 0).all()  # the room itself
-    alpha2, _ = P.solve_alpha(image, b, one, zero, sigma, (0, 0, w, h), todo, f, iterations=1)
-    assert np.abs(alpha2 - true)[ok & (true > 0.05)].max() < 0.05
 
 
 # ---- the stage's state machine -----------------------------------------------------------
@@ -384,19 +198,25 @@ def test_room_regions_removes_the_room_the_model_took_but_keeps_a_flat_lookalike
     image[shirt] = 120  # exactly the flat wall: no colour can tell it from the room
     prior = (person | shirt).astype(np.float32)
     prior[30:90, 20:80] = 1.0  # the model took the chair too (touching nothing: still the room)
-    sigma = np.full((h, w), 2.5, np.float32)
-    noise2 = np.full((h, w), 2.5 ** 2, np.float32)
-    sure = np.ones((h, w), bool)
+    var, slope = np.zeros((h, w), np.float32), np.zeros((h, w), np.float32)
     one, zero = np.ones(3, np.float32), np.zeros(3, np.float32)
-    room = P.room_regions(image, plate, one, zero, sigma, noise2, sure, prior, (0, 0, w, h), 3, 20)
+    view = (prior * 255).astype(np.uint8)
+
+    def regions(weight):
+        d2, s2 = np.empty((h, w), np.float32), np.empty((h, w), np.float32)
+        match = np.empty((h, w), np.uint8)
+        P.residuals(image, plate, var, slope, weight, one, zero, np.float32(2.5 ** 2), 6, view, 0, 0, d2, s2, match)
+        room = P.room_regions(match, d2, s2, 2.5 ** 2, plate, var, one, zero, (0, 0, w, h), 3, 20)
+        return np.zeros((h, w), bool) if room is None else room
+
+    room = regions(np.full((h, w), P.FULL_WEIGHT, np.float32))
     chair = np.zeros((h, w), bool)
     chair[30:90, 20:70] = True
     assert room[chair].mean() > 0.95  # the textured room under the matte goes
     assert not room[person].any()  # the person stays
     assert not room[shirt].any()  # a flat lookalike has nothing to vouch for it: left to the model
     # Nothing is the room where the plate is not trusted.
-    assert not P.room_regions(image, plate, one, zero, sigma, noise2, np.zeros_like(sure), prior,
-                              (0, 0, w, h), 3, 20).any()
+    assert not regions(np.full((h, w), P.FULL_WEIGHT - 1, np.float32)).any()
 
 
 def textured_room(h=120, w=160, seed=5):

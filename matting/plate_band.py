@@ -1,0 +1,366 @@
+"""The known-background solve on the pixels where it can change the matte.
+
+Inside the box around the person only a few per cent of the pixels can be changed by the
+plate (issue 13, measured on generated static sequences at 720p: 10–14 k of 430 k): those
+of the edge band (not deep inside the model's sure matte) that the model gives some α or
+that differ from the room. Elsewhere the projection snaps to 0 where the model already
+says 0, so nothing changes. The stage (:meth:`matting.plate.KnownBackground._refine`)
+therefore makes one dense pass over the box (:func:`residuals`: ``|I − B|²``, the noise
+and the room test), lists those pixels (:func:`band_pixels`) and runs the person's colour,
+the projection, the choice of ``F`` among the opaque colours nearby and the fusion on the
+list only. Small windows are summed directly at the listed pixels with the border rule of
+OpenCV's box filter over the box (reflect-101); the propagation's wide window stays a box
+filter over the box (cheaper than 169 reads a pixel). So the matte is that of the dense
+formulation (bit-identical on the generated sequences compared); ``tests/test_plate_band.py``
+checks each kernel against a numpy/OpenCV twin.
+
+All kernels are serial: in OBS both cores are busy and a parallel region's join stalled
+the worker there (commit e6a3fcd); the listed pixels are few.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+# Shared with matting.plate (which imports them from here: its kernels come from here).
+FULL_WEIGHT = 8.0  # agreeing observations for full confidence in a plate pixel
+SNAP_SIGMAS = 1.6  # closer to the plate than this (in σ) is the room
+OPAQUE = 0.99  # the solve's α from which a pixel's own colour is taken for the person's
+
+
+def u8_above(t: float) -> int:
+    """The smallest uint8 ``v`` with ``float32(v)·float32(1/255) > t`` (the matte's float
+    thresholds, applied to its uint8 values without converting the box)."""
+    return next(v for v in range(256) if np.float32(v) * np.float32(1 / 255) > t)
+
+
+def u8_at_least(t: float) -> int:
+    """The smallest uint8 ``v`` with ``float32(v)·float32(1/255) ≥ t``."""
+    return next(v for v in range(256) if np.float32(v) * np.float32(1 / 255) >= t)
+
+
+@njit(cache=True, inline="always")
+def _refl(i, n):
+    """OpenCV's BORDER_REFLECT_101 index (``… 2 1 | 0 1 2 … n−1 | n−2 …``)."""
+    if n == 1:
+        return 0
+    while i < 0 or i >= n:
+        i = -i if i < 0 else 2 * n - 2 - i
+    return i
+
+
+@njit(cache=True, inline="always")
+def _taps(h, w, v, u):
+    """Bilinear taps at ``(v, u)`` in an h×w array, edges continued (BORDER_REPLICATE):
+    rows i0, i1, columns j0, j1 and the weights ty, tx of the second ones."""
+    i, j = int(np.floor(v)), int(np.floor(u))
+    ty, tx = np.float32(v - i), np.float32(u - j)
+    return (min(max(i, 0), h - 1), min(max(i + 1, 0), h - 1), min(max(j, 0), w - 1), min(max(j + 1, 0), w - 1),
+            ty, tx)
+
+
+@njit(cache=True, inline="always")
+def _lerp(m, i0, i1, j0, j1, ty, tx, c):
+    top = m[i0, j0, c] + tx * (m[i0, j1, c] - m[i0, j0, c])
+    bot = m[i1, j0, c] + tx * (m[i1, j1, c] - m[i1, j0, c])
+    return top + ty * (bot - top)
+
+
+@njit(cache=True)
+def residuals(image, mean, var, slope, weight, gain, offset, noise2, prior_min, view, y0, x0, d2, s2, match):
+    """One pass over the box (top-left ``(y0, x0)``; ``image``, the plate ``mean``/``var``/
+    ``weight`` and ``slope`` are whole frames, ``view`` is the model's uint8 matte of the
+    box): ``d2 = |I − B|²`` with ``B = gain·mean + offset``; ``s2 = σ²`` = plate variance +
+    ``noise2`` + slope² (the noise the solve snaps within); ``match`` = 1 where the matte is
+    above ``prior_min`` (uint8), the plate is sure (weight ≥ FULL_WEIGHT) and ``I`` is within
+    ``SNAP_SIGMAS·σ`` of ``B`` (per channel: ``d2 < 3·SNAP_SIGMAS²·s2``): the candidates of
+    :func:`room_vouch`."""
+    h, w = d2.shape
+    snap = np.float32(3.0 * SNAP_SIGMAS * SNAP_SIGMAS)
+    for y in range(h):
+        for x in range(w):
+            fy, fx = y0 + y, x0 + x
+            acc = np.float32(0.0)
+            for c in range(3):
+                d = np.float32(image[fy, fx, c]) - (mean[fy, fx, c] * gain[c] + offset[c])
+                acc += d * d
+            sl = slope[fy, fx]
+            v = var[fy, fx] + noise2 + sl * sl
+            d2[y, x] = acc
+            s2[y, x] = v
+            match[y, x] = 1 if (view[y, x] >= prior_min and weight[fy, fx] >= FULL_WEIGHT
+                                and acc < snap * v) else 0
+
+
+@njit(cache=True)
+def room_vouch(labels, n, mean, var, gain, offset, noise2, y0, x0, d2, s2, radius, resid, texture):
+    """Per label of the plate-matching regions (``labels``: the box's connected components
+    of :func:`residuals`'s ``match``, 0 = none), how many of its pixels vouch that it is the
+    room seen unchanged: over the ``(2·radius + 1)²`` window (reflect-101 in the box) the mean
+    ``|I − B|²`` is below ``resid`` × the mean σ², and the plate's colour variance
+    ``Σ_c (E[B_c²] − E[B_c]²)`` is above ``texture`` × (plate variance + ``noise2``) there."""
+    h, w = labels.shape
+    count = np.zeros(n, np.int64)
+    for y in range(h):
+        for x in range(w):
+            lab = labels[y, x]
+            if lab == 0:
+                continue
+            sd = ss = sb0 = sb1 = sb2 = sbb = np.float32(0.0)  # scalars: no allocation per pixel
+            for dy in range(-radius, radius + 1):
+                yy = _refl(y + dy, h)
+                for dx in range(-radius, radius + 1):
+                    xx = _refl(x + dx, w)
+                    sd += d2[yy, xx]
+                    ss += s2[yy, xx]
+                    b0 = mean[y0 + yy, x0 + xx, 0] * gain[0] + offset[0]
+                    b1 = mean[y0 + yy, x0 + xx, 1] * gain[1] + offset[1]
+                    b2 = mean[y0 + yy, x0 + xx, 2] * gain[2] + offset[2]
+                    sb0 += b0
+                    sb1 += b1
+                    sb2 += b2
+                    sbb += b0 * b0 + b1 * b1 + b2 * b2
+            inv = np.float32(1.0 / ((2 * radius + 1) ** 2))
+            tex = sbb * inv - (sb0 * inv) * (sb0 * inv) - (sb1 * inv) * (sb1 * inv) - (sb2 * inv) * (sb2 * inv)
+            if sd < resid * ss and tex > texture * (var[y0 + y, x0 + x] + noise2):
+                count[lab] += 1
+    return count
+
+
+@njit(cache=True)
+def band_pixels(view, inner, d2, s2, rel):
+    """The pixels the solve can change, as (ys, xs) int32 in row order: not ``inner`` (the
+    model's sure interior) and either with some α in ``view`` or differing from the room
+    (``d2 ≥ 3·SNAP_SIGMAS²·s2``). ``rel`` (uint8, box) is set to 1 there and 0 elsewhere."""
+    h, w = view.shape
+    snap = np.float32(3.0 * SNAP_SIGMAS * SNAP_SIGMAS)
+    n = 0
+    for y in range(h):
+        for x in range(w):
+            on = inner[y, x] == 0 and (view[y, x] > 0 or d2[y, x] >= snap * s2[y, x])
+            rel[y, x] = 1 if on else 0
+            n += 1 if on else 0
+    ys, xs = np.empty(n, np.int32), np.empty(n, np.int32)
+    k = 0
+    for y in range(h):
+        for x in range(w):
+            if rel[y, x]:
+                ys[k], xs[k] = y, x
+                k += 1
+    return ys, xs
+
+
+@njit(cache=True)
+def band_foreground(image, view, y0, x0, ys, xs, radius, wide, ax, bx, ay, by, f):
+    """The person's colour nearby at each listed pixel (``f``: K×3): the mean of ``I``
+    weighted by ``clip((α − 0.8)·5, 0, 1)`` (``α`` = ``view``/255, clearly foreground) over
+    the ``(2·radius + 1)²`` window (reflect-101 in the box), where that weight's window mean
+    exceeds 1e-3; elsewhere the wide grid mean ``wide`` sampled bilinearly at
+    ``(y·ay + by, x·ax + bx)`` (grid coordinates of box pixel ``(y, x)``)."""
+    h, w = view.shape
+    inv = np.float32(1.0 / ((2 * radius + 1) ** 2))
+    s255 = np.float32(1 / 255)
+    for k in range(ys.size):
+        y, x = ys[k], xs[k]
+        sw = np.float32(0.0)
+        s0 = np.float32(0.0)
+        s1 = np.float32(0.0)
+        s2 = np.float32(0.0)
+        for dy in range(-radius, radius + 1):
+            yy = _refl(y + dy, h)
+            for dx in range(-radius, radius + 1):
+                xx = _refl(x + dx, w)
+                wt = min(max((np.float32(view[yy, xx]) * s255 - np.float32(0.8)) * np.float32(5.0),
+                             np.float32(0.0)), np.float32(1.0))
+                if wt > 0:
+                    sw += wt
+                    s0 += wt * np.float32(image[y0 + yy, x0 + xx, 0])
+                    s1 += wt * np.float32(image[y0 + yy, x0 + xx, 1])
+                    s2 += wt * np.float32(image[y0 + yy, x0 + xx, 2])
+        support = sw * inv
+        if support > 1e-3:
+            d = support + np.float32(1e-6)
+            f[k, 0], f[k, 1], f[k, 2] = s0 * inv / d, s1 * inv / d, s2 * inv / d
+        else:
+            i0, i1, j0, j1, ty, tx = _taps(wide.shape[0], wide.shape[1], y * ay + by, x * ax + bx)
+            for c in range(3):
+                f[k, c] = _lerp(wide, i0, i1, j0, j1, ty, tx, c)
+
+
+@njit(cache=True)
+def band_project(image, mean, gain, offset, d2, s2, y0, x0, ys, xs, f, acc, alpha, sep2):
+    """The known-background projection at each listed pixel: ``α = clip((I − B)·(F − B) /
+    |F − B|², 0, 1)`` with ``F`` = ``f`` (K×3), 0 where ``I`` is within ``SNAP_SIGMAS·σ`` of
+    ``B``; ``sep2 = |F − B|²``. If ``acc`` (box × 4, float32) is box-sized, the colours for
+    the propagation step are written into it at the listed pixels: ``w = α²`` and
+    ``w·clip(B + (I − B)/max(α, 0.05))`` (they come from the solve alone: a mixed pixel the
+    model calls sure would give ``F = I``, pulled towards the room)."""
+    h, w = d2.shape
+    spread = acc.shape[0] == h and acc.shape[1] == w
+    snap = np.float32(3.0 * SNAP_SIGMAS * SNAP_SIGMAS)
+    for k in range(ys.size):
+        y, x = ys[k], xs[k]
+        sq = np.float32(0.0)
+        dot = np.float32(0.0)
+        for c in range(3):
+            b = mean[y0 + y, x0 + x, c] * gain[c] + offset[c]
+            d = np.float32(image[y0 + y, x0 + x, c]) - b
+            sq += (f[k, c] - b) * (f[k, c] - b)
+            dot += d * (f[k, c] - b)
+        a = min(max(dot / (sq + np.float32(1e-3)), np.float32(0.0)), np.float32(1.0))
+        if d2[y, x] < snap * s2[y, x]:
+            a = np.float32(0.0)
+        alpha[k] = a
+        sep2[k] = sq
+        if spread:
+            wt = a * a
+            scale = np.float32(1.0) / max(a, np.float32(0.05))
+            for c in range(3):
+                b = mean[y0 + y, x0 + x, c] * gain[c] + offset[c]
+                d = np.float32(image[y0 + y, x0 + x, c]) - b
+                acc[y, x, c] = wt * min(max(b + d * scale, np.float32(0.0)), np.float32(255.0))
+            acc[y, x, 3] = wt
+
+
+@njit(cache=True)
+def band_spread(blurred, ys, xs, f):
+    """One propagation step's colours: at each listed pixel where the box-filtered weight
+    (``blurred[..., 3]``, the window mean of :func:`band_project`'s ``acc``) exceeds 0.05,
+    ``F`` (``f``, K×3) becomes the weighted mean colour ``blurred[..., :3] / blurred[..., 3]``
+    (thin hair gets the colour of the hair next to it rather than of the opaque mass)."""
+    for k in range(ys.size):
+        y, x = ys[k], xs[k]
+        wt = blurred[y, x, 3]
+        if wt > 0.05:
+            for c in range(3):
+                f[k, c] = blurred[y, x, c] / wt
+
+
+@njit(cache=True)
+def band_sample(image, mean, gain, offset, d2, s2, y0, x0, ys, xs, cand, radius, step, alpha, sep2):
+    """``F`` chosen per listed pixel among the person's opaque colours nearby (Bayesian /
+    sampling matting with ``B`` known; ``alpha``/``sep2``, K each, rewritten in place).
+
+    Each box pixel with ``cand`` set at offsets ``(−radius, −radius + step, …, radius)`` in
+    both directions gives a candidate ``F = I`` there; with ``v = F − B`` (this pixel's
+    ``B``) its ``α = clip((I − B)·v / |v|², 0, 1)`` and residual ``|I − B − α·v|²``; the
+    candidate that best explains ``I`` on the line ``B → F`` wins (``sep2 = |v|²``). Its
+    projected difference ``α·|v|`` within ``√3·SNAP_SIGMAS·σ`` (the noise) is the room:
+    ``α = 0``. Where no candidate is in reach, or ``|I − B|`` itself is within that noise
+    (then ``α·|v| ≤ |I − B|`` snaps whatever ``F`` is, and the projection gave 0), ``alpha``
+    and ``sep2`` stay."""
+    h, w = cand.shape
+    snap = np.float32(3.0 * SNAP_SIGMAS * SNAP_SIGMAS)
+    zero, one = np.float32(0.0), np.float32(1.0)  # float32 constants: no conversions in the loop
+    for k in range(ys.size):
+        y, x = ys[k], xs[k]
+        if d2[y, x] < snap * s2[y, x]:
+            continue  # the room: α·|v| ≤ |I − B| snaps whatever F is (alpha is 0 there too)
+        b0 = mean[y0 + y, x0 + x, 0] * gain[0] + offset[0]
+        b1 = mean[y0 + y, x0 + x, 1] * gain[1] + offset[1]
+        b2 = mean[y0 + y, x0 + x, 2] * gain[2] + offset[2]
+        e0 = np.float32(image[y0 + y, x0 + x, 0]) - b0
+        e1 = np.float32(image[y0 + y, x0 + x, 1]) - b1
+        e2 = np.float32(image[y0 + y, x0 + x, 2]) - b2
+        best = np.float32(np.inf)
+        ba = np.float32(0.0)
+        bs2 = np.float32(0.0)
+        # The window's offsets that fall inside the box, without a test per candidate.
+        ya = y - radius + max(0, (radius - y + step - 1) // step) * step
+        xa = x - radius + max(0, (radius - x + step - 1) // step) * step
+        for yy in range(ya, min(y + radius, h - 1) + 1, step):
+            for xx in range(xa, min(x + radius, w - 1) + 1, step):
+                if cand[yy, xx] == 0:
+                    continue
+                v0 = np.float32(image[y0 + yy, x0 + xx, 0]) - b0
+                v1 = np.float32(image[y0 + yy, x0 + xx, 1]) - b1
+                v2 = np.float32(image[y0 + yy, x0 + xx, 2]) - b2
+                q = v0 * v0 + v1 * v1 + v2 * v2
+                if q < one:
+                    continue
+                a = min(max((e0 * v0 + e1 * v1 + e2 * v2) / q, zero), one)
+                r0 = e0 - a * v0
+                r1 = e1 - a * v1
+                r2 = e2 - a * v2
+                r = r0 * r0 + r1 * r1 + r2 * r2
+                if r < best:
+                    best, ba, bs2 = r, a, q
+        if best < np.inf:
+            if ba * ba * bs2 < snap * s2[y, x]:
+                ba = np.float32(0.0)
+            alpha[k] = ba
+            sep2[k] = bs2
+
+
+@njit(cache=True)
+def touching_labels(labels, n, view, core_min):
+    """uint8 per label: 1 if the component holds a pixel of the model's core (``view`` ≥
+    ``core_min``), 0 for the rest and for label 0."""
+    h, w = labels.shape
+    out = np.zeros(n, np.uint8)
+    for y in range(h):
+        for x in range(w):
+            if view[y, x] >= core_min:
+                out[labels[y, x]] = 1
+    out[0] = 0
+    return out
+
+
+@njit(cache=True)
+def fill_means(view, rel, fmg, bmg, ax, bx, ay, by, fm, bm):
+    """The halo-removal colours (``fm``/``bm``, box × 3) from the grid means ``fmg``/``bmg``
+    sampled bilinearly at ``(y·ay + by, x·ax + bx)``, where the composite will read them:
+    the soft pixels (0 < ``view`` < 255) and the listed ones (``rel``, whose α the fusion
+    may change). Elsewhere ``fm``/``bm`` are left as they are (the composite reads only
+    its soft band; ``fmg`` and ``bmg`` have the same shape)."""
+    h, w = view.shape
+    gh, gw = fmg.shape[0], fmg.shape[1]
+    for y in range(h):
+        v = y * ay + by
+        for x in range(w):
+            a = view[y, x]
+            if rel[y, x] == 0 and (a == 0 or a == 255):
+                continue
+            i0, i1, j0, j1, ty, tx = _taps(gh, gw, v, x * ax + bx)
+            for c in range(3):
+                fm[y, x, c] = _lerp(fmg, i0, i1, j0, j1, ty, tx, c)
+                bm[y, x, c] = _lerp(bmg, i0, i1, j0, j1, ty, tx, c)
+
+
+@njit(cache=True)
+def band_fuse(view, ys, xs, alpha, sep2, keep, weight, y0, x0, activity, separation, image, mean, gain, offset,
+              fm, bm):
+    """Fuse the known-background matte into the model's at the listed pixels (``view``:
+    uint8 box view of the frame's matte, rewritten in place) by trust ``c = confidence ·
+    |F−B|²/(|F−B|² + separation²) · activity`` (confidence = clip(weight·2/FULL_WEIGHT − 1,
+    0, 1)) where ``keep`` (K) is set. Where ``c ≥ 0.5`` and ``fm`` is box-sized, the
+    halo-removal colours become ``F = (I − (1−α)B)/α`` and ``B`` (the band's composite is
+    then ``I − (1−α)(B − B_new)``: the old room is subtracted exactly). Returns the number
+    of pixels with ``c ≥ 0.5``."""
+    h, w = view.shape
+    colours = fm.shape[0] == h and fm.shape[1] == w
+    s2 = np.float32(separation * separation)
+    count = 0
+    for k in range(ys.size):
+        if keep[k] == 0:
+            continue
+        y, x = ys[k], xs[k]
+        conf = min(max(weight[y0 + y, x0 + x] * np.float32(2 / FULL_WEIGHT) - 1, np.float32(0.0)),
+                   np.float32(1.0))
+        c = conf * sep2[k] / (sep2[k] + s2) * activity
+        if c <= 0:
+            continue
+        a0 = np.float32(view[y, x]) * np.float32(1 / 255)
+        a = a0 + c * (alpha[k] - a0)
+        q = np.uint8(min(max(a, 0.0), 1.0) * 255 + 0.5)
+        view[y, x] = q
+        if c >= 0.5:
+            count += 1
+            if colours:
+                af = max(np.float32(q) * np.float32(1 / 255), np.float32(1 / 255))
+                for ch in range(3):
+                    b = mean[y0 + y, x0 + x, ch] * gain[ch] + offset[ch]
+                    fm[y, x, ch] = (np.float32(image[y0 + y, x0 + x, ch]) - (1 - af) * b) / af
+                    bm[y, x, ch] = b
+    return count
