@@ -26,6 +26,23 @@ def short_error(exc: BaseException) -> str:
 
 Result = namedtuple("Result", "seq path size array background")
 
+# numba kernels of this worker run on one thread. Inside OBS the rasteriser and OBS's own
+# threads keep both cores busy, and a parallel region waits at its join for a descheduled
+# thread: measured with the model on every frame (tools/obs_bench.py, 720p30, sync_off,
+# alternated): worker 17.6-18.7 -> 13.2-14.4 ms a frame, OBS render 6.3-18.0 -> 2.4-4.2 ms,
+# OBS CPU 85-88 -> 71-73 %. (The library keeps numba's default elsewhere.)
+NUMBA_THREADS = 1
+
+
+def _one_numba_thread() -> None:
+    """Set this thread's numba thread count (a per-thread setting) to NUMBA_THREADS."""
+    try:
+        import numba
+
+        numba.set_num_threads(min(NUMBA_THREADS, numba.config.NUMBA_NUM_THREADS))
+    except Exception as exc:  # numba missing or refusing: the kernels run as they would
+        ol.log(ol.LOG_WARNING, f"numba threads left as they are: {short_error(exc)}")
+
 
 def _default_factory(settings):
     from matting.pipeline import Pipeline
@@ -120,6 +137,7 @@ class Worker:
 
     # the thread
     def _run(self) -> None:
+        _one_numba_thread()
         while True:
             with self._cond:
                 while not self._stop and self._frame is None and self._pending is None:

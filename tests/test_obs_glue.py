@@ -23,6 +23,7 @@ import obs_bg_replace as glue  # noqa: E402
 from obs_filter import filter as F  # noqa: E402
 from obs_filter import libobs as ol  # noqa: E402
 from obs_filter import properties as P  # noqa: E402
+from obs_filter import worker as W  # noqa: E402
 from matting.errors import ModelError  # noqa: E402
 from matting.settings import Settings  # noqa: E402
 
@@ -683,6 +684,27 @@ def test_renders_after_the_first_in_a_frame_only_draw():
         assert len(filt.gfx.draws) - draws == 15
         assert filt.counters.values["renders"] >= 15
         assert len(filt.gfx.staged) <= staged + 1
+    finally:
+        filt.close()
+
+
+def test_the_worker_runs_numba_kernels_on_one_thread():
+    """numba's thread count is per thread: the worker's own (where the kernels run) is
+    NUMBA_THREADS, this thread's is left alone."""
+    numba = pytest.importorskip("numba")
+    seen = []
+
+    class Counting(FakePipeline):
+        def process(self, *a, **k):
+            seen.append(numba.get_num_threads())
+            return super().process(*a, **k)
+
+    before = numba.get_num_threads()
+    filt = make_filter(factory=lambda s: Counting(s))
+    try:
+        render_until_result(filt)
+        assert seen and set(seen) == {min(W.NUMBA_THREADS, numba.config.NUMBA_NUM_THREADS)}
+        assert numba.get_num_threads() == before
     finally:
         filt.close()
 
