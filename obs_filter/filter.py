@@ -191,7 +191,7 @@ class BgReplaceFilter:
         self.active = False
         self.worker.pause()
         self.gfx.readback_clear()  # frames staged before the pause are not wanted
-        self._to_stage = []
+        self._to_stage, self._read = [], None
 
     def video_tick(self, seconds: float) -> None:
         active = self.source.enabled() and self.source.showing()
@@ -284,7 +284,7 @@ class BgReplaceFilter:
         """A new size or path: forget the frames on the GPU and the copies in flight."""
         self.ring.reset(self.gfx, (w, h, self.path))
         self.gfx.readback_clear()
-        self._to_stage = []
+        self._to_stage, self._read = [], None
         # measured again for the new size or path (a slow start must not stick)
         self.stage_delay, self._stage_n, self._stage_ms = STAGE_DELAY, 0, 0.0
 
