@@ -60,6 +60,36 @@ def test_update_plate_matches_numpy(seed):
     np.testing.assert_allclose(w1, w2)
 
 
+@pytest.mark.parametrize("seed", range(8))
+def test_near_person_is_the_whole_grid_distance_transform(seed):
+    # The transform over the person's grown box equals OpenCV's over the whole grid.
+    rng = np.random.default_rng(seed)
+    h, w = (int(v) for v in rng.integers(1, 90, 2))
+    person = np.zeros((h, w), bool)
+    if seed:  # seed 0: nobody
+        y, x = int(rng.integers(0, h)), int(rng.integers(0, w))
+        person[y:y + int(rng.integers(1, 40)), x:x + int(rng.integers(1, 40))] = True
+        person &= rng.random((h, w)) < 0.8
+    r = int(rng.integers(1, 25))
+    whole = cv2.distanceTransform((~person).view(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE) <= r + 0.5
+    got = P.near_person(person, r)
+    assert got.dtype == np.uint8 and got.shape == (h, w)
+    np.testing.assert_array_equal(got, whole.view(np.uint8))  # nobody: OpenCV's distances are huge
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_edge_share_matches_numpy(seed):
+    rng = np.random.default_rng(70 + seed)
+    gh, gw = (int(v) for v in rng.integers(1, 40, 2))
+    f = int(rng.integers(1, 4))
+    alpha = rng.choice([0.0, 0.01, 0.02, 0.3, 0.98, 1.0], (gh, gw)).astype(np.float32)
+    weight = rng.choice([0.0, P.FULL_WEIGHT / 2 - 1, P.FULL_WEIGHT / 2, P.FULL_WEIGHT], (gh * f, gw * f)).astype(np.float32)
+    by, bx = np.nonzero((alpha > 0.02) & (alpha < 0.98))
+    conf = weight[((by + 0.5) * f).astype(np.intp), ((bx + 0.5) * f).astype(np.intp)]
+    want = float((conf >= P.FULL_WEIGHT / 2).mean()) if by.size else 0.0
+    assert P.edge_share(alpha, weight, float(f), float(f)) == pytest.approx(want, abs=1e-12)
+
+
 # ---- plate, gain, solve --------------------------------------------------------------------
 def room(h=120, w=160, seed=0):
     rng = np.random.default_rng(seed)
@@ -74,6 +104,66 @@ def test_capture_median_ignores_a_passer_by():
     plate = P.Plate.from_frames(frames)
     assert np.abs(plate.mean - base).max() == 0
     assert plate.confidence().min() == 1.0
+
+
+def fit_gain_numpy(observed, plate):
+    """The twin of P.fit_gain (its former numpy implementation)."""
+    gain, offset = np.ones(3, np.float32), np.zeros(3, np.float32)
+    keep = np.ones(len(observed), bool)
+    for _ in range(2):
+        for c in range(3):
+            p, o = plate[keep, c].astype(np.float64), observed[keep, c].astype(np.float64)
+            vp = p.var()
+            g = float(((p - p.mean()) * (o - o.mean())).mean() / vp) if vp > 25.0 else 1.0
+            g = min(max(g, 0.5), 2.0)
+            gain[c], offset[c] = g, o.mean() - g * p.mean()
+        resid = np.abs(observed - (plate * gain + offset)).mean(axis=1)
+        keep = resid <= max(3.0 * float(np.median(resid)), P.NOISE_FLOOR * 2)
+        if keep.sum() < 50:
+            break
+    return gain, offset, resid
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_fit_gain_matches_numpy(seed):
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(100, 5000))
+    ref = rng.uniform(0, 255, (n, 3)).astype(np.float32)
+    if seed % 3 == 0:  # a flat plate: variance below the limit, gain stays 1
+        ref = rng.uniform(100, 105, (n, 3)).astype(np.float32)
+    obs = (ref * rng.uniform(0.6, 1.6, 3) + rng.uniform(-20, 20, 3) + rng.normal(0, 3, ref.shape)).astype(np.float32)
+    bad = rng.random(n) < rng.uniform(0, 0.6)
+    obs[bad] = rng.uniform(0, 255, (bad.sum(), 3))
+    got, want = P.fit_gain(obs, ref), fit_gain_numpy(obs, ref)
+    for g, x in zip(got, want):
+        assert g.dtype == np.float32
+        np.testing.assert_allclose(g, x, rtol=1e-4, atol=1e-3)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_local_foreground_matches_numpy(seed):
+    # foreground_weights (numba) + box filters against the dense numpy formulation.
+    rng = np.random.default_rng(40 + seed)
+    h, w = (int(v) for v in rng.integers(1, 60, 2))
+    small = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+    alpha = np.where(rng.random((h, w)) < 0.4, 1.0, rng.uniform(0, 1, (h, w))).astype(np.float32)
+    radius = int(rng.integers(1, 17))
+    fsum, fw = P.local_foreground(small, alpha, radius)
+    wt = np.clip((alpha - 0.8) * 5.0, 0, 1).astype(np.float32)
+    k = (2 * radius + 1, 2 * radius + 1)
+    np.testing.assert_allclose(fw, cv2.blur(wt, k), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(fsum, cv2.blur(small.astype(np.float32) * wt[:, :, None], k), rtol=1e-5, atol=1e-3)
+
+
+def test_gather_colours_matches_numpy():
+    rng = np.random.default_rng(9)
+    frame = rng.integers(0, 256, (30, 40, 4), dtype=np.uint8)
+    mean = rng.uniform(0, 255, (30, 40, 3)).astype(np.float32)
+    ys, xs = rng.integers(0, 30, 500), rng.integers(0, 40, 500)
+    obs, ref = P.gather_colours(frame, mean, ys, xs)
+    np.testing.assert_array_equal(obs, frame[ys, xs, :3].astype(np.float32))
+    np.testing.assert_array_equal(ref, mean[ys, xs])
+    assert P.gather_colours(frame, mean, ys[:0], xs[:0])[0].shape == (0, 3)
 
 
 def test_fit_gain_recovers_exposure_despite_outliers():
@@ -207,7 +297,15 @@ def test_room_regions_removes_the_room_the_model_took_but_keeps_a_flat_lookalike
         match = np.empty((h, w), np.uint8)
         P.residuals(image, plate, var, slope, weight, one, zero, np.float32(2.5 ** 2), 6, view, 0, 0, d2, s2, match)
         room = P.room_regions(match, d2, s2, 2.5 ** 2, plate, var, one, zero, (0, 0, w, h), 3, 20)
-        return np.zeros((h, w), bool) if room is None else room
+        if room is None:
+            return np.zeros((h, w), bool)
+        labels, flags = room
+        mask = flags[labels] > 0
+        faded = view.copy()
+        P.fade_regions(faded, labels, flags, np.float32(0.3))  # the stage's fade, against numpy's
+        np.testing.assert_array_equal(faded, np.where(mask, (view * np.float32(0.3) + np.float32(0.5)).astype(np.uint8),
+                                                      view))
+        return mask
 
     room = regions(np.full((h, w), P.FULL_WEIGHT, np.float32))
     chair = np.zeros((h, w), bool)

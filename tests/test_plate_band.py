@@ -161,10 +161,13 @@ def test_band_foreground_matches_numpy(seed):
     view = np.where(rng.random((h, w)) < 0.15, 255, rng.choice([0, 100, 210], (h, w))).astype(np.uint8)
     ys, xs = _listed(rng, h, w)
     radius = int(rng.integers(1, 4))
-    wide = rng.uniform(0, 255, (int(rng.integers(2, 9)), int(rng.integers(2, 9)), 3)).astype(np.float32)
+    gh, gw = int(rng.integers(2, 9)), int(rng.integers(2, 9))
+    wide_w = np.where(rng.random((gh, gw)) < 0.2, 0, rng.uniform(0, 1, (gh, gw))).astype(np.float32)
+    wide_sum = (rng.uniform(0, 255, (gh, gw, 3)) * wide_w[:, :, None]).astype(np.float32)
+    wide = wide_sum / (wide_w[:, :, None] + np.float32(1e-6))  # the colour means the kernel divides out
     m = (0.3, -0.4, 0.25, 0.1)
     f = np.empty((ys.size, 3), np.float32)
-    K.band_foreground(image, view, y0, x0, ys, xs, radius, wide, *m, f)
+    K.band_foreground(image, view, y0, x0, ys, xs, radius, wide_sum, wide_w, *m, f)
     np.testing.assert_allclose(f, band_foreground_numpy(image, view, y0, x0, ys, xs, radius, wide, *m),
                                rtol=1e-3, atol=0.05)
 
@@ -316,18 +319,31 @@ def test_band_sample_takes_the_colour_that_explains_the_pixel():
     assert (image[0, 2] - b[0, 2]) @ fbar / (fbar @ fbar) > 0.45  # what F̄ would give
 
 
-# ---- touching_labels, fill_means, band_fuse ------------------------------------------------------
-@pytest.mark.parametrize("seed", range(3))
-def test_touching_labels_match_numpy(seed):
-    rng = np.random.default_rng(700 + seed)
-    h, w = rng.integers(2, 40, 2)
-    comp = (rng.random((h, w)) < 0.5).astype(np.uint8)
+# ---- touching_core, fill_means, band_fuse ------------------------------------------------------
+def touching_core_numpy(view, ys, xs, some, core_min):
+    """The dense formulation: label core ∪ some (8-connected), keep the components with
+    a core pixel, and every listed pixel that is not some."""
+    comp = (view >= core_min).astype(np.uint8)
+    comp[ys[some > 0], xs[some > 0]] = 1
     n, labels = cv2.connectedComponents(comp, connectivity=8)
-    view = rng.choice([0, 100, 128, 255], (h, w)).astype(np.uint8) * comp
-    want = np.zeros(n, np.uint8)
-    want[np.unique(labels[view >= 128])] = 1
-    want[0] = 0
-    np.testing.assert_array_equal(K.touching_labels(labels, n, view, 128), want)
+    touching = np.zeros(n, bool)
+    touching[np.unique(labels[view >= core_min])] = True
+    touching[0] = False
+    return (touching[labels[ys, xs]] | (some == 0)).astype(np.uint8)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_touching_core_matches_connected_components(seed):
+    rng = np.random.default_rng(700 + seed)
+    h, w = (int(v) for v in rng.integers(1, 40, 2))
+    view = np.where(rng.random((h, w)) < rng.uniform(0, 0.3), 255, rng.choice([0, 0, 60, 127, 128], (h, w)))
+    view = view.astype(np.uint8)
+    ys, xs = _listed(rng, h, w)
+    some = (rng.random(ys.size) < 0.7).astype(np.uint8)
+    index = np.full((h, w), -1, np.int32)
+    got = K.touching_core(view, ys, xs, some, 128, index)
+    np.testing.assert_array_equal(got, touching_core_numpy(view, ys, xs, some, 128))
+    assert (index == -1).all()  # left as it was given
 
 
 @pytest.mark.parametrize("seed", range(4))
