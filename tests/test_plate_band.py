@@ -196,7 +196,7 @@ def test_band_project_matches_numpy(seed):
     s2 = rng.uniform(0.5, 30, (h, w)).astype(np.float32)
     ys, xs = _listed(rng, h, w, 0.6)
     f = rng.uniform(0, 255, (ys.size, 3)).astype(np.float32)
-    acc = np.zeros((H, W, 4), np.float32)[:h, :w] if seed % 2 else np.zeros((0, 0, 4), np.float32)
+    acc = np.full((ys.size, 4), np.nan, np.float32) if seed % 2 else np.zeros((0, 4), np.float32)
     alpha, sep2 = np.empty(ys.size, np.float32), np.empty(ys.size, np.float32)
     K.band_project(image, mean, gain, offset, d2, s2, y0, x0, ys, xs, f, acc, alpha, sep2)
     fd = np.zeros((h, w, 3), np.float32)
@@ -204,25 +204,38 @@ def test_band_project_matches_numpy(seed):
     want = project_numpy(image, mean, gain, offset, d2, s2, y0, x0, fd)
     np.testing.assert_allclose(alpha, want[0][ys, xs], rtol=1e-3, atol=2e-3)
     np.testing.assert_allclose(sep2, want[1][ys, xs], rtol=1e-3, atol=0.5)
-    if seed % 2:
-        on = np.zeros((h, w), bool)
-        on[ys, xs] = True
-        np.testing.assert_allclose(acc[:, :, 3], want[2] * on, rtol=1e-3, atol=2e-3)
-        np.testing.assert_allclose(acc[:, :, :3], want[3] * on[:, :, None], rtol=1e-3, atol=0.5)
+    if seed % 2:  # one row per listed pixel
+        np.testing.assert_allclose(acc[:, 3], want[2][ys, xs], rtol=1e-3, atol=2e-3)
+        np.testing.assert_allclose(acc[:, :3], want[3][ys, xs], rtol=1e-3, atol=0.5)
 
 
 @pytest.mark.parametrize("seed", range(3))
 def test_band_spread_matches_numpy(seed):
     rng = np.random.default_rng(650 + seed)
-    h, w = rng.integers(1, 30, 2)
-    blurred = rng.uniform(0, 50, (h, w, 4)).astype(np.float32)
-    blurred[:, :, 3] = rng.choice([0.0, 0.03, 0.06, 0.5], (h, w))
-    ys, xs = _listed(rng, h, w)
-    f = rng.uniform(0, 255, (ys.size, 3)).astype(np.float32)
-    want = np.where((blurred[ys, xs, 3] > 0.05)[:, None],
-                    blurred[ys, xs, :3] / np.maximum(blurred[ys, xs, 3:], 1e-12), f)
-    K.band_spread(blurred, ys, xs, f)
+    k = int(rng.integers(0, 60))
+    blurred = rng.uniform(0, 50, (k, 4)).astype(np.float32)
+    blurred[:, 3] = rng.choice([0.0, 0.03, 0.06, 0.5], k)
+    f = rng.uniform(0, 255, (k, 3)).astype(np.float32)
+    want = np.where((blurred[:, 3] > 0.05)[:, None], blurred[:, :3] / np.maximum(blurred[:, 3:], 1e-12), f)
+    K.band_spread(blurred, f)
     np.testing.assert_allclose(f, want, rtol=1e-5)
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_band_window_mean_is_opencv_blur_of_the_listed_pixels(seed):
+    # The sparse image (values at the listed pixels, 0 elsewhere) through cv2.blur
+    # (reflect-101), read at the listed pixels; windows wider than the box included.
+    rng = np.random.default_rng(660 + seed)
+    h, w = (int(v) for v in rng.integers(1, 45, 2))
+    ys, xs = _listed(rng, h, w, float(rng.uniform(0.02, 0.6)))
+    vals = rng.uniform(0, 255, (ys.size, 4)).astype(np.float32)
+    radius = int(rng.integers(1, 12))
+    dense = np.zeros((h, w, 4), np.float32)
+    dense[ys, xs] = vals
+    want = cv2.blur(dense, (2 * radius + 1, 2 * radius + 1))[ys, xs]
+    out = np.empty_like(vals)
+    K.band_window_mean(ys, xs, vals, h, w, radius, out)
+    np.testing.assert_allclose(out, want, rtol=1e-4, atol=1e-3)
 
 
 def test_band_project_recovers_alpha_of_a_composite():
@@ -239,9 +252,10 @@ def test_band_project_recovers_alpha_of_a_composite():
     f = np.tile(fg, (ys.size, 1))
     alpha, sep2 = np.empty(ys.size, np.float32), np.empty(ys.size, np.float32)
     for step in range(2):  # the projection with the true F, then one propagation step
-        acc = np.zeros((h, w, 4), np.float32)
+        acc, blurred = np.empty((ys.size, 4), np.float32), np.empty((ys.size, 4), np.float32)
         K.band_project(image, b, one, zero, d2, s2, 0, 0, ys, xs, f, acc, alpha, sep2)
-        K.band_spread(cv2.blur(acc, (5, 5)), ys, xs, f)
+        K.band_window_mean(ys, xs, acc, h, w, 2, blurred)
+        K.band_spread(blurred, f)
         alpha, sep2 = alpha.reshape(h, w), sep2.reshape(h, w)
         ok = np.sqrt(sep2) > 60  # well separated pixels are solved closely
         assert ok.mean() > 0.5
