@@ -152,6 +152,24 @@ def band_pixels(view, inner, d2, s2, rel):
     return ys, xs
 
 
+@njit(cache=True, inline="always")
+def _column(image, view, y0, x0, h, w, y, xx, radius, ring, i):
+    """``ring[i]`` = the column ``xx`` of :func:`band_foreground`'s window around row ``y``:
+    sums of the weight and of the weighted colours (reflect-101 rows)."""
+    s255 = np.float32(1 / 255)
+    c0 = c1 = c2 = c3 = 0.0
+    for dy in range(-radius, radius + 1):
+        yy = _refl(y + dy, h)
+        wt = min(max((np.float32(view[yy, xx]) * s255 - np.float32(0.8)) * np.float32(5.0), np.float32(0.0)),
+                 np.float32(1.0))
+        if wt > 0:
+            c0 += wt
+            c1 += wt * np.float32(image[y0 + yy, x0 + xx, 0])
+            c2 += wt * np.float32(image[y0 + yy, x0 + xx, 1])
+            c3 += wt * np.float32(image[y0 + yy, x0 + xx, 2])
+    ring[i, 0], ring[i, 1], ring[i, 2], ring[i, 3] = c0, c1, c2, c3
+
+
 @njit(cache=True)
 def band_foreground(image, view, y0, x0, ys, xs, radius, wide, wide_w, ax, bx, ay, by, f):
     """The person's colour nearby at each listed pixel (``f``: K×3): the mean of ``I``
@@ -161,25 +179,37 @@ def band_foreground(image, view, y0, x0, ys, xs, radius, wide, wide_w, ax, bx, a
     of :func:`matting.plate.local_foreground`) sampled bilinearly at ``(y·ay + by, x·ax + bx)``
     (grid coordinates of box pixel ``(y, x)``)."""
     h, w = view.shape
-    inv = np.float32(1.0 / ((2 * radius + 1) ** 2))
-    s255 = np.float32(1 / 255)
+    n = 2 * radius + 1
+    inv = np.float32(1.0 / (n * n))
+    # The window slides along each run of neighbouring listed pixels in a row: one column
+    # in, one out (ring of column sums, float64 so the running sums do not drift). The
+    # direct sum of every window cost (2·radius + 1)² reads a pixel (a generated sequence:
+    # 720p 1.9 → 0.6 ms, 1080p 6.2 → 1.5 ms, measured).
+    ring = np.zeros((n, 4), np.float64)
+    t0 = t1 = t2 = t3 = 0.0
     for k in range(ys.size):
         y, x = ys[k], xs[k]
-        sw = np.float32(0.0)
-        s0 = np.float32(0.0)
-        s1 = np.float32(0.0)
-        s2 = np.float32(0.0)
-        for dy in range(-radius, radius + 1):
-            yy = _refl(y + dy, h)
-            for dx in range(-radius, radius + 1):
-                xx = _refl(x + dx, w)
-                wt = min(max((np.float32(view[yy, xx]) * s255 - np.float32(0.8)) * np.float32(5.0),
-                             np.float32(0.0)), np.float32(1.0))
-                if wt > 0:
-                    sw += wt
-                    s0 += wt * np.float32(image[y0 + yy, x0 + xx, 0])
-                    s1 += wt * np.float32(image[y0 + yy, x0 + xx, 1])
-                    s2 += wt * np.float32(image[y0 + yy, x0 + xx, 2])
+        if k == 0 or ys[k - 1] != y or xs[k - 1] != x - 1:
+            t0 = t1 = t2 = t3 = 0.0
+            for i in range(n):  # column c goes to slot c mod n
+                j = (x - radius + i) % n
+                _column(image, view, y0, x0, h, w, y, _refl(x - radius + i, w), radius, ring, j)
+                t0 += ring[j, 0]
+                t1 += ring[j, 1]
+                t2 += ring[j, 2]
+                t3 += ring[j, 3]
+        else:
+            i = (x + radius) % n  # the slot of column x − radius − 1, which leaves the window
+            t0 -= ring[i, 0]
+            t1 -= ring[i, 1]
+            t2 -= ring[i, 2]
+            t3 -= ring[i, 3]
+            _column(image, view, y0, x0, h, w, y, _refl(x + radius, w), radius, ring, i)
+            t0 += ring[i, 0]
+            t1 += ring[i, 1]
+            t2 += ring[i, 2]
+            t3 += ring[i, 3]
+        sw, s0, s1, s2 = np.float32(t0), np.float32(t1), np.float32(t2), np.float32(t3)
         support = sw * inv
         if support > 1e-3:
             d = support + np.float32(1e-6)

@@ -152,15 +152,15 @@ def band_foreground_numpy(image, view, y0, x0, ys, xs, radius, wide, ax, bx, ay,
     return np.where((s[ys, xs] > 1e-3)[:, None], near[ys, xs], far)
 
 
-@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("seed", range(12))
 def test_band_foreground_matches_numpy(seed):
     rng = np.random.default_rng(500 + seed)
     H, W, h, w, y0, x0 = _random_box(rng)
     image, _, _, _ = _scene(rng, H, W)
     # Sure blobs and soft or empty surroundings, so both the near and the wide colour occur.
     view = np.where(rng.random((h, w)) < 0.15, 255, rng.choice([0, 100, 210], (h, w))).astype(np.uint8)
-    ys, xs = _listed(rng, h, w)
-    radius = int(rng.integers(1, 4))
+    ys, xs = _listed(rng, h, w, float(rng.choice([0.1, 0.5, 0.95])))  # runs of neighbours slide the window
+    radius = int(rng.integers(1, 8))
     gh, gw = int(rng.integers(2, 9)), int(rng.integers(2, 9))
     wide_w = np.where(rng.random((gh, gw)) < 0.2, 0, rng.uniform(0, 1, (gh, gw))).astype(np.float32)
     wide_sum = (rng.uniform(0, 255, (gh, gw, 3)) * wide_w[:, :, None]).astype(np.float32)
