@@ -39,8 +39,8 @@ from numba import njit
 
 from .errors import InputError
 from .plate_band import (FULL_WEIGHT, OPAQUE, band_foreground, band_fuse, band_pixels, band_project, band_sample,
-                         band_spread, band_window_mean, fill_means, residuals, room_vouch, touching_core, u8_above,
-                         u8_at_least)
+                         band_spread, band_window_mean, fill_means, label_listed, listed, residuals, room_vouch,
+                         touching_core, u8_above, u8_at_least)
 from .scratch import Scratch
 
 MAX_WEIGHT = 30.0  # the running mean's memory: 1/MAX_WEIGHT is its slowest learning rate
@@ -318,12 +318,13 @@ def near_person(person: np.ndarray, r: int) -> np.ndarray:
     return near
 
 
-def room_regions(match, d2, s2, noise2, mean, var, gain, offset, box, radius: int, pixels: int):
-    """Where the model's matte covers the room: ``(labels, room)`` (the box's labels of
-    plate-matching regions, and per label 1 if it is the room: the mask is ``room[labels]``)
-    over the box ``(x0, y0, x1, y1)``, or None where there is none. ``match`` is :func:`matting.plate_band.residuals`'s
-    ``match`` (the matte over a sure plate pixel that matches the plate), ``d2``/``s2`` its
-    ``|I − B|²`` and σ² (box-sized), ``noise2`` the frame's noise² (grey levels²).
+def room_regions(match, d2, s2, noise2, mean, var, gain, offset, box, radius: int, pixels: int, index):
+    """Where the model's matte covers the room: ``(ys, xs, room)``, the pixels of the box
+    ``(x0, y0, x1, y1)`` to fade (a list, row order) and per pixel 1 if it is the room, or
+    None where there is none. ``match`` is :func:`matting.plate_band.residuals`'s ``match``
+    (the matte over a sure plate pixel that matches the plate), ``d2``/``s2`` its ``|I − B|²``
+    and σ² (box-sized), ``noise2`` the frame's noise² (grey levels²); ``index`` box-sized
+    int32 scratch, all −1 (and left so).
 
     A person in front of a textured stretch of the room cannot reproduce it: a smooth
     foreground ``F`` leaves a residual ``Σ|I − B|²`` over a window of at least the plate's
@@ -334,27 +335,27 @@ def room_regions(match, d2, s2, noise2, mean, var, gain, offset, box, radius: in
     ``SNAP_SIGMAS·σ``, as the solve snaps) once there are at least ``pixels`` of them: the
     flat seat of a chair the model took for the person goes with the chair's textured
     edges, while a shirt of the wall's colour over a flat wall has no texture to vouch for
-    it and stays. The window sums are taken only at the matching pixels (few)."""
-    n, labels = cv2.connectedComponents(match, connectivity=4)
-    if n <= 1:
+    it and stays. The matching pixels are few: they are listed, labelled and tested on the
+    list alone."""
+    ys, xs = listed(match)
+    if ys.size < pixels:  # no region can have enough pixels to vouch for it
         return None
-    count = room_vouch(labels, n, mean, var, gain, offset, np.float32(noise2), box[1], box[0], d2, s2, radius,
+    lab, n = label_listed(ys, xs, index)
+    count = room_vouch(ys, xs, lab, n, mean, var, gain, offset, np.float32(noise2), box[1], box[0], d2, s2, radius,
                        np.float32(3 * ROOM_RESID), np.float32(3 * ROOM_TEXTURE))
     room = count >= pixels
     room[0] = False
-    return (labels, room.view(np.uint8)) if room.any() else None
+    return (ys, xs, room[lab].view(np.uint8)) if room.any() else None
 
 
 @njit(cache=True)
-def fade_regions(view, labels, room, keep):
-    """``view = round(view·keep)`` (uint8, in place) where ``room[labels]`` is set: the
-    room regions of :func:`room_regions` faded out by the stage's activity, in one pass
-    (a box-sized mask by numpy indexing and its two boolean gathers cost 1 ms at 720p)."""
-    h, w = view.shape
-    for y in range(h):
-        for x in range(w):
-            if room[labels[y, x]]:
-                view[y, x] = np.uint8(np.float32(view[y, x]) * keep + np.float32(0.5))
+def fade_regions(view, ys, xs, room, keep):
+    """``view = round(view·keep)`` (uint8, in place) at the listed pixels whose ``room`` is
+    set: the room regions of :func:`room_regions` faded out by the stage's activity."""
+    for k in range(ys.size):
+        if room[k]:
+            y, x = ys[k], xs[k]
+            view[y, x] = np.uint8(np.float32(view[y, x]) * keep + np.float32(0.5))
 
 
 def _grid_map(shape, src_box, dst_box):
@@ -391,7 +392,7 @@ class KnownBackground:
         self._frame = 0
         self._order = None  # channel order of the plate; None = that of the frames
         self._scratch = Scratch()  # the solve's frame-sized temporaries (box views of them)
-        self._index = None  # touching_core's pixel index, kept all −1 between frames
+        self._index = None  # the pixel index of room_regions and touching_core, kept all −1
 
     # -- plate management --------------------------------------------------------------
     def set_plate(self, image: np.ndarray, order: str | None = None) -> None:
@@ -624,9 +625,11 @@ class KnownBackground:
                   noise2, _PRIOR_MIN, view, y0, x0, d2, s2, match)
         # Regions of the matte that are the room seen unchanged (a chair the model took
         # for the person) go first, then the edge band is solved against what is left.
+        if self._index is None or self._index.shape != (h, w):
+            self._index = np.full((h, w), -1, np.int32)  # the labelling's scratch, kept all −1
         room = room_regions(match, d2, s2, noise2, self.plate.mean, self.plate.var, self.gain, self.offset,
                             (x0, y0, x1, y1), max(1, round(ROOM_RADIUS * scale)),
-                            max(1, round(ROOM_PIXELS * scale * scale)))
+                            max(1, round(ROOM_PIXELS * scale * scale)), self._index[:bh, :bw])
         if room is not None:
             fade_regions(view, *room, np.float32(1 - self.activity))
         # Deep inside the person the model is right and the projection is not (eyes,
@@ -688,8 +691,6 @@ class KnownBackground:
         band_sample(frame, self.plate.mean, self.gain, self.offset, d2, s2, y0, x0, ys, xs, cand,
                     max(2, round(SAMPLE_RADIUS * scale)), max(1, round(SAMPLE_STEP * scale)), a_kb, sep2)
         # Only regions that touch the person: changes elsewhere are left to the model.
-        if self._index is None or self._index.shape != (h, w):
-            self._index = np.full((h, w), -1, np.int32)  # touching_core leaves it all −1
         keep = touching_core(view, ys, xs, (a_kb >= 0.1).view(np.uint8), _CORE_MIN,
                              self._index[:y1 - y0, :x1 - x0])
         band_fuse(view, ys, xs, a_kb, sep2, keep, self.plate.weight, y0, x0,

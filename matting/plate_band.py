@@ -95,37 +95,92 @@ def residuals(image, mean, var, slope, weight, gain, offset, noise2, prior_min, 
 
 
 @njit(cache=True)
-def room_vouch(labels, n, mean, var, gain, offset, noise2, y0, x0, d2, s2, radius, resid, texture):
-    """Per label of the plate-matching regions (``labels``: the box's connected components
-    of :func:`residuals`'s ``match``, 0 = none), how many of its pixels vouch that it is the
-    room seen unchanged: over the ``(2·radius + 1)²`` window (reflect-101 in the box) the mean
-    ``|I − B|²`` is below ``resid`` × the mean σ², and the plate's colour variance
-    ``Σ_c (E[B_c²] − E[B_c]²)`` is above ``texture`` × (plate variance + ``noise2``) there."""
-    h, w = labels.shape
-    count = np.zeros(n, np.int64)
+def listed(mask):
+    """The set pixels of a uint8 mask as (ys, xs) int32, in row order."""
+    h, w = mask.shape
+    n = 0
     for y in range(h):
         for x in range(w):
-            lab = labels[y, x]
-            if lab == 0:
-                continue
-            sd = ss = sb0 = sb1 = sb2 = sbb = np.float32(0.0)  # scalars: no allocation per pixel
-            for dy in range(-radius, radius + 1):
-                yy = _refl(y + dy, h)
-                for dx in range(-radius, radius + 1):
-                    xx = _refl(x + dx, w)
-                    sd += d2[yy, xx]
-                    ss += s2[yy, xx]
-                    b0 = mean[y0 + yy, x0 + xx, 0] * gain[0] + offset[0]
-                    b1 = mean[y0 + yy, x0 + xx, 1] * gain[1] + offset[1]
-                    b2 = mean[y0 + yy, x0 + xx, 2] * gain[2] + offset[2]
-                    sb0 += b0
-                    sb1 += b1
-                    sb2 += b2
-                    sbb += b0 * b0 + b1 * b1 + b2 * b2
-            inv = np.float32(1.0 / ((2 * radius + 1) ** 2))
-            tex = sbb * inv - (sb0 * inv) * (sb0 * inv) - (sb1 * inv) * (sb1 * inv) - (sb2 * inv) * (sb2 * inv)
-            if sd < resid * ss and tex > texture * (var[y0 + y, x0 + x] + noise2):
-                count[lab] += 1
+            n += mask[y, x] != 0
+    ys, xs = np.empty(n, np.int32), np.empty(n, np.int32)
+    k = 0
+    for y in range(h):
+        for x in range(w):
+            if mask[y, x]:
+                ys[k], xs[k] = y, x
+                k += 1
+    return ys, xs
+
+
+@njit(cache=True)
+def label_listed(ys, xs, index):
+    """4-connected components of the listed pixels: (label per pixel, 1…n−1; n). The
+    partition of OpenCV's ``connectedComponents`` over the mask of those pixels, found by a
+    search over the list (the match pixels are 0.5–2 % of the box: labelling the whole box
+    cost 0.9 ms at 720p). ``index`` is box-sized int32 scratch, all −1 on entry and on
+    return."""
+    h, w = index.shape
+    k_all = ys.size
+    for k in range(k_all):
+        index[ys[k], xs[k]] = k
+    lab = np.zeros(k_all, np.int32)
+    queue = np.empty(k_all, np.int64)
+    n = 1
+    for k0 in range(k_all):
+        if lab[k0]:
+            continue
+        lab[k0] = n
+        queue[0] = k0
+        head, tail = 0, 1
+        while head < tail:
+            k = queue[head]
+            head += 1
+            y, x = ys[k], xs[k]
+            for d in range(4):
+                yy = y + (1 if d == 0 else -1 if d == 1 else 0)
+                xx = x + (1 if d == 2 else -1 if d == 3 else 0)
+                if 0 <= yy < h and 0 <= xx < w:
+                    j = index[yy, xx]
+                    if j >= 0 and lab[j] == 0:
+                        lab[j] = n
+                        queue[tail] = j
+                        tail += 1
+        n += 1
+    for k in range(k_all):
+        index[ys[k], xs[k]] = -1
+    return lab, n
+
+
+@njit(cache=True)
+def room_vouch(ys, xs, lab, n, mean, var, gain, offset, noise2, y0, x0, d2, s2, radius, resid, texture):
+    """Per label of the plate-matching regions (listed pixels ``(ys, xs)`` of the box with
+    their labels ``lab``, 1…n−1, from :func:`label_listed`), how many of its pixels vouch
+    that it is the room seen unchanged: over the ``(2·radius + 1)²`` window (reflect-101 in
+    the box) the mean ``|I − B|²`` is below ``resid`` × the mean σ², and the plate's colour
+    variance ``Σ_c (E[B_c²] − E[B_c]²)`` is above ``texture`` × (plate variance + ``noise2``)
+    there."""
+    h, w = d2.shape
+    count = np.zeros(n, np.int64)
+    for k in range(ys.size):
+        y, x = ys[k], xs[k]
+        sd = ss = sb0 = sb1 = sb2 = sbb = np.float32(0.0)  # scalars: no allocation per pixel
+        for dy in range(-radius, radius + 1):
+            yy = _refl(y + dy, h)
+            for dx in range(-radius, radius + 1):
+                xx = _refl(x + dx, w)
+                sd += d2[yy, xx]
+                ss += s2[yy, xx]
+                b0 = mean[y0 + yy, x0 + xx, 0] * gain[0] + offset[0]
+                b1 = mean[y0 + yy, x0 + xx, 1] * gain[1] + offset[1]
+                b2 = mean[y0 + yy, x0 + xx, 2] * gain[2] + offset[2]
+                sb0 += b0
+                sb1 += b1
+                sb2 += b2
+                sbb += b0 * b0 + b1 * b1 + b2 * b2
+        inv = np.float32(1.0 / ((2 * radius + 1) ** 2))
+        tex = sbb * inv - (sb0 * inv) * (sb0 * inv) - (sb1 * inv) * (sb1 * inv) - (sb2 * inv) * (sb2 * inv)
+        if sd < resid * ss and tex > texture * (var[y0 + y, x0 + x] + noise2):
+            count[lab[k]] += 1
     return count
 
 

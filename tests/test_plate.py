@@ -296,13 +296,17 @@ def test_room_regions_removes_the_room_the_model_took_but_keeps_a_flat_lookalike
         d2, s2 = np.empty((h, w), np.float32), np.empty((h, w), np.float32)
         match = np.empty((h, w), np.uint8)
         P.residuals(image, plate, var, slope, weight, one, zero, np.float32(2.5 ** 2), 6, view, 0, 0, d2, s2, match)
-        room = P.room_regions(match, d2, s2, 2.5 ** 2, plate, var, one, zero, (0, 0, w, h), 3, 20)
+        index = np.full((h, w), -1, np.int32)
+        room = P.room_regions(match, d2, s2, 2.5 ** 2, plate, var, one, zero, (0, 0, w, h), 3, 20, index)
+        assert (index == -1).all()
         if room is None:
             return np.zeros((h, w), bool)
-        labels, flags = room
-        mask = flags[labels] > 0
+        ys, xs, flags = room
+        mask = np.zeros((h, w), bool)
+        mask[ys, xs] = flags > 0
+        assert not (mask & (match == 0)).any()  # only pixels that match the plate are the room
         faded = view.copy()
-        P.fade_regions(faded, labels, flags, np.float32(0.3))  # the stage's fade, against numpy's
+        P.fade_regions(faded, ys, xs, flags, np.float32(0.3))  # the stage's fade, against numpy's
         np.testing.assert_array_equal(faded, np.where(mask, (view * np.float32(0.3) + np.float32(0.5)).astype(np.uint8),
                                                       view))
         return mask

@@ -112,13 +112,38 @@ def test_room_vouch_matches_box_filters(seed):
     s2 = rng.uniform(5, 30, (h, w)).astype(np.float32)
     match = (rng.random((h, w)) < 0.5).astype(np.uint8)
     n, labels = cv2.connectedComponents(match, connectivity=4)
+    ys, xs = K.listed(match)
+    lab, n_listed = K.label_listed(ys, xs, np.full((h, w), -1, np.int32))
+    assert n_listed == n
     radius = int(rng.integers(1, 4))
     # Thresholds near the data's typical values, so both outcomes occur.
     resid, texture = np.float32(rng.uniform(0.5, 3)), np.float32(rng.uniform(0.5, 200))
-    args = (labels, n, mean, var, gain, offset, np.float32(4.0), y0, x0, d2, s2, radius, resid, texture)
-    got, want = K.room_vouch(*args), room_vouch_numpy(*args)
-    # float32 window sums in another order: a pixel right at a threshold may flip
-    assert np.abs(got - want).sum() <= max(1, 0.01 * want.sum())
+    rest = (mean, var, gain, offset, np.float32(4.0), y0, x0, d2, s2, radius, resid, texture)
+    got, want = K.room_vouch(ys, xs, lab, n, *rest), room_vouch_numpy(labels, n, *rest)
+    # Per listed pixel, the count of its region; float32 window sums in another order: a
+    # pixel right at a threshold may flip.
+    got_px, want_px = got[lab], want[labels[ys, xs]]
+    assert np.abs(got_px - want_px).sum() <= max(1, 0.01 * want_px.sum())
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_label_listed_is_opencvs_partition(seed):
+    rng = np.random.default_rng(350 + seed)
+    h, w = (int(v) for v in rng.integers(1, 50, 2))
+    mask = (rng.random((h, w)) < rng.uniform(0.05, 0.8)).astype(np.uint8)
+    ys, xs = K.listed(mask)
+    want_ys, want_xs = np.nonzero(mask)
+    np.testing.assert_array_equal(ys, want_ys)
+    np.testing.assert_array_equal(xs, want_xs)
+    index = np.full((h, w), -1, np.int32)
+    lab, n = K.label_listed(ys, xs, index)
+    assert (index == -1).all()  # left as it was given
+    n_cv, labels = cv2.connectedComponents(mask, connectivity=4)
+    assert n == n_cv and (lab > 0).all()
+    cv = labels[ys, xs]
+    # The same partition: each of our labels maps to one of OpenCV's and back.
+    pairs = set(zip(lab.tolist(), cv.tolist()))
+    assert len(pairs) == len(set(lab.tolist())) == len(set(cv.tolist()))
 
 
 # ---- band_pixels ---------------------------------------------------------------------------------
