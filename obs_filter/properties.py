@@ -185,7 +185,7 @@ def build_properties(props, filt) -> None:
                          _on_capture, getattr(filt, "key", None))
     props.set_tooltip(p, "Averages about a second of the empty room into a plate: around you the matte is then "
                          "solved from the colours (hair-level edges). For a camera that does not move. "
-                         "Costs CPU while it is active (about 4x the matte's time at 720p on 2 cores): "
+                         "Costs CPU while it is active (about 3x the matte's time at 720p, 4x at 1080p, on 2 cores): "
                          "watch the worker fps in the status line.")
     p = props.add_bool("known_background", "Static camera: learn the room")
     props.set_tooltip(p, "Learns the room from what is seen behind you over time (no capture needed); "
