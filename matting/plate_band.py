@@ -102,6 +102,14 @@ def listed(mask):
     for y in range(h):
         for x in range(w):
             n += mask[y, x] != 0
+    return _list_set(mask, n)
+
+
+@njit(cache=True, inline="always")
+def _list_set(mask, n):
+    """(ys, xs) int32 of the ``n`` set pixels of ``mask``, in row order (``n`` counted by
+    the caller, in the pass that made the mask)."""
+    h, w = mask.shape
     ys, xs = np.empty(n, np.int32), np.empty(n, np.int32)
     k = 0
     for y in range(h):
@@ -197,14 +205,7 @@ def band_pixels(view, inner, d2, s2, rel):
             on = inner[y, x] == 0 and (view[y, x] > 0 or d2[y, x] >= snap * s2[y, x])
             rel[y, x] = 1 if on else 0
             n += 1 if on else 0
-    ys, xs = np.empty(n, np.int32), np.empty(n, np.int32)
-    k = 0
-    for y in range(h):
-        for x in range(w):
-            if rel[y, x]:
-                ys[k], xs[k] = y, x
-                k += 1
-    return ys, xs
+    return _list_set(rel, n)
 
 
 @njit(cache=True, inline="always")
