@@ -15,6 +15,8 @@ the model, the post-processing and the edge refinement are skipped. What counts:
   run (not the previous frame: slow drift adds up) by more than ``level``.
 * the model runs when more than ``share`` of the watched zone changed, and at least every
   ``max_skip + 1`` frames whatever happens (so a missed change cannot last).
+* nothing is skipped while the matte is still settling after a start (the first frame,
+  someone found by a whole-frame look): :func:`settle_frames`.
 
 Modes: ``off`` (the model on every frame), ``balanced`` (default) and ``saver`` (longer
 skips, a little more change tolerated).
@@ -22,6 +24,7 @@ skips, a little more change tolerated).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import cv2
@@ -49,12 +52,35 @@ POLICIES = {
 }
 
 
+#: The start's share of the temporally fused matte below which it counts as settled.
+SETTLED = 0.1
+
+
+def settle_frames(temporal_strength: float) -> int:
+    """Frames after a start during which the model runs on every frame.
+
+    The matte of a start comes from a coarse whole-frame look; the next runs, on the
+    person's own crop, are better (measured on the generated sequences: MAD 17.7 on the
+    first frame, 5–7 from the fourth on). The temporal fusion weighs the past by
+    ``temporal_strength`` per frame, so the start still makes up ``strength**n`` of the
+    matte ``n`` frames later. A skip in that time would carry a matte that the next runs
+    would still improve, and each skipped frame would delay the improvement by a frame
+    (on 24-frame sequences: MAD up to +58 %). So nothing is skipped until the start's
+    share is below :data:`SETTLED`: 22 frames at the default 0.9, 0 without fusion.
+    """
+    if temporal_strength <= 0:
+        return 0
+    return math.ceil(math.log(SETTLED) / math.log(temporal_strength))
+
+
 class AdaptiveRate:
     """Decides per frame whether the model must run (see the module docstring)."""
 
-    def __init__(self, mode: str = "balanced"):
+    def __init__(self, mode: str = "balanced", settle: int = 0):
         self.mode = mode
+        self.settle = settle  #: model runs after a start before a skip (settle_frames)
         self.reset()
+        self.restart()
 
     @property
     def mode(self) -> str:
@@ -73,6 +99,10 @@ class AdaptiveRate:
         self._watch = None  # boolean mask of the watched zone, over the box
         self._box = None  # grid box (x0, y0, x1, y1) of the ROI of the last run
         self.skipped = 0  # model-free frames since the last run
+
+    def restart(self) -> None:
+        """The matte starts afresh (someone found on the whole frame): settle first."""
+        self.runs = 0  # model runs since the start
 
     def ran(self, gray: np.ndarray, alpha_grid: np.ndarray, box) -> None:
         """Record a model run: its grey grid, its matte, and the grid box of the ROI."""
@@ -93,11 +123,12 @@ class AdaptiveRate:
         self._watch = watch
         self._watched = max(1, int(np.count_nonzero(watch)))
         self.skipped = 0
+        self.runs += 1
 
     def may_skip(self, gray: np.ndarray) -> bool:
         """True if this frame may carry the last matte (and then counts it as skipped)."""
         p = self.policy
-        if p is None or self._ref is None or self.skipped >= p.max_skip:
+        if p is None or self._ref is None or self.skipped >= p.max_skip or self.runs < self.settle:
             return False
         gx0, gy0, gx1, gy1 = self._box
         if gx1 <= gx0 or gy1 <= gy0 or gy1 > gray.shape[0] or gx1 > gray.shape[1]:

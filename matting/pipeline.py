@@ -20,7 +20,7 @@ import time
 import cv2
 import numpy as np
 
-from .adaptive import AdaptiveRate
+from .adaptive import AdaptiveRate, settle_frames
 from .background import Background
 from .composite import composite
 from .errors import InputError
@@ -118,7 +118,7 @@ class Pipeline:
         self.known_bg = KnownBackground(settings.known_background)
         if settings.background_plate:
             self.known_bg.load(settings.background_plate)
-        self.adaptive = AdaptiveRate(settings.adaptive_rate)
+        self.adaptive = AdaptiveRate(settings.adaptive_rate, settle_frames(settings.temporal_strength))
         self.timings: dict[str, float] = {}
         self._scratch = Scratch()
         self._shape = None
@@ -151,6 +151,7 @@ class Pipeline:
             self.known_bg.load(new.background_plate) if new.background_plate else self.known_bg.clear()
         self.known_bg.learn = new.known_background
         self.adaptive.mode = new.adaptive_rate
+        self.adaptive.settle = settle_frames(new.temporal_strength)
         if new != old:
             self.adaptive.reset()  # a change may change the matte: run the model next frame
         self.settings = new
@@ -260,6 +261,8 @@ class Pipeline:
         self._fuse(gray)
         self._prev_gray = gray
         self._track()
+        if detecting and self.tracker.forecast is not None:
+            self.adaptive.restart()  # someone found on the whole frame: their matte settles first
         t4 = time.perf_counter()
 
         alpha, abox, foreground = self._refine(frame, small)

@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 import pytest
 
-from matting.adaptive import POLICIES, AdaptiveRate
+from matting.adaptive import POLICIES, SETTLED, AdaptiveRate, settle_frames
 from matting.cli import build_parser, settings_from_args
 from matting.errors import SettingsError
 from matting.pipeline import Pipeline
@@ -60,14 +60,34 @@ def test_rule_bounds_the_skip_and_off_never_skips():
         AdaptiveRate("fast")
 
 
+def test_nothing_skipped_while_the_start_settles():
+    assert settle_frames(0.9) == 22 and settle_frames(0.5) == 4 and settle_frames(0.0) == 0
+    assert 0.9 ** settle_frames(0.9) <= SETTLED < 0.9 ** (settle_frames(0.9) - 1)
+    gray = np.full((50, 50), 100, np.uint8)
+    rate = AdaptiveRate("balanced", settle=3)
+    skips = []
+    for _ in range(5):
+        if not (skips and skips[-1]):
+            rate.ran(gray, _disc_matte(50, 50, 15), (0, 0, 50, 50))
+        skips.append(rate.may_skip(gray))
+    assert skips == [False, False, True, True, True]  # runs 1 and 2 settle, then skips
+    rate.restart()  # someone found afresh
+    rate.ran(gray, _disc_matte(50, 50, 15), (0, 0, 50, 50))
+    assert not rate.may_skip(gray)
+
+
 def test_still_person_skips_and_motion_runs_at_once(person):
     still = _canvas(person, 200)
     p = Pipeline(adaptive_rate="balanced")
-    _, first = p.process(still)
+    settle = p.adaptive.settle
+    assert settle == settle_frames(p.settings.temporal_strength) > 0
+    for _ in range(settle):  # the start settles: the model on every frame
+        _, first = p.process(still)
+    assert p.model_runs == settle
     alphas = [p.process(still)[1] for _ in range(11)]
     n = POLICIES["balanced"].max_skip
-    # frame 0 ran; then n carried, one forced run, n carried
-    assert p.model_runs == 2
+    # then n carried, one forced run, n carried
+    assert p.model_runs == settle + 1
     assert all(a is first for a in alphas[:n])  # carried, not recomputed
     assert all(a is alphas[n] for a in alphas[n + 1:])
     assert p.timings["inference"] == 0.0  # the last frame carried the matte
@@ -86,7 +106,8 @@ def test_still_person_skips_and_motion_runs_at_once(person):
 def test_carried_frame_composites_the_current_pixels(person):
     still = _canvas(person, 200)
     p = Pipeline(adaptive_rate="saver", background="#00ff00")
-    p.process(still)
+    for _ in range(p.adaptive.settle):
+        p.process(still)
     runs = p.model_runs
     inside = still.copy()
     inside[300:310, 300:310] = (0, 0, 255)  # a small change inside the body
@@ -107,3 +128,18 @@ def test_setting_validated_and_on_the_command_line():
     p = Pipeline(adaptive_rate="off")
     p.configure(adaptive_rate="saver")
     assert p.adaptive.mode == "saver" and p.adaptive.policy is POLICIES["saver"]
+
+
+def test_someone_found_after_an_empty_room_settles_again(person):
+    empty = np.full((360, 640, 3), 90, np.uint8)
+    p = Pipeline(adaptive_rate="balanced")
+    for _ in range(p.adaptive.settle + 6):
+        p.process(empty)
+    runs = p.model_runs
+    assert runs < p.adaptive.settle + 6  # an empty, still room skips once settled
+    still = _canvas(person, 200)
+    for _ in range(p.adaptive.settle):
+        p.process(still)
+    assert p.model_runs == runs + p.adaptive.settle  # found on the whole frame: settles first
+    p.process(still)
+    assert p.model_runs == runs + p.adaptive.settle  # then carries
