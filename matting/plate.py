@@ -23,8 +23,10 @@ person the matte is solved from the colours instead of guessed by the 256-px mod
   model missed, a held object) come in; regions that do not touch the person are left
   to the model. The foreground colour for halo removal is then exact:
   ``F = (I − (1−α)B) / α``.
-* **Knowing when not to** (:class:`KnownBackground`): global camera motion, a lighting
-  change the gain cannot explain, or a plate that disagrees with the frame over a large
+* **Knowing when not to** (:class:`KnownBackground`): global camera motion (many moving
+  background pixels, the plate's texture no longer in register, or the room's shift from
+  frame to frame summed over the last second: a slow pan), a lighting change the gain
+  cannot explain, or a plate that disagrees with the frame over a large
   area fade the known background out within a few frames (the model's matte is used
   unchanged) and mark the plate stale; :attr:`KnownBackground.status` says which.
 """
@@ -59,6 +61,8 @@ EDGE_SLOPE = 4.0  # grey levels per EDGE_SHIFT: a textured pixel (a 1-px shift c
 EDGE_MIN = 20  # textured background samples needed for the registration check to have a say
 FADE_IN, FADE_OUT = 0.2, 0.34  # activity change per frame (on in 5 frames, off in 3)
 STALE_FRAMES = 8  # consecutive bad frames before the plate is called stale
+DRIFT_FRAMES = 30  # frames over which the view's global shift is summed (the plate's memory, MAX_WEIGHT)
+DRIFT_PX = 2.0  # frame pixels of summed shift over DRIFT_FRAMES that mean the camera moves
 BAND_IN = 0.0025  # fraction of the frame's long side inside the model's sure matte still solved
 BAND_OUT = 0.035  # fraction of the frame's long side searched outside the model's matte
 EDGE_SHIFT = 0.5  # pixels: how far the room's edges may seem to move (plate vs frame)
@@ -385,6 +389,9 @@ class KnownBackground:
         self._bad = 0
         self._good = 0
         self._prev_gray = None
+        self._prev_near = None
+        self._drift = []
+        self._window = None
         self._samples = None
         self._slope = None
         self._edges = None  # (ys, xs) of textured plate pixels, for the registration check
@@ -450,6 +457,9 @@ class KnownBackground:
         self._fresh = self.captured
         self.gain, self.offset = np.ones(3, np.float32), np.zeros(3, np.float32)
         self._prev_gray = None
+        self._prev_near = None
+        self._drift = []  # the view's shift (frame px) from each frame to the next, the last DRIFT_FRAMES
+        self._window = None
         self._slope = None
         self._edges = None
 
@@ -498,12 +508,15 @@ class KnownBackground:
             k = ((cv2.mean(gray, room)[0] + 1) / (cv2.mean(self._prev_gray, room)[0] + 1)
                  if cv2.countNonZero(room) else 1.0)
             moving = np.abs(gray.astype(np.float32) - np.float32(k) * prev) > 6
-        self._prev_gray = gray
+            self._drift = (self._drift + [self._shift(self._prev_gray, gray, near, h / gh, w / gw)])[-DRIFT_FRAMES:]
+        self._prev_gray, self._prev_near = gray, near
 
         if self._slope is None or self._frame % 32 == 0:
             self._slope = _slope(self.plate.mean)
             self._edges = None
         healthy, moved = self._check(frame, near, moving, gh, gw)
+        if self._drift and math.hypot(*np.sum(self._drift, axis=0)) > DRIFT_PX:
+            healthy, moved = False, True
         self._advance(healthy, moved)
 
         out = alpha, box, foreground
@@ -519,6 +532,26 @@ class KnownBackground:
                          self._frame % LEARN_ROW_STEP, LEARN_ROW_STEP, self.plate.mean, self.plate.var,
                          self.plate.weight)
         return out
+
+    def _shift(self, prev, gray, near, sy, sx):
+        """The room's global shift from ``prev`` to ``gray`` (grid grey images), in frame
+        pixels (x, y), by phase correlation at half the grid's size. The person's
+        surroundings in either frame are set to the room's mean in both, so a moving person
+        does not count. A pan too slow for the pixel tests (under a pixel a frame: each
+        frame then looks like the last, and a learnt plate follows it) adds up here."""
+        person = (near != 0) | (self._prev_near != 0) if self._prev_near is not None else near != 0
+        a, b = cv2.pyrDown(prev), cv2.pyrDown(gray)
+        person = cv2.resize(person.view(np.uint8), a.shape[::-1], interpolation=cv2.INTER_NEAREST)
+        room = cv2.bitwise_not(person * np.uint8(255))
+        if cv2.countNonZero(room) < 0.25 * room.size:  # too little room in view to tell
+            return (0.0, 0.0)
+        fill = cv2.mean(a, room)[0]
+        a, b = a.astype(np.float32), b.astype(np.float32)
+        a[person > 0], b[person > 0] = fill, fill
+        if self._window is None or self._window.shape != a.shape:
+            self._window = cv2.createHanningWindow(a.shape[::-1], cv2.CV_32F)
+        (dx, dy), _ = cv2.phaseCorrelate(a, b, self._window)
+        return (2 * dx * sx, 2 * dy * sy)
 
     def _check(self, frame, near, moving, gh, gw):
         """(healthy, camera moved) for this frame; updates gain/offset. None = no say
