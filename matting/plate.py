@@ -34,6 +34,7 @@ person the matte is solved from the colours instead of guessed by the 256-px mod
 from __future__ import annotations
 
 import math
+from collections import deque
 
 import cv2
 import numpy as np
@@ -390,8 +391,8 @@ class KnownBackground:
         self._good = 0
         self._prev_gray = None
         self._prev_near = None
-        self._drift = []
-        self._window = None
+        self._drift = deque(maxlen=DRIFT_FRAMES)  # the view's shift (frame px) from each frame to the next
+        self._window = None  # Hanning window of _shift, kept while the size holds
         self._samples = None
         self._slope = None
         self._edges = None  # (ys, xs) of textured plate pixels, for the registration check
@@ -458,8 +459,7 @@ class KnownBackground:
         self.gain, self.offset = np.ones(3, np.float32), np.zeros(3, np.float32)
         self._prev_gray = None
         self._prev_near = None
-        self._drift = []  # the view's shift (frame px) from each frame to the next, the last DRIFT_FRAMES
-        self._window = None
+        self._drift.clear()
         self._slope = None
         self._edges = None
 
@@ -508,15 +508,13 @@ class KnownBackground:
             k = ((cv2.mean(gray, room)[0] + 1) / (cv2.mean(self._prev_gray, room)[0] + 1)
                  if cv2.countNonZero(room) else 1.0)
             moving = np.abs(gray.astype(np.float32) - np.float32(k) * prev) > 6
-            self._drift = (self._drift + [self._shift(self._prev_gray, gray, near, h / gh, w / gw)])[-DRIFT_FRAMES:]
+            self._drift.append(self._shift(self._prev_gray, self._prev_near, gray, near, h / gh, w / gw))
         self._prev_gray, self._prev_near = gray, near
 
         if self._slope is None or self._frame % 32 == 0:
             self._slope = _slope(self.plate.mean)
             self._edges = None
         healthy, moved = self._check(frame, near, moving, gh, gw)
-        if self._drift and math.hypot(*np.sum(self._drift, axis=0)) > DRIFT_PX:
-            healthy, moved = False, True
         self._advance(healthy, moved)
 
         out = alpha, box, foreground
@@ -533,13 +531,14 @@ class KnownBackground:
                          self.plate.weight)
         return out
 
-    def _shift(self, prev, gray, near, sy, sx):
+    def _shift(self, prev, prev_near, gray, near, sy, sx):
         """The room's global shift from ``prev`` to ``gray`` (grid grey images), in frame
         pixels (x, y), by phase correlation at half the grid's size. The person's
-        surroundings in either frame are set to the room's mean in both, so a moving person
-        does not count. A pan too slow for the pixel tests (under a pixel a frame: each
-        frame then looks like the last, and a learnt plate follows it) adds up here."""
-        person = (near != 0) | (self._prev_near != 0) if self._prev_near is not None else near != 0
+        surroundings in either frame (``prev_near``, ``near``) are set to the room's mean
+        in both, so a moving person does not count. A pan too slow for the pixel tests
+        (under a pixel a frame: each frame then looks like the last, and a learnt plate
+        follows it) adds up over :data:`DRIFT_FRAMES` (see :meth:`_check`)."""
+        person = (near != 0) | (prev_near != 0)
         a, b = cv2.pyrDown(prev), cv2.pyrDown(gray)
         person = cv2.resize(person.view(np.uint8), a.shape[::-1], interpolation=cv2.INTER_NEAREST)
         room = cv2.bitwise_not(person * np.uint8(255))
@@ -568,15 +567,18 @@ class KnownBackground:
         if moving is not None:
             mv = moving[gy, gx][bg]
             moved = mv.size > 100 and float(mv.mean()) > MOVING_MAX
+        # A slow pan: the room's frame-to-frame shifts add up (_shift).
+        drifting = bool(self._drift) and math.hypot(*np.sum(self._drift, axis=0)) > DRIFT_PX
         sel = bg & (self.plate.weight[ys, xs] >= FULL_WEIGHT / 2)
         if sel.sum() < 100:
+            moved = moved or drifting
             return (False if moved else None), moved
         obs, ref = gather_colours(frame, self.plate.mean, ys[sel], xs[sel])
         gain, offset, resid = fit_gain(obs, ref)
         self.gain, self.offset = gain, offset
         self.disagree = float((resid > DISAGREE_LEVELS).mean())
         self.noise = max(NOISE_FLOOR, FRAME_NOISE * float(np.median(resid)))
-        moved = moved or self._misregistered(frame, near, gh, gw, gain, offset)
+        moved = moved or self._misregistered(frame, near, gh, gw, gain, offset) or drifting
         return (self.disagree <= DISAGREE_MAX and not moved), moved
 
     def _misregistered(self, frame, near, gh, gw, gain, offset) -> bool:

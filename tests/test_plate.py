@@ -381,8 +381,7 @@ def test_shift_measures_the_rooms_pan_not_a_moving_person():
     for (dx, dy), move in (((0.0, 0.0), 6), ((1.5, 0.0), 0), ((-0.8, 1.2), 4), ((3.0, -2.0), 0)):
         a, near_a = grid(base, 70)
         b, near_b = grid(shifted(base, dx, dy), 70 + move)  # the person moves by `move` grid px
-        kb._prev_near = near_a
-        sx, sy = kb._shift(a, b, near_b, h / gh, w / gw)
+        sx, sy = kb._shift(a, near_a, b, near_b, h / gh, w / gw)
         if dx == dy == 0:
             assert math.hypot(sx, sy) < 0.2, (sx, sy)  # a still room, however the person moves
             continue
