@@ -291,3 +291,13 @@ def test_shrink_is_an_area_average(src, dst, astronaut_bgr):
             assert np.abs(cv2.resize(stripes, dst, interpolation=cv2.INTER_LINEAR).astype(int) - 127.5).max() > 60
     grey = np.full(src[::-1], 77, np.float32)
     np.testing.assert_allclose(shrink(grey, dst), 77, atol=1e-4)  # float, one channel; flat stays flat
+
+
+@pytest.mark.parametrize("size, want", [((720, 1280), (360, 640, 2)), ((1080, 1920), (360, 640, 3)),
+                                        ((2160, 3840), (360, 640, 6)), ((480, 854), (480, 854, 1)),
+                                        ((540, 959), (540, 959, 1)), ((540, 960), (270, 480, 2)),
+                                        ((1280, 720), (640, 360, 2)), ((1, 1), (1, 1, 1))])
+def test_grid_long_side_is_the_nearest_to_640(size, want):
+    from matting.pipeline import grid_size
+
+    assert grid_size(*size) == want
