@@ -112,3 +112,25 @@ def test_converter_reproduces_committed_models():
     if res.returncode == 3:  # the converter's EXIT_NO_WHEEL: pip could not fetch the wheel
         pytest.skip("could not download mediapipe==0.10.21 with pip (set OBS_BG_MEDIAPIPE_WHEEL)")
     assert res.returncode == 0, res.stdout + res.stderr
+
+
+@pytest.mark.parametrize("model", sorted(MODELS))
+@pytest.mark.parametrize("order", ["BGR", "RGB"])
+@pytest.mark.parametrize("channels", [3, 4])
+def test_segmenter_input_is_rgb_over_255_nchw(model, order, channels):
+    """The Segmenter's tensor (OpenCV's blob) is exactly the plain numpy formula: RGB
+    channels first, each uint8 value / 255 in float32, of the area-shrunk crop."""
+    from matting.model import Segmenter
+    from matting.resize import area_resize
+
+    seg = Segmenter(str(MODELS[model]), device="cpu")
+    h, w = SIZES[model]
+    rng = np.random.default_rng(channels + 7 * len(order))
+    for ih, iw in ((h, w), (h + 37, w + 61), (3 * h, 2 * w + 1)):
+        image = rng.integers(0, 256, (ih, iw, channels), dtype=np.uint8)
+        small = area_resize(image, (w, h))
+        rgb = small[:, :, ::-1] if order == "BGR" else small
+        want = (rgb.transpose(2, 0, 1).astype(np.float32) * np.float32(1 / 255))[None]
+        got = seg.preprocess(image, order)
+        assert got.dtype == np.float32 and got.shape == (1, 3, h, w)
+        assert np.array_equal(got, want)
