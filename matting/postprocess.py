@@ -31,60 +31,73 @@ def _find(parent, i):
 def label_components(mask):
     """8-connected labels of a boolean/uint8 mask: (labels int32, count, areas).
 
-    Two-pass union–find. Labels are 1..count in raster order of each component's first
-    pixel (0 = background), the same numbering a flood fill in raster order gives.
+    Union–find over each row's runs, not pixels: a run joins every run of the row above
+    that touches it (overlapping or diagonal). A person is a few runs per row, so this
+    is ~10× faster than the pixel-by-pixel two-pass version it replaced (0.55 → 0.05 ms
+    on a 256×256 person mask, with or without 1 % stray pixels; measured). Labels are 1..count in raster order of
+    each component's first pixel (0 = background), the numbering a flood fill in raster
+    order gives.
     """
     h, w = mask.shape
+    # Runs in raster order: row, start, end (exclusive); row_first[y] = first run of row y.
+    # Sized for the worst case (every other pixel): growing arrays inside the loop made
+    # numba count references on every access (20× slower, measured).
+    most = h * ((w + 1) // 2)
+    run_y = np.empty(most, np.int32)
+    run_x0 = np.empty(most, np.int32)
+    run_x1 = np.empty(most, np.int32)
+    row_first = np.zeros(h + 1, np.int32)
+    n = 0
+    for y in range(h):
+        row_first[y] = n
+        row = mask[y]
+        inside = False
+        for x in range(w):
+            if row[x]:
+                if not inside:
+                    run_y[n], run_x0[n] = y, x
+                    inside = True
+            elif inside:
+                run_x1[n] = x
+                n += 1
+                inside = False
+        if inside:
+            run_x1[n] = w
+            n += 1
+    row_first[h] = n
+    parent = np.arange(n).astype(np.int32)
+    for y in range(1, h):
+        above = row_first[y - 1]
+        for r in range(row_first[y], row_first[y + 1]):
+            # Runs above touching [x0 - 1, x1]: they start before x1 + 1 and end after x0 - 1.
+            while above < row_first[y] and run_x1[above] < run_x0[r]:
+                above += 1
+            q = above
+            while q < row_first[y] and run_x0[q] <= run_x1[r]:
+                ra, rb = _find(parent, r), _find(parent, q)
+                if ra != rb:
+                    if ra < rb:
+                        parent[rb] = ra
+                    else:
+                        parent[ra] = rb
+                q += 1
+            if above < q:
+                above = q - 1  # the last run above may touch the next run too
+    # Renumber roots in raster order of their first run (= of their first pixel).
+    remap = np.zeros(n, np.int32)
+    areas = np.zeros(n + 1, np.int64)
     labels = np.zeros((h, w), np.int32)
-    parent = np.zeros(h * w // 2 + 2, np.int32)
-    nxt = 1
-    for y in range(h):
-        for x in range(w):
-            if not mask[y, x]:
-                continue
-            best = 0
-            # Already-visited 8-neighbours: W, NW, N, NE.
-            for dy, dx in ((0, -1), (-1, -1), (-1, 0), (-1, 1)):
-                yy, xx = y + dy, x + dx
-                if yy < 0 or xx < 0 or xx >= w:
-                    continue
-                lab = labels[yy, xx]
-                if lab == 0:
-                    continue
-                if best == 0:
-                    best = lab
-                else:
-                    ra, rb = _find(parent, best), _find(parent, lab)
-                    if ra != rb:
-                        if ra < rb:
-                            parent[rb] = ra
-                        else:
-                            parent[ra] = rb
-            if best == 0:
-                if nxt >= parent.shape[0]:
-                    grown = np.zeros(parent.shape[0] * 2, np.int32)
-                    grown[: parent.shape[0]] = parent
-                    parent = grown
-                parent[nxt] = nxt
-                best = nxt
-                nxt += 1
-            labels[y, x] = best
-    # Second pass: resolve roots, renumber in raster order, count areas.
-    remap = np.zeros(nxt, np.int32)
-    areas = np.zeros(nxt, np.int64)
     count = 0
-    for y in range(h):
-        for x in range(w):
-            lab = labels[y, x]
-            if lab == 0:
-                continue
-            root = _find(parent, lab)
-            if remap[root] == 0:
-                count += 1
-                remap[root] = count
-            new = remap[root]
-            labels[y, x] = new
-            areas[new] += 1
+    for r in range(n):
+        root = _find(parent, r)
+        if remap[root] == 0:
+            count += 1
+            remap[root] = count
+        lab = remap[root]
+        areas[lab] += run_x1[r] - run_x0[r]
+        y = run_y[r]
+        for x in range(run_x0[r], run_x1[r]):
+            labels[y, x] = lab
     return labels, count, areas[: count + 1]
 
 
