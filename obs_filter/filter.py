@@ -5,8 +5,9 @@ numpy and hands it to a worker thread (a one-frame slot: older frames are droppe
 draws the most recent finished result, so inference never stalls OBS. Two compositing
 paths give the same picture:
 
-* ``gpu`` (default): the frame is read back at the pipeline's grid size (≤ 960 px), the
-  worker returns an 8-bit matte, and a shader blends the full-size frame with it.
+* ``gpu`` (default): the frame is read back small (long side ≤ 960 px: a 2×2 box at
+  720p and 1080p), the worker returns an 8-bit matte, and a shader blends the full-size
+  frame with it.
 * ``cpu`` (reference): the full frame is read back, the worker composites it with
   matting's numba kernel, and the result is uploaded and drawn.
 """

@@ -270,6 +270,16 @@ def test_max_side_matches_the_library():
     assert F.MAX_SIDE == MAX_SIDE
 
 
+@pytest.mark.parametrize("size, want", [((720, 1280), (360, 640)), ((1080, 1920), (540, 960)),
+                                        ((2160, 3840), (540, 960)), ((480, 854), (480, 854)),
+                                        ((1280, 720), (640, 360))])
+def test_gpu_readback_halves_1080p_rather_than_point_sampling_a_third(size, want):
+    """The GPU draws the worker's frame bilinearly: only a halving is a box average."""
+    from obs_filter.worker import _default_grid
+
+    assert _default_grid(*size) == want
+
+
 # -- rendering ----------------------------------------------------------------------------
 def test_gpu_path_draws_source_until_first_result_then_blends():
     filt = make_filter()
