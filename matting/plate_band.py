@@ -193,16 +193,20 @@ def room_vouch(ys, xs, lab, n, mean, var, gain, offset, noise2, y0, x0, d2, s2, 
 
 
 @njit(cache=True)
-def band_pixels(view, inner, d2, s2, rel):
+def band_pixels(view, inner, d2, s2, weight, y0, x0, rel):
     """The pixels the solve can change, as (ys, xs) int32 in row order: not ``inner`` (the
-    model's sure interior) and either with some α in ``view`` or differing from the room
-    (``d2 ≥ 3·SNAP_SIGMAS²·s2``). ``rel`` (uint8, box) is set to 1 there and 0 elsewhere."""
+    model's sure interior), where the plate has some confidence (``weight`` above
+    FULL_WEIGHT/2: :func:`band_fuse` leaves every other pixel as it is) and either with
+    some α in ``view`` or differing from the room (``d2 ≥ 3·SNAP_SIGMAS²·s2``). ``rel``
+    (uint8, box) is set to 1 there and 0 elsewhere. ``weight`` is frame-sized, the box's
+    top-left is ``(y0, x0)``."""
     h, w = view.shape
     snap = np.float32(3.0 * SNAP_SIGMAS * SNAP_SIGMAS)
+    half = np.float32(FULL_WEIGHT / 2)
     n = 0
     for y in range(h):
         for x in range(w):
-            on = inner[y, x] == 0 and (view[y, x] > 0 or d2[y, x] >= snap * s2[y, x])
+            on = inner[y, x] == 0 and weight[y0 + y, x0 + x] > half and (view[y, x] > 0 or d2[y, x] >= snap * s2[y, x])
             rel[y, x] = 1 if on else 0
             n += 1 if on else 0
     return _list_set(rel, n)

@@ -156,8 +156,11 @@ def test_band_pixels_match_numpy(seed):
     d2 = rng.uniform(0, 100, (h, w)).astype(np.float32)
     s2 = rng.uniform(1, 20, (h, w)).astype(np.float32)
     rel = np.full((h, w), 7, np.uint8)
-    ys, xs = K.band_pixels(view, inner, d2, s2, rel)
-    want = (inner == 0) & ((view > 0) | (d2 >= SNAP * s2))
+    y0, x0 = rng.integers(0, 5, 2)
+    weight = rng.choice([0.0, K.FULL_WEIGHT / 2, K.FULL_WEIGHT / 2 + 0.5, 30.0], (h + 9, w + 9)).astype(np.float32)
+    ys, xs = K.band_pixels(view, inner, d2, s2, weight, y0, x0, rel)
+    sure = weight[y0:y0 + h, x0:x0 + w] > K.FULL_WEIGHT / 2
+    want = (inner == 0) & sure & ((view > 0) | (d2 >= SNAP * s2))
     wy, wx = np.nonzero(want)
     np.testing.assert_array_equal(ys, wy)
     np.testing.assert_array_equal(xs, wx)
