@@ -206,7 +206,8 @@ def band_pixels(view, inner, d2, s2, weight, y0, x0, rel):
     n = 0
     for y in range(h):
         for x in range(w):
-            on = inner[y, x] == 0 and weight[y0 + y, x0 + x] > half and (view[y, x] > 0 or d2[y, x] >= snap * s2[y, x])
+            on = inner[y, x] == 0 and weight[y0 + y, x0 + x] > half and \
+                (view[y, x] > 0 or d2[y, x] >= snap * s2[y, x])
             rel[y, x] = 1 if on else 0
             n += 1 if on else 0
     return _list_set(rel, n)

@@ -56,8 +56,9 @@ def _default_factory(settings):
 # pipeline's own grid (640×360, a third) would be point sampling, measured on a held-out
 # 1080p generated set (18 sequences, `tools/readback_quality.py`: the matte upsampled back
 # as the shader does it): MAD 11.81 and flicker 0.81 against 11.08 and 0.64 for a 960×540
-# readback (the library on the full frame: 10.96, 0.63). So the readback keeps its long side ≤ 960 px (720p →
-# 640×360, 1080p → 960×540, 4K → 960×540) and the pipeline takes its grid from there.
+# readback (the library on the full frame: 10.96, 0.63). So the readback keeps its long
+# side ≤ 960 px (720p → 640×360, 1080p → 960×540, 4K → 960×540) and the pipeline takes
+# its grid from there.
 READBACK_LONG_SIDE = 960
 
 

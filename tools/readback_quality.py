@@ -31,7 +31,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from matting.lab import evaluate as E  # noqa: E402
 from matting.lab.datasets import discover  # noqa: E402
-from matting.pipeline import Pipeline  # noqa: E402
 from matting.settings import Settings  # noqa: E402
 
 VARIANTS = ("lib", "box2", "box2area", "point3", "area3")
@@ -49,22 +48,19 @@ def small_frame(kind: str, img: np.ndarray) -> np.ndarray:
     return half if kind == "box2" else cv2.resize(half, (w // 3, h // 3), interpolation=cv2.INTER_AREA)
 
 
-class ReadbackPredictor:
-    """An eval predictor: the pipeline on the small frame, its matte upsampled back."""
+class ReadbackPredictor(E._PipelinePredictor):
+    """The eval's pipeline predictor on the small frame, its matte upsampled back."""
 
     def __init__(self, kind: str, settings: Settings):
-        self.kind, self.pipeline, self.ms, self.composite = kind, Pipeline(settings), 0.0, None
+        super().__init__(settings)
+        self.kind = kind
 
     def __call__(self, img: np.ndarray) -> np.ndarray:
-        _, alpha = self.pipeline.process(small_frame(self.kind, img))
-        t = self.pipeline.timings
-        self.ms = t["total"] - t["composite"]
+        alpha = super().__call__(small_frame(self.kind, img))
+        self.composite = None  # at the small size: no edge-colour score
         if alpha.shape != img.shape[:2]:
             alpha = cv2.resize(alpha, (img.shape[1], img.shape[0]), interpolation=cv2.INTER_LINEAR)
         return alpha
-
-    def reset(self) -> None:
-        self.pipeline.reset()
 
 
 def main(argv=None) -> int:
