@@ -41,6 +41,31 @@ def test_trust_band_keeps_refinement_near_the_model():
     assert (np.abs(free.astype(float) - 127.5) <= 1).all()  # the refinement kept
 
 
+def test_cells_the_trust_band_forces_are_constant_whatever_the_guide():
+    """Textured inside and outside (ā far from 0): the guided bounds alone leave every
+    cell open, but where the band ± trust lies wholly above 255 or below 0 the cell is
+    constant, and skipping its arithmetic changes no pixel."""
+    from matting.refine import apply_guided_color, flat_cells
+
+    rng = np.random.default_rng(3)
+    grid = np.zeros((10, 10), np.float32)
+    grid[:, 6:] = 1.0  # sure person on the right, sure background on the left
+    grid[:, 4:6] = 0.5  # the model's soft edge
+    band = P.trust_band(grid, 0.12, 0.88)
+    trust = 255 * 0.15
+    a = rng.uniform(-2, 2, (10, 10, 3)).astype(np.float32)
+    b = rng.uniform(-1, 2, (10, 10)).astype(np.float32)
+    assert (flat_cells(a, b, 0.12, 0.88, np.zeros((0, 0), np.float32), 0.0) >= 0).sum() == 0
+    flat = flat_cells(a, b, 0.12, 0.88, band, trust)
+    assert (flat[:, :3] == 0).all() and (flat[:, 6:9] == 255).all() and (flat[:, 3:6] == -1).all()
+    image = rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)
+    want, got = np.zeros((40, 40), np.uint8), np.zeros((40, 40), np.uint8)
+    apply_guided_color(image, a, b, 0.25, 0.25, 0.12, 0.88, want, np.zeros((0, 0), np.int16), band, trust)
+    apply_guided_color(image, a, b, 0.25, 0.25, 0.12, 0.88, got, flat, band, trust)
+    np.testing.assert_array_equal(got, want)
+    assert (want[:, :12] == 0).all() and (want[:, 26:] == 255).all()
+
+
 def test_temporal_hysteresis_holds_wavering_pixels_only():
     from matting.postprocess import temporal_fuse
 
