@@ -7,6 +7,9 @@ the last frame's calls are captured and each kernel is timed alone on them:
 
   label_components   the connected components of the model's output (>= threshold)
   preprocess         the model's input tensor from the person's crop (Segmenter.preprocess)
+  flat_cells, apply_guided_color
+                     the refinement's constant cells and the full-resolution matte; the
+                     latter also with every cell constant (what the walk and fills cost)
   composite, and the same call on simpler mattes, to see what the composite pays for:
                      no halo removal; the matte cut at 128 (no soft band); all 0 inside
                      the box; all 0 and no box; and numpy's copy of the frame
@@ -57,24 +60,37 @@ def main(argv=None) -> int:
         return call
 
     P.composite = spy("composite", P.composite)
+    flat_cells, apply_guided_color = P.flat_cells, P.apply_guided_color  # timed unwrapped
+    P.flat_cells = spy("flat_cells", P.flat_cells)
+    P.apply_guided_color = spy("apply_guided_color", P.apply_guided_color)
     p = P.Pipeline(Settings(adaptive_rate="off"))
-    p.segmenter.preprocess = spy("preprocess", p.segmenter.preprocess)
+    preprocess = p.segmenter.preprocess
+    p.segmenter.preprocess = spy("preprocess", preprocess)
     frames = clip(30, 1920, 1080)
     for f in frames:
         g = f.copy()
         p.process(g, out=g)
     seg = p.segmenter
     (crop, order), _ = caught["preprocess"]
-    prob = seg.run(seg.preprocess(crop, order))
+    prob = seg.run(preprocess(crop, order))
     mask = prob >= p.settings.threshold
     (image, alpha, bg, _out, box, fg, uniform), _ = caught["composite"]
     src = frames[-1]
     fresh = src.copy
     hard = np.where(alpha >= 128, 255, 0).astype(np.uint8)
     zero = np.zeros_like(alpha)
+    (ga, gb, low, high, gband, trust), _ = caught["flat_cells"]
+    (gimage, _a, _b, fy, fx, _l, _h, gout, flat, _band, _t), _ = caught["apply_guided_color"]
+    constant = np.where(flat < 0, np.int16(128), flat)  # every cell constant: only the fills and the walk
     rows = [
         ("label_components (model output)", median_ms(lambda _: label_components(mask), args.reps)),
-        ("preprocess (crop -> tensor)", median_ms(lambda _: seg.preprocess(crop, order), args.reps)),
+        ("preprocess (crop -> tensor)", median_ms(lambda _: preprocess(crop, order), args.reps)),
+        ("flat_cells (refinement grid)", median_ms(lambda _: flat_cells(ga, gb, low, high, gband, trust), args.reps)),
+        ("apply_guided_color, as in the pipeline",
+         median_ms(lambda _: apply_guided_color(gimage, ga, gb, fy, fx, low, high, gout, flat, gband, trust), args.reps)),
+        ("apply_guided_color, every cell constant",
+         median_ms(lambda _: apply_guided_color(gimage, ga, gb, fy, fx, low, high, gout, constant, gband, trust),
+                   args.reps)),
         ("composite, as in the pipeline", median_ms(lambda g: composite(g, alpha, bg, g, box, fg, uniform), args.reps, fresh)),
         ("composite, no halo removal", median_ms(lambda g: composite(g, alpha, bg, g, box, None, uniform), args.reps, fresh)),
         ("composite, matte cut at 128", median_ms(lambda g: composite(g, hard, bg, g, box, None, uniform), args.reps, fresh)),
@@ -84,8 +100,10 @@ def main(argv=None) -> int:
         ("numpy copy of the frame", median_ms(lambda g: g.copy(), args.reps, fresh)),
     ]
     band = int(((alpha > 0) & (alpha < 255)).sum())
+    cells = int((flat < 0).sum())
     print(f"matting from {Path(P.__file__).parent}; crop {crop.shape[1]}x{crop.shape[0]}, model input "
-          f"{prob.shape[1]}x{prob.shape[0]}, matte box {box}, soft band {band} px\n")
+          f"{prob.shape[1]}x{prob.shape[0]}, matte box {box}, soft band {band} px; refinement grid "
+          f"{flat.shape[1]}x{flat.shape[0]}, {cells} of its cells not constant\n")
     print("| kernel | median ms |\n|---|---:|")
     for name, ms in rows:
         print(f"| {name} | {ms:.3f} |")
