@@ -106,40 +106,69 @@ def _area_taps(src, dst, scale, most):
     return first, count, weights
 
 
+@njit(inline="always")
+def _area_sums(rows, cin, xfirst, xcount, xw, yfirst, ycount, yw, dy, acc, sums):
+    """Output row ``dy``: the source rows of its cell weighed together into ``acc``
+    (contiguous, vectorised), then each output pixel's columns summed from it, rounded
+    and clipped to 0–255, into ``sums`` (width × 3, float32)."""
+    n = rows.shape[1]
+    r = rows[yfirst[dy]]
+    beta = yw[dy, 0]
+    for i in range(n):
+        acc[i] = np.float32(r[i]) * beta
+    for ky in range(1, ycount[dy]):
+        r = rows[yfirst[dy] + ky]
+        beta = yw[dy, ky]
+        for i in range(n):
+            acc[i] += np.float32(r[i]) * beta
+    for dx in range(sums.shape[0]):
+        i = xfirst[dx] * cin
+        s0 = s1 = s2 = np.float32(0.0)
+        for kx in range(xcount[dx]):
+            a = xw[dx, kx]
+            s0 += acc[i] * a
+            s1 += acc[i + 1] * a
+            s2 += acc[i + 2] * a
+            i += cin
+        sums[dx, 0] = min(max(np.rint(s0), 0.0), 255.0)
+        sums[dx, 1] = min(max(np.rint(s1), 0.0), 255.0)
+        sums[dx, 2] = min(max(np.rint(s2), 0.0), 255.0)
+
+
 @njit(cache=True)
 def _area_rows(rows, cin, xfirst, xcount, xw, yfirst, ycount, yw, out):
-    """Separable area sums, one output row per iteration: the source rows of its cell
-    weighed together (contiguous, vectorised), then each output pixel's columns summed
-    from that row. ``rows`` is the image as H × W·cin bytes; 3 channels out.
+    """Separable area sums, one output row per iteration (:func:`_area_sums`). ``rows``
+    is the image as H × W·cin bytes; 3 channels out.
 
     Serial on purpose: in OBS, where the two cores are busy, a parallel region waits for
     a descheduled thread at its join (measured in tools/obs_bench.py: the worker 4–5 ms a
     frame slower with the model on every frame); serial it is still faster than OpenCV."""
     dh, dw = out.shape[0], out.shape[1]
-    n = rows.shape[1]
+    acc = np.empty(rows.shape[1], np.float32)
+    sums = np.empty((dw, 3), np.float32)
     for dy in range(dh):
-        acc = np.empty(n, np.float32)
-        r = rows[yfirst[dy]]
-        beta = yw[dy, 0]
-        for i in range(n):
-            acc[i] = np.float32(r[i]) * beta
-        for ky in range(1, ycount[dy]):
-            r = rows[yfirst[dy] + ky]
-            beta = yw[dy, ky]
-            for i in range(n):
-                acc[i] += np.float32(r[i]) * beta
+        _area_sums(rows, cin, xfirst, xcount, xw, yfirst, ycount, yw, dy, acc, sums)
         for dx in range(dw):
-            i = xfirst[dx] * cin
-            s0 = s1 = s2 = np.float32(0.0)
-            for kx in range(xcount[dx]):
-                a = xw[dx, kx]
-                s0 += acc[i] * a
-                s1 += acc[i + 1] * a
-                s2 += acc[i + 2] * a
-                i += cin
-            out[dy, dx, 0] = np.uint8(min(max(np.rint(s0), 0.0), 255.0))
-            out[dy, dx, 1] = np.uint8(min(max(np.rint(s1), 0.0), 255.0))
-            out[dy, dx, 2] = np.uint8(min(max(np.rint(s2), 0.0), 255.0))
+            for c in range(3):
+                out[dy, dx, c] = np.uint8(sums[dx, c])
+    return out
+
+
+@njit(cache=True)
+def _area_tensor(rows, cin, xfirst, xcount, xw, yfirst, ycount, yw, out, swap):
+    """:func:`_area_rows` written straight as a model input: ``out`` (1 × 3 × H × W
+    float32) = the uint8 result / 255, channels reversed if ``swap`` (BGR → RGB): the
+    same values as OpenCV's blobFromImage on the uint8 image, without the uint8 image."""
+    dh, dw = out.shape[2], out.shape[3]
+    acc = np.empty(rows.shape[1], np.float32)
+    sums = np.empty((dw, 3), np.float32)
+    scale = np.float32(1 / 255)
+    for dy in range(dh):
+        _area_sums(rows, cin, xfirst, xcount, xw, yfirst, ycount, yw, dy, acc, sums)
+        for c in range(3):
+            o = out[0, 2 - c if swap else c, dy]
+            for dx in range(dw):
+                o[dx] = sums[dx, c] * scale
     return out
 
 
@@ -158,3 +187,18 @@ def area_resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     yf, yc, yw = area_taps(ih, h)
     rows = np.ascontiguousarray(image).reshape(ih, iw * c)
     return _area_rows(rows, c, xf, xc, xw, yf, yc, yw, np.empty((h, w, 3), np.uint8))
+
+
+def area_resize_tensor(image: np.ndarray, size: tuple[int, int], swap: bool) -> np.ndarray:
+    """``cv2.dnn.blobFromImage(area_resize(image, size), 1 / 255, swapRB=swap)`` in one
+    pass (the same float32 values; 1 × 3 × height × width)."""
+    w, h = size
+    ih, iw, c = image.shape
+    if not (0 < w <= iw and 0 < h <= ih) or c not in (3, 4):
+        raise ValueError(f"area_resize_tensor shrinks a 3- or 4-channel image: {image.shape} -> {w}x{h}")
+    if iw % w == 0 and ih % h == 0:
+        return cv2.dnn.blobFromImage(np.ascontiguousarray(area_resize(image, size)), 1 / 255, swapRB=swap)
+    xf, xc, xw = area_taps(iw, w)
+    yf, yc, yw = area_taps(ih, h)
+    rows = np.ascontiguousarray(image).reshape(ih, iw * c)
+    return _area_tensor(rows, c, xf, xc, xw, yf, yc, yw, np.empty((1, 3, h, w), np.float32), swap)

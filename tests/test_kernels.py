@@ -454,6 +454,24 @@ def test_area_taps_match_twin(src, data):
         np.testing.assert_array_equal(got, want)
 
 
+@settings(deadline=None)
+@given(data=st.data(), src=st.tuples(st.integers(1, 60), st.integers(1, 60)), channels=st.sampled_from([3, 4]),
+       swap=st.booleans())
+def test_area_resize_tensor_is_the_blob_of_area_resize(data, src, channels, swap):
+    """The model input written by the shrink itself equals OpenCV's blob of the uint8 shrink."""
+    import cv2
+
+    from matting.resize import area_resize, area_resize_tensor
+
+    ih, iw = src
+    h, w = data.draw(st.integers(1, ih)), data.draw(st.integers(1, iw))
+    image = data.draw(arrays(np.uint8, (ih + 1, iw + 2, channels)))[1:, 2:]  # a strided crop
+    want = cv2.dnn.blobFromImage(np.ascontiguousarray(area_resize(image, (w, h))), 1 / 255, swapRB=swap)
+    got = area_resize_tensor(image, (w, h), swap)
+    assert got.shape == (1, 3, h, w) and got.dtype == np.float32
+    np.testing.assert_array_equal(got, want)
+
+
 def test_area_resize_is_opencv_on_frames(astronaut_bgr):
     """On a real photo at the pipeline's sizes: OpenCV's INTER_AREA but for rare ±1."""
     import cv2
