@@ -30,7 +30,7 @@ from .plate import KnownBackground
 from .resize import shrink
 from .scratch import Scratch
 from .refine import apply_guided_color, flat_cells, foreground_means, guided_coefficients_color
-from .postprocess import filter_components, motion_mask, spread_motion, temporal_fuse
+from .postprocess import filter_components, spread_motion, temporal_fuse_diff
 from .roi import RoiTracker, expand_box, fit_box, mask_bbox
 from .settings import Settings
 
@@ -352,9 +352,11 @@ class Pipeline:
         rows = slice(y0, y1)
         alpha, current = self._alpha_grid[rows], self._current[rows]
         if s.temporal_strength > 0 and self._prev_gray is not None:
-            motion = spread_motion(motion_mask(gray[rows], self._prev_gray[rows], MOTION_LOW, MOTION_HIGH),
-                                   MOTION_SPREAD)
-            temporal_fuse(current, alpha, motion, s.temporal_strength, alpha, s.threshold, HYSTERESIS, FLUSH)
+            # Grey-level differences, widened as uint8, mapped to motion inside the fusion:
+            # the same as temporal_fuse(…, spread_motion(motion_mask(…))) (tests/test_kernels.py).
+            diff = spread_motion(cv2.absdiff(gray[rows], self._prev_gray[rows]), MOTION_SPREAD)
+            temporal_fuse_diff(current, alpha, diff, MOTION_LOW, MOTION_HIGH, s.temporal_strength, alpha,
+                               s.threshold, HYSTERESIS, FLUSH)
         else:
             np.copyto(alpha, np.where(current >= FLUSH, current, np.float32(0)))
         bx0, by0, bx1, by1 = mask_bbox(alpha[:, x0:x1], FLUSH)

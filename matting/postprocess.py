@@ -186,6 +186,12 @@ def filter_components(prob: np.ndarray, threshold: float, min_area: float, keep_
     return prob * cv2.dilate(keep, _DILATE).astype(np.float32)
 
 
+@njit(inline="always")
+def _motion(d, low, scale):
+    # Motion in [0, 1] of a grey-level difference: 0 below ``low``, 1 from ``high``.
+    return np.float32(min(max((d - low) * scale, 0.0), 1.0))
+
+
 @njit(cache=True)  # grid-sized: a parallel region's start-up costs more than it saves
 def motion_mask(gray, prev_gray, low, high):
     """Per-pixel motion in [0, 1] from the absolute difference of two uint8 frames:
@@ -195,9 +201,7 @@ def motion_mask(gray, prev_gray, low, high):
     scale = 1.0 / (high - low)
     for y in prange(h):
         for x in range(w):
-            d = abs(np.int32(gray[y, x]) - np.int32(prev_gray[y, x]))
-            m = (d - low) * scale
-            out[y, x] = min(max(m, 0.0), 1.0)
+            out[y, x] = _motion(abs(np.int32(gray[y, x]) - np.int32(prev_gray[y, x])), low, scale)
     return out
 
 
@@ -223,17 +227,40 @@ def temporal_fuse(current, previous, motion, strength, out, threshold=0.5, band=
     row = np.empty(w, np.float32)
     for y in range(h):
         for x in range(w):
-            p = previous[y, x]
-            c = current[y, x]
-            wt = strength * (1.0 - motion[y, x])
-            v = wt * p + (1.0 - wt) * c
-            if band > 0 and (v >= threshold) != (p >= threshold) \
-                    and abs(v - threshold) < band and abs(c - threshold) < band:
-                v = p
-            row[x] = v if v >= flush else 0.0
+            row[x] = _fuse(previous[y, x], current[y, x], motion[y, x], strength, threshold, band, flush)
         for x in range(w):
             out[y, x] = row[x]
     return out
+
+
+@njit(cache=True)  # grid-sized: a parallel region's start-up costs more than it saves
+def temporal_fuse_diff(current, previous, diff, low, high, strength, out, threshold=0.5, band=0.0, flush=0.0):
+    """:func:`temporal_fuse` with the motion taken from grey-level differences ``diff``
+    (uint8) as :func:`motion_mask` maps them. Motion is a non-decreasing function of the
+    difference, so the difference can be widened (max-filtered) before it: as uint8, which
+    OpenCV dilates in a fraction of the float mask's time (the result is the same)."""
+    h, w = current.shape
+    scale = 1.0 / (high - low)
+    row = np.empty(w, np.float32)
+    for y in range(h):
+        # The motion of the row first (a loop numba vectorises), then the fusion on it.
+        for x in range(w):
+            row[x] = _motion(np.int32(diff[y, x]), low, scale)
+        for x in range(w):
+            row[x] = _fuse(previous[y, x], current[y, x], row[x], strength, threshold, band, flush)
+        for x in range(w):
+            out[y, x] = row[x]
+    return out
+
+
+@njit(inline="always")
+def _fuse(p, c, m, strength, threshold, band, flush):
+    # One pixel of temporal_fuse: the blend, the hysteresis, the flush.
+    wt = strength * (1.0 - m)
+    v = wt * p + (1.0 - wt) * c
+    if band > 0 and (v >= threshold) != (p >= threshold) and abs(v - threshold) < band and abs(c - threshold) < band:
+        v = p
+    return v if v >= flush else 0.0
 
 
 def spread_motion(motion: np.ndarray, radius: int) -> np.ndarray:

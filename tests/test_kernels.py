@@ -165,6 +165,26 @@ def test_temporal_fuse_matches_twin(shape, data, strength, threshold, band, flus
     assert not big[0].any() and not big[:, :2].any()
 
 
+@given(shape=shapes, data=st.data(), strength=st.floats(0, 0.95), low=st.sampled_from([2.0, 4.0, 8.0]),
+       radius=st.integers(0, 3), band=st.sampled_from([0.0, 0.25]))
+def test_temporal_fuse_diff_is_fuse_of_spread_motion(shape, data, strength, low, radius, band):
+    """The pipeline's path (uint8 differences widened, then mapped to motion inside the
+    fusion) gives exactly what the float motion mask widened and fused gives."""
+    import cv2
+
+    from matting.postprocess import spread_motion, temporal_fuse_diff
+
+    unit = st.floats(0, 1, width=32)
+    cur, prev = (data.draw(arrays(np.float32, shape, elements=unit)) for _ in range(2))
+    g0, g1 = (data.draw(arrays(np.uint8, shape)) for _ in range(2))
+    want = temporal_fuse(cur, prev, spread_motion(motion_mask(g0, g1, low, 4 * low), radius), strength,
+                         np.empty_like(cur), 0.5, band, 0.5 / 255)
+    got = prev.copy()  # in place, as the pipeline fuses
+    temporal_fuse_diff(cur, got, spread_motion(cv2.absdiff(g0, g1), radius), low, 4 * low, strength, got,
+                       0.5, band, 0.5 / 255)
+    np.testing.assert_array_equal(got, want)
+
+
 @pytest.mark.parametrize("channels", [3, 4])
 @given(shape=shapes, data=st.data(), use_box=st.booleans(), inplace=st.booleans(), uniform=st.booleans())
 def test_composite_matches_twin(channels, shape, data, use_box, inplace, uniform):
