@@ -27,22 +27,38 @@ def short_error(exc: BaseException) -> str:
 
 Result = namedtuple("Result", "seq path size array background")
 
-# numba kernels of this worker run on one thread. Inside OBS the rasteriser and OBS's own
-# threads keep both cores busy, and a parallel region waits at its join for a descheduled
-# thread: measured with the model on every frame (tools/obs_bench.py, 720p30, sync_off,
-# alternated): worker 17.6-18.7 -> 13.2-14.4 ms a frame, OBS render 6.3-18.0 -> 2.4-4.2 ms,
-# OBS CPU 85-88 -> 71-73 %. (The library keeps numba's default elsewhere.)
+# The worker's kernels run on one thread each: numba's, ONNX Runtime's and OpenCV's.
+# Inside OBS the rasteriser and OBS's own threads keep both cores busy, and a parallel
+# region waits at its join for a descheduled thread. numba, measured with the model on
+# every frame (tools/obs_bench.py, 720p30, sync_off, alternated): worker 17.6-18.7 ->
+# 13.2-14.4 ms a frame, OBS render 6.3-18.0 -> 2.4-4.2 ms, OBS CPU 85-88 -> 71-73 %.
+# ONNX Runtime and OpenCV: their second thread mostly waits and wakes on a 256x256 model
+# and grid-sized images. Offline (tools/worker_cost.py --threads 2:2,1:1, the 1080p GPU
+# path's 960x540 readback, model on every frame): the same wall time a frame (5.8-6.0 ms)
+# for two thirds of the CPU time (8.3-9.5 -> 6.2-6.5 ms). In OBS (720p30, still source,
+# 4 runs before, 6 after, alternated; medians): OBS CPU 53 -> 48 % synchronised, 60 -> 57 %
+# model on every frame, 46 -> 42 % CPU compositing; worker 3.3 -> 2.65 ms a frame
+# synchronised. (The library keeps their defaults elsewhere.)
 NUMBA_THREADS = 1
+MODEL_THREADS = 1  #: ONNX Runtime intra-op threads (the panel has no such setting)
+OPENCV_THREADS = 1
 
 
-def _one_numba_thread() -> None:
-    """Set this thread's numba thread count (a per-thread setting) to NUMBA_THREADS."""
+def _one_thread_kernels() -> None:
+    """This thread's numba thread count (a per-thread setting) to NUMBA_THREADS, and
+    OpenCV's (process-wide: only this filter uses OpenCV inside OBS) to OPENCV_THREADS."""
     try:
         import numba
 
         numba.set_num_threads(min(NUMBA_THREADS, numba.config.NUMBA_NUM_THREADS))
     except Exception as exc:  # numba missing or refusing: the kernels run as they would
         ol.log(ol.LOG_WARNING, f"numba threads left as they are: {short_error(exc)}")
+    try:
+        import cv2
+
+        cv2.setNumThreads(OPENCV_THREADS)
+    except Exception as exc:  # noqa: BLE001 - as above
+        ol.log(ol.LOG_WARNING, f"OpenCV threads left as they are: {short_error(exc)}")
 
 
 def _default_factory(settings):
@@ -149,7 +165,7 @@ class Worker:
 
     # the thread
     def _run(self) -> None:
-        _one_numba_thread()
+        _one_thread_kernels()
         while True:
             with self._cond:
                 while not self._stop and self._frame is None and self._pending is None:
@@ -186,6 +202,7 @@ class Worker:
     def _apply(self, settings: Settings, path: str) -> None:
         # The GPU path blends on the GPU: the worker only needs the matte.
         pipe_settings = settings.replace(background="transparent") if path == "gpu" else settings
+        pipe_settings = pipe_settings.replace(threads=MODEL_THREADS)
         t0 = time.perf_counter()
         with _PROCESS_LOCK:
             if self.pipeline is None:

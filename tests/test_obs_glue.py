@@ -698,25 +698,33 @@ def test_renders_after_the_first_in_a_frame_only_draw():
         filt.close()
 
 
-def test_the_worker_runs_numba_kernels_on_one_thread():
+def test_the_worker_runs_its_kernels_on_one_thread():
     """numba's thread count is per thread: the worker's own (where the kernels run) is
-    NUMBA_THREADS, this thread's is left alone."""
+    NUMBA_THREADS, this thread's is left alone. OpenCV runs on OPENCV_THREADS and the
+    pipeline's model on MODEL_THREADS."""
     numba = pytest.importorskip("numba")
-    seen = []
+    cv2 = pytest.importorskip("cv2")
+    seen, made = [], []
 
     class Counting(FakePipeline):
         def process(self, *a, **k):
-            seen.append(numba.get_num_threads())
+            seen.append((numba.get_num_threads(), cv2.getNumThreads()))
             return super().process(*a, **k)
 
-    before = numba.get_num_threads()
-    filt = make_filter(factory=lambda s: Counting(s))
+    def factory(settings):
+        made.append(settings)
+        return Counting(settings)
+
+    before, cv_before = numba.get_num_threads(), cv2.getNumThreads()
+    filt = make_filter(factory=factory)
     try:
         render_until_result(filt)
-        assert seen and set(seen) == {min(W.NUMBA_THREADS, numba.config.NUMBA_NUM_THREADS)}
+        assert seen and set(seen) == {(min(W.NUMBA_THREADS, numba.config.NUMBA_NUM_THREADS), W.OPENCV_THREADS)}
+        assert made and {s.threads for s in made} == {W.MODEL_THREADS}
         assert numba.get_num_threads() == before
     finally:
         filt.close()
+        cv2.setNumThreads(cv_before)  # process-wide: the other tests keep their default
 
 
 def test_the_frame_read_back_reaches_the_worker_after_the_render_draws():
