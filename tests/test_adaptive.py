@@ -47,6 +47,26 @@ def test_rule_watches_the_outline_not_the_inside_or_far_background():
     assert not rate.may_skip(edge)
 
 
+def test_reference_is_the_run_frames_own_blur_with_or_without_a_look_before():
+    """ran() reuses may_skip's blur of the same frame and box, and only that: after a look
+    at another frame, or at another box, it blurs its own."""
+    from matting.adaptive import _smooth
+
+    rng = np.random.default_rng(1)
+    g0, g1, g2 = (rng.integers(0, 255, (100, 120), np.uint8) for _ in range(3))
+    rate = AdaptiveRate("balanced")
+    rate.ran(g0, _disc_matte(), (0, 0, 120, 100))
+    assert not rate.may_skip(g1)  # a new picture: the model runs on it
+    rate.ran(g1, _disc_matte(), (0, 0, 120, 100))  # same frame, same box: the look's blur
+    np.testing.assert_array_equal(rate._ref, _smooth(g1))
+    assert not rate.may_skip(g2)
+    rate.ran(g1, _disc_matte(), (0, 0, 120, 100))  # another frame than the look's
+    np.testing.assert_array_equal(rate._ref, _smooth(g1))
+    assert not rate.may_skip(g2)
+    rate.ran(g2, _disc_matte(100, 110), (0, 0, 110, 100))  # another box
+    np.testing.assert_array_equal(rate._ref, _smooth(g2[:, :110]))
+
+
 def test_rule_bounds_the_skip_and_off_never_skips():
     gray = np.full((50, 50), 100, np.uint8)
     rate = AdaptiveRate("balanced")
