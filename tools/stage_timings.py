@@ -7,6 +7,9 @@ the last frame's calls are captured and each kernel is timed alone on them:
 
   label_components   the connected components of the model's output (>= threshold)
   preprocess         the model's input tensor from the person's crop (Segmenter.preprocess)
+  guided_coefficients_color, foreground_means
+                     the refinement grid's guided-filter coefficients and blur-fusion
+                     colour means (each with its scratch arrays, as in the pipeline)
   flat_cells, apply_guided_color
                      the refinement's constant cells and the full-resolution matte; the
                      latter also with every cell constant (what the walk and fills cost)
@@ -62,6 +65,9 @@ def main(argv=None) -> int:
     P.composite = spy("composite", P.composite)
     flat_cells, apply_guided_color = P.flat_cells, P.apply_guided_color  # timed unwrapped
     P.flat_cells = spy("flat_cells", P.flat_cells)
+    guided, means = P.guided_coefficients_color, P.foreground_means
+    P.guided_coefficients_color = spy("guided", guided)
+    P.foreground_means = spy("means", means)
     P.apply_guided_color = spy("apply_guided_color", P.apply_guided_color)
     p = P.Pipeline(Settings(adaptive_rate="off"))
     preprocess = p.segmenter.preprocess
@@ -81,10 +87,13 @@ def main(argv=None) -> int:
     zero = np.zeros_like(alpha)
     (ga, gb, low, high, gband, trust), _ = caught["flat_cells"]
     (gimage, _a, _b, fy, fx, _l, _h, gout, flat, _band, _t), _ = caught["apply_guided_color"]
+    g_args, m_args = caught["guided"][0], caught["means"][0]
     constant = np.where(flat < 0, np.int16(128), flat)  # every cell constant: only the fills and the walk
     rows = [
         ("label_components (model output)", median_ms(lambda _: label_components(mask), args.reps)),
         ("preprocess (crop -> tensor)", median_ms(lambda _: preprocess(crop, order), args.reps)),
+        ("guided_coefficients_color (refinement grid)", median_ms(lambda _: guided(*g_args), args.reps)),
+        ("foreground_means (refinement grid)", median_ms(lambda _: means(*m_args), args.reps)),
         ("flat_cells (refinement grid)", median_ms(lambda _: flat_cells(ga, gb, low, high, gband, trust), args.reps)),
         ("apply_guided_color, as in the pipeline",
          median_ms(lambda _: apply_guided_color(gimage, ga, gb, fy, fx, low, high, gout, flat, gband, trust), args.reps)),
