@@ -74,10 +74,10 @@ def guided_solve(m, eps, out):
             i_gg = vrr * vbb - vrb * vrb
             i_gb = vrb * vrg - vrr * vgb
             i_bb = vrr * vgg - vrg * vrg
-            det = vrr * i_rr + vrg * i_rg + vrb * i_rb
-            a0 = (i_rr * c0 + i_rg * c1 + i_rb * c2) / det
-            a1 = (i_rg * c0 + i_gg * c1 + i_gb * c2) / det
-            a2 = (i_rb * c0 + i_gb * c1 + i_bb * c2) / det
+            inv = np.float32(1) / (vrr * i_rr + vrg * i_rg + vrb * i_rb)  # one division, not three
+            a0 = (i_rr * c0 + i_rg * c1 + i_rb * c2) * inv
+            a1 = (i_rg * c0 + i_gg * c1 + i_gb * c2) * inv
+            a2 = (i_rb * c0 + i_gb * c1 + i_bb * c2) * inv
             o = out[y, x]
             o[0], o[1], o[2] = a0, a1, a2
             o[3] = mp - (a0 * mr + a1 * mg + a2 * mb)
@@ -148,7 +148,7 @@ def flat_cells(a, b, low, high, band, trust):
     return out
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, fastmath=True)
 def apply_guided_color(image, a, b, fy, fx, low, high, out, flat, band, trust):
     """``out = clip((āᵀI + b̄ − low) / (high − low), 0, 1)`` as uint8, with ``ā`` (HxWx3), ``b̄`` sampled
     bilinearly from the grid (grid coordinate of full-resolution pixel (y, x) is
@@ -292,11 +292,12 @@ def _fusion_next(img, alpha, fa, ba, out):
         for x in range(w):
             a = alpha[y, x]
             bl = fa[y, x, 0]
+            inv_f, inv_b = np.float32(1) / (bl + tiny), np.float32(1) / ((np.float32(1) - bl) + tiny)
             o = out[y, x]
             o[0] = a
             for c in range(3):
-                f = fa[y, x, 1 + c] / (bl + tiny)
-                b = ba[y, x, c] / ((np.float32(1) - bl) + tiny)
+                f = fa[y, x, 1 + c] * inv_f
+                b = ba[y, x, c] * inv_b
                 v = f + a * (np.float32(img[y, x, c]) - a * f - (np.float32(1) - a) * b)
                 o[1 + c] = min(max(v, np.float32(0)), np.float32(255)) * a
                 o[4 + c] = b * (np.float32(1) - a)
@@ -311,9 +312,10 @@ def _fusion_means(m, fm, bm):
     for y in range(h):
         for x in range(w):
             ba = m[y, x, 0]
+            inv_f, inv_b = np.float32(1) / (ba + tiny), np.float32(1) / ((np.float32(1) - ba) + tiny)
             for c in range(3):
-                fm[y, x, c] = m[y, x, 1 + c] / (ba + tiny)
-                bm[y, x, c] = m[y, x, 4 + c] / ((np.float32(1) - ba) + tiny)
+                fm[y, x, c] = m[y, x, 1 + c] * inv_f
+                bm[y, x, c] = m[y, x, 4 + c] * inv_b
 
 
 def foreground_means(small: np.ndarray, alpha: np.ndarray, radius: int, scratch: Scratch | None = None):
