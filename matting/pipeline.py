@@ -28,7 +28,7 @@ from .errors import InputError
 from .model import Segmenter
 from .plate import KnownBackground
 from .resize import shrink
-from .scratch import MattePool, Scratch
+from .scratch import MattePool, Scratch, clear_outside
 from .refine import apply_guided_color, flat_cells, foreground_means, guided_coefficients_color
 from .postprocess import filter_components, spread_motion, temporal_fuse_diff
 from .roi import RoiTracker, expand_box, fit_box, mask_bbox
@@ -444,10 +444,13 @@ class Pipeline:
         x0, y0, x1, y1 = box
         gx0, gy0 = min(gw - 1, int(round(x0 / self._sx))), min(gh - 1, int(round(y0 / self._sy)))
         gx1, gy1 = max(gx0 + 1, min(gw, int(round(x1 / self._sx)))), max(gy0 + 1, min(gh, int(round(y1 / self._sy))))
-        if self._pasted is not None:
-            px0, py0, px1, py1 = self._pasted
-            self._current[py0:py1, px0:px1] = 0
-        self._current[gy0:gy1, gx0:gx1] = cv2.resize(prob, (gx1 - gx0, gy1 - gy0), interpolation=cv2.INTER_LINEAR)
+        if self._pasted is not None:  # 0 where the last paste was, except what this one covers
+            clear_outside(self._current, self._pasted, (gx0, gy0, gx1, gy1))
+        view = self._current[gy0:gy1, gx0:gx1]
+        # Resized straight into the grid (OpenCV writes into the strided view): no temporary.
+        pasted = cv2.resize(prob, (gx1 - gx0, gy1 - gy0), dst=view, interpolation=cv2.INTER_LINEAR)
+        if pasted is not view:
+            view[...] = pasted
         self._pasted = (gx0, gy0, gx1, gy1)
 
     def _track(self) -> None:

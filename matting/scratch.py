@@ -59,7 +59,7 @@ class MattePool:
             # References: the entry, ``a`` and getrefcount's argument; any more is a holder.
             if a.shape == (h, w) and sys.getrefcount(a) == 3:
                 a.flags.writeable = True
-                _clear_outside(a, entry[1], box)
+                clear_outside(a, entry[1], box)
                 entry[1] = box
                 return a
         a = np.zeros((h, w), np.uint8)
@@ -80,8 +80,10 @@ class MattePool:
         self._entries.clear()
 
 
-def _clear_outside(a: np.ndarray, old, new) -> None:
-    """Zero ``old`` box minus ``new`` box in ``a`` (everything outside ``old`` is 0 already)."""
+def clear_outside(a: np.ndarray, old, new) -> None:
+    """Zero ``old`` box minus ``new`` box (x0, y0, x1, y1) in the 2-D (or more) array ``a``:
+    where ``a`` is 0 outside ``old`` and the caller writes all of ``new``, this leaves it 0
+    outside ``new`` without clearing what is about to be written."""
     ox0, oy0, ox1, oy1 = old
     if ox1 <= ox0 or oy1 <= oy0:
         return
