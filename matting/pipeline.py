@@ -28,7 +28,7 @@ from .errors import InputError
 from .model import Segmenter
 from .plate import KnownBackground
 from .resize import shrink
-from .scratch import MattePool, Scratch, clear_outside
+from .scratch import Scratch, clear_outside
 from .refine import apply_guided_color, flat_cells, foreground_means, guided_coefficients_color
 from .postprocess import filter_components, spread_motion, temporal_fuse_diff
 from .roi import RoiTracker, expand_box, fit_box, mask_bbox
@@ -126,7 +126,6 @@ class Pipeline:
         self.adaptive = AdaptiveRate(settings.adaptive_rate, settle_frames(settings.temporal_strength))
         self.timings: dict[str, float] = {}
         self._scratch = Scratch()
-        self._mattes = MattePool()
         self._shape = None
         self.frame_index = 0
         self.model_runs = 0  # frames on which the model ran (the rest carried the matte)
@@ -274,12 +273,9 @@ class Pipeline:
         alpha, abox, foreground = self._refine(frame, small)
         alpha, abox, foreground = self.known_bg.process(frame, small, self._alpha_grid, alpha, abox, foreground,
                                                               order)
-        self._mattes.written(alpha, abox)  # the known background may widen the box
-        # Read-only: it may be carried to later frames, and the pool reuses it once let go
-        # (a change by its holder could break the "0 outside the box" it relies on).
-        alpha.flags.writeable = False
         self.model_runs += 1
         if self.adaptive.policy is not None:
+            alpha.flags.writeable = False  # carried to later frames: nobody may change it
             self._carry = (alpha, abox, foreground)
             self.adaptive.ran(gray, self._alpha_grid, self._grid_box(box))
         t5 = time.perf_counter()
@@ -492,8 +488,9 @@ class Pipeline:
         for halo removal. Returns (alpha, box, (fm, bm) or None)."""
         h, w = self._shape
         s = self.settings
+        alpha = np.zeros((h, w), np.uint8)
         if self._live is None:
-            return self._mattes.take(h, w, (0, 0, 0, 0)), (0, 0, 0, 0), None
+            return alpha, (0, 0, 0, 0), None
         gx0, gy0, gx1, gy1 = self._live
         # Context around the matte: the guided filter's window (and one pixel for bilinear).
         gh, gw = self._grid
@@ -501,7 +498,6 @@ class Pipeline:
         gx0, gy0, gx1, gy1 = max(0, gx0 - pad), max(0, gy0 - pad), min(gw, gx1 + pad), min(gh, gy1 + pad)
         x0, y0 = int(gx0 * self._sx), int(gy0 * self._sy)
         x1, y1 = min(w, int(math.ceil(gx1 * self._sx))), min(h, int(math.ceil(gy1 * self._sy)))
-        alpha = self._mattes.take(h, w, (x0, y0, x1, y1))  # both branches below write the whole box
         grid_alpha = self._alpha_grid[gy0:gy1, gx0:gx1]
         small = small[gy0:gy1, gx0:gx1]
         # The filter's inputs are smooth at this scale: a large box is worked on at most

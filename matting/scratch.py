@@ -33,53 +33,6 @@ def array(scratch: Scratch | None, name: str, shape: tuple[int, ...], dtype=np.f
     return scratch.get(name, shape, dtype) if scratch is not None else np.empty(shape, dtype)
 
 
-class MattePool:
-    """Full-resolution mattes handed to the caller, reused once the caller let go of them.
-
-    A fresh zeroed 1080p matte every frame cost the refinement ~0.4–0.6 ms (2 MB of new
-    pages zeroed and faulted in; ``tools/stage_timings.py``-style timing inside the 1080p
-    pipeline, measured). Reuse must never change a matte somebody still holds (a caller
-    collecting mattes, the adaptive rate's carried one, the OBS worker's latest result),
-    and CPython's reference count tells exactly that: a matte (or any view of it) held
-    anywhere outside the pool keeps it out of reuse. Mattes are 0 outside a box; the pool
-    remembers each one's box, so reuse clears only what the new box does not cover.
-    """
-
-    def __init__(self, size: int = 3) -> None:
-        self._size = size
-        self._entries: list[list] = []  # [matte, box outside which it is 0]
-
-    def take(self, h: int, w: int, box: tuple[int, int, int, int]) -> np.ndarray:
-        """A writable uint8 ``h``×``w`` matte that is 0 outside ``box`` (x0, y0, x1, y1);
-        inside it the contents are undefined: the caller writes every pixel there."""
-        import sys
-
-        for entry in self._entries:
-            a = entry[0]
-            # References: the entry, ``a`` and getrefcount's argument; any more is a holder.
-            if a.shape == (h, w) and sys.getrefcount(a) == 3:
-                a.flags.writeable = True
-                clear_outside(a, entry[1], box)
-                entry[1] = box
-                return a
-        a = np.zeros((h, w), np.uint8)
-        if len(self._entries) < self._size:
-            self._entries.append([a, box])
-        else:  # every matte is held (or of another size): track the newest instead
-            self._entries[0] = [a, box]
-            self._entries.append(self._entries.pop(0))
-        return a
-
-    def written(self, matte: np.ndarray, box: tuple[int, int, int, int]) -> None:
-        """``matte`` (from :meth:`take`) is now 0 outside ``box`` (a later stage widened it)."""
-        for entry in self._entries:
-            if entry[0] is matte:
-                entry[1] = box
-
-    def clear(self) -> None:
-        self._entries.clear()
-
-
 def clear_outside(a: np.ndarray, old, new) -> None:
     """Zero ``old`` box minus ``new`` box (x0, y0, x1, y1) in the 2-D (or more) array ``a``:
     where ``a`` is 0 outside ``old`` and the caller writes all of ``new``, this leaves it 0

@@ -180,41 +180,21 @@ def test_matte_only_skips_the_composite(small_astronaut):
         np.testing.assert_array_equal(frame, untouched)
 
 
-def test_mattes_are_reused_only_once_let_go(small_astronaut):
-    """The pipeline reuses a full-resolution matte the caller dropped (matting.scratch.
-    MattePool), never one still held: mattes that are kept stay as they were returned, and
-    both ways give the same mattes while the person (and so the matte's box) moves."""
-    reuse, keep = Pipeline(adaptive_rate="off"), Pipeline(adaptive_rate="off")
-    kept, copies, ids = [], [], set()
-    for i in range(8):
-        frame = _canvas(small_astronaut, 700 - 60 * i if i < 5 else 400 + 90 * (i - 5))  # left, then right
-        _, alpha = reuse.process(frame.copy())
-        assert not alpha.flags.writeable  # the pool relies on "0 outside the box"
-        ids.add(id(alpha))
-        reused = alpha.copy()
-        del alpha  # let go: the next frame may write into it
-        _, held = keep.process(frame.copy())
-        kept.append(held)
-        copies.append(held.copy())
-        np.testing.assert_array_equal(reused, held)
-    assert len(ids) == 1  # dropped every frame: always the same buffer
-    assert len({id(a) for a in kept}) == len(kept)  # held: never reused
-    for a, c in zip(kept, copies):
-        np.testing.assert_array_equal(a, c)
-
-
-def test_matte_pool_clears_what_the_new_box_leaves():
-    from matting.scratch import MattePool
+def test_clear_outside_leaves_zero_outside_the_new_box():
+    """matting.scratch.clear_outside (the pasted crop: only the old paste minus the new one
+    is cleared) on random boxes, against clearing everything outside the new box."""
+    from matting.scratch import clear_outside
 
     rng = np.random.default_rng(5)
-    pool = MattePool()
     h, w = 40, 60
-    for _ in range(200):
+    a = np.zeros((h, w), np.uint8)
+    old = (0, 0, 0, 0)
+    for _ in range(300):
         x0, x1 = sorted(rng.integers(0, w + 1, 2))
         y0, y1 = sorted(rng.integers(0, h + 1, 2))
-        a = pool.take(h, w, (x0, y0, x1, y1))
+        clear_outside(a, old, (x0, y0, x1, y1))
         outside = np.ones((h, w), bool)
         outside[y0:y1, x0:x1] = False
         assert not a[outside].any()
         a[y0:y1, x0:x1] = rng.integers(1, 256, (y1 - y0, x1 - x0))  # the caller fills its box
-        del a
+        old = (x0, y0, x1, y1)
