@@ -74,10 +74,10 @@ def guided_solve(m, eps, out):
             i_gg = vrr * vbb - vrb * vrb
             i_gb = vrb * vrg - vrr * vgb
             i_bb = vrr * vgg - vrg * vrg
-            inv = np.float32(1) / (vrr * i_rr + vrg * i_rg + vrb * i_rb)  # one division, not three
-            a0 = (i_rr * c0 + i_rg * c1 + i_rb * c2) * inv
-            a1 = (i_rg * c0 + i_gg * c1 + i_gb * c2) * inv
-            a2 = (i_rb * c0 + i_gb * c1 + i_bb * c2) * inv
+            det = vrr * i_rr + vrg * i_rg + vrb * i_rb
+            a0 = (i_rr * c0 + i_rg * c1 + i_rb * c2) / det
+            a1 = (i_rg * c0 + i_gg * c1 + i_gb * c2) / det
+            a2 = (i_rb * c0 + i_gb * c1 + i_bb * c2) / det
             o = out[y, x]
             o[0], o[1], o[2] = a0, a1, a2
             o[3] = mp - (a0 * mr + a1 * mg + a2 * mb)
