@@ -74,6 +74,16 @@ def area_taps(src: int, dst: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return first, count, np.ascontiguousarray(weights[:, :int(count.max())])
 
 
+@functools.lru_cache(maxsize=64)
+def _kernel_taps(src: int, dst: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`area_taps` with the weights padded to at least 3 columns (zero weights past
+    a pixel's count), for :func:`_area_sums`'s 3-tap path."""
+    first, count, weights = area_taps(src, dst)
+    if weights.shape[1] < 3:
+        weights = np.ascontiguousarray(np.pad(weights, ((0, 0), (0, 3 - weights.shape[1]))))
+    return first, count, weights
+
+
 @njit(cache=True)
 def _area_taps(src, dst, scale, most):
     """The loop of :func:`area_taps` (weights are ``1/cell`` inside the cell and the
@@ -121,6 +131,27 @@ def _area_sums(rows, cin, xfirst, xcount, xw, yfirst, ycount, yw, dy, acc, sums)
         beta = yw[dy, ky]
         for i in range(n):
             acc[i] += np.float32(r[i]) * beta
+    if xw.shape[1] == 3:
+        # At most 3 taps (shrinking by less than 2×, the model's crops): always all three,
+        # the missing ones with weight 0 (adding 0·acc changes no sum, and ``acc`` is
+        # padded with zeros past the row): no loop whose length changes from pixel to
+        # pixel and mispredicts (crop → tensor 0.42 → 0.36 ms on a 413×300 crop, measured).
+        for dx in range(sums.shape[0]):
+            i = xfirst[dx] * cin
+            a0, a1, a2 = xw[dx, 0], xw[dx, 1], xw[dx, 2]
+            s0 = np.float32(0.0) + acc[i] * a0
+            s1 = np.float32(0.0) + acc[i + 1] * a0
+            s2 = np.float32(0.0) + acc[i + 2] * a0
+            s0 += acc[i + cin] * a1
+            s1 += acc[i + cin + 1] * a1
+            s2 += acc[i + cin + 2] * a1
+            s0 += acc[i + 2 * cin] * a2
+            s1 += acc[i + 2 * cin + 1] * a2
+            s2 += acc[i + 2 * cin + 2] * a2
+            sums[dx, 0] = min(max(np.rint(s0), 0.0), 255.0)
+            sums[dx, 1] = min(max(np.rint(s1), 0.0), 255.0)
+            sums[dx, 2] = min(max(np.rint(s2), 0.0), 255.0)
+        return
     for dx in range(sums.shape[0]):
         i = xfirst[dx] * cin
         s0 = s1 = s2 = np.float32(0.0)
@@ -144,7 +175,7 @@ def _area_rows(rows, cin, xfirst, xcount, xw, yfirst, ycount, yw, out):
     a descheduled thread at its join (measured in tools/obs_bench.py: the worker 4–5 ms a
     frame slower with the model on every frame); serial it is still faster than OpenCV."""
     dh, dw = out.shape[0], out.shape[1]
-    acc = np.empty(rows.shape[1], np.float32)
+    acc = np.zeros(rows.shape[1] + 3 * cin, np.float32)  # zeros past the row: see _area_sums
     sums = np.empty((dw, 3), np.float32)
     for dy in range(dh):
         _area_sums(rows, cin, xfirst, xcount, xw, yfirst, ycount, yw, dy, acc, sums)
@@ -160,7 +191,7 @@ def _area_tensor(rows, cin, xfirst, xcount, xw, yfirst, ycount, yw, out, swap):
     float32) = the uint8 result / 255, channels reversed if ``swap`` (BGR → RGB): the
     same values as OpenCV's blobFromImage on the uint8 image, without the uint8 image."""
     dh, dw = out.shape[2], out.shape[3]
-    acc = np.empty(rows.shape[1], np.float32)
+    acc = np.zeros(rows.shape[1] + 3 * cin, np.float32)  # zeros past the row: see _area_sums
     sums = np.empty((dw, 3), np.float32)
     scale = np.float32(1 / 255)
     for dy in range(dh):
@@ -183,8 +214,8 @@ def area_resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
         raise ValueError(f"area_resize shrinks a 3- or 4-channel image: {image.shape} -> {w}x{h}")
     if iw % w == 0 and ih % h == 0:
         return cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA)[:, :, :3]
-    xf, xc, xw = area_taps(iw, w)
-    yf, yc, yw = area_taps(ih, h)
+    xf, xc, xw = _kernel_taps(iw, w)
+    yf, yc, yw = _kernel_taps(ih, h)
     rows = np.ascontiguousarray(image).reshape(ih, iw * c)
     return _area_rows(rows, c, xf, xc, xw, yf, yc, yw, np.empty((h, w, 3), np.uint8))
 
@@ -198,7 +229,7 @@ def area_resize_tensor(image: np.ndarray, size: tuple[int, int], swap: bool) -> 
         raise ValueError(f"area_resize_tensor shrinks a 3- or 4-channel image: {image.shape} -> {w}x{h}")
     if iw % w == 0 and ih % h == 0:
         return cv2.dnn.blobFromImage(np.ascontiguousarray(area_resize(image, size)), 1 / 255, swapRB=swap)
-    xf, xc, xw = area_taps(iw, w)
-    yf, yc, yw = area_taps(ih, h)
+    xf, xc, xw = _kernel_taps(iw, w)
+    yf, yc, yw = _kernel_taps(ih, h)
     rows = np.ascontiguousarray(image).reshape(ih, iw * c)
     return _area_tensor(rows, c, xf, xc, xw, yf, yc, yw, np.empty((1, 3, h, w), np.float32), swap)
