@@ -258,3 +258,27 @@ def test_plate_demo_needs_no_data(tmp_path, capsys):
     sheet = cv2.imread(str(out))
     assert sheet is not None and sheet.shape[1] == 3 * 2 * 320 + 16  # three 2× crops and two gaps
     assert "known background: active" in capsys.readouterr().out
+
+
+
+@pytest.mark.slow
+def test_ab_checkouts_against_a_fresh_copy(tmp_path):
+    """tools/ab_checkouts.py against a fresh copy of this checkout (~20 s: the copy's
+    kernels compile): the same code gives the same mattes on every frame, and the copy
+    gets no numba cache of its own. A kernel cached there under the second package's
+    name had made a later plain ``import matting`` of that checkout fail."""
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    other = tmp_path / "other"
+    shutil.copytree(root / "matting", other / "matting", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(root / "models", other / "models")
+    run = subprocess.run([sys.executable, str(root / "tools" / "ab_checkouts.py"), str(other), "--frames", "4",
+                          "--warmup", "2", "--size", "480p"], capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "identical mattes on 4 of 4 frames, composites on 4" in run.stdout
+    assert "| total |" in run.stdout and "pipeline / baseline: other" in run.stdout
+    assert not list((other / "matting").rglob("*.nbi"))
