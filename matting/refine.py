@@ -148,8 +148,9 @@ def flat_cells(a, b, low, high, band, trust):
     return out
 
 
-# fastmath: 0.88 → 0.77 ms in the 1080p pipeline (the same calls timed both ways, 170
-# frames); its output was the same on every frame checked, and the twin test bounds it.
+# fastmath: 0.41 → 0.38 ms on a 1080p demo frame's arguments (tools/stage_timings.py,
+# "as in the pipeline", against 5903097, two runs each); its output was the same
+# on every frame checked (tools/ab_checkouts.py), and the twin test bounds it.
 @njit(parallel=True, cache=True, fastmath=True)
 def apply_guided_color(image, a, b, fy, fx, low, high, out, flat, band, trust):
     """``out = clip((āᵀI + b̄ − low) / (high − low), 0, 1)`` as uint8, with ``ā`` (HxWx3), ``b̄`` sampled
@@ -325,8 +326,9 @@ def foreground_means(small: np.ndarray, alpha: np.ndarray, radius: int, scratch:
     """Local mean foreground and background colours (float32 HxWx3, 0–255) by two passes
     of blur fusion (a wide one to reach into the band, a narrow one to stay local).
 
-    Each pass is one 7-channel blur between numba loops (as ~30 numpy calls on the grid
-    it cost 4.5 ms CPU at 1080p). Plain numpy reference: tests/test_kernels.py."""
+    Each pass blurs 7 channels (the wide one as 4 + 3) between numba loops (as ~30 numpy
+    calls on the grid it cost 4.5 ms CPU at 1080p). Plain numpy reference:
+    tests/test_kernels.py."""
     h, w = alpha.shape
     alpha = np.ascontiguousarray(alpha, np.float32)
     small = np.ascontiguousarray(small[:, :, :3])
