@@ -27,13 +27,15 @@ from numba import njit, prange
 
 from .scratch import Scratch, array
 
+# The kernels release the GIL (nogil): the pipeline runs foreground_means on a helper thread
+# while the guided filter runs (matting.pipeline.Pipeline._helper).
 
 # The colour guided filter needs 13 box-filtered products per pixel and, from them, a
 # 3×3 solve per pixel. As ~50 separate numpy/OpenCV calls on a ~150×180 grid it cost
 # 4.4 ms CPU at 1080p (calls on small arrays are mostly overhead); two numba passes that
 # build and solve per pixel, around two multi-channel cv2.boxFilter calls, do the same.
 # Plain numpy reference: tests/test_kernels.py (guided_twin).
-@njit(cache=True)  # grid-sized: a parallel region's start-up costs more than it saves
+@njit(cache=True, nogil=True)  # grid-sized: a parallel region's start-up costs more than it saves
 def guided_moments(guide, p, out):
     """``out[y, x]`` = the 13 products the filter averages: I (3), p, I·p (3) and the six
     distinct Iᵢ·Iⱼ (rr, rg, rb, gg, gb, bb); ``I`` = ``guide`` (uint8 HxWx3+) / 255."""
@@ -50,7 +52,7 @@ def guided_moments(guide, p, out):
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def guided_solve(m, eps, out):
     """Per pixel, from the box means ``m`` of :func:`guided_moments`: the linear model
     ``p ≈ aᵀI + b`` (He et al. 2013, eq. 14; closed-form inverse of the symmetric 3×3
@@ -99,7 +101,7 @@ def guided_coefficients_color(guide: np.ndarray, p: np.ndarray, radius: int, eps
     return ab[:, :, :3], ab[:, :, 3]
 
 
-@njit(cache=True)  # a few thousand cells: a parallel region's start-up costs more than it saves
+@njit(cache=True, nogil=True)  # a few thousand cells: a parallel region's start-up costs more than it saves
 def flat_cells(a, b, low, high, band, trust):
     """Per grid cell (the square between grid pixels (y, x) and (y+1, x+1)): the uint8
     matte value if the output of :func:`apply_guided_color` is the same constant over the
@@ -151,7 +153,7 @@ def flat_cells(a, b, low, high, band, trust):
 # fastmath: 0.41 → 0.38 ms on a 1080p demo frame's arguments (tools/stage_timings.py,
 # "as in the pipeline", against 5903097, two runs each); its output was the same
 # on every frame checked (tools/ab_checkouts.py), and the twin test bounds it.
-@njit(parallel=True, cache=True, fastmath=True)
+@njit(parallel=True, cache=True, fastmath=True, nogil=True)
 def apply_guided_color(image, a, b, fy, fx, low, high, out, flat, band, trust):
     """``out = clip((āᵀI + b̄ − low) / (high − low), 0, 1)`` as uint8, with ``ā`` (HxWx3), ``b̄`` sampled
     bilinearly from the grid (grid coordinate of full-resolution pixel (y, x) is
@@ -268,7 +270,7 @@ def apply_guided_color(image, a, b, fy, fx, low, high, out, flat, band, trust):
 # wide blur split below, foreground_means 0.99 → 0.64 ms on a 1080p frame's grid
 # (tools/stage_timings.py, alternated with the code before). Plain numpy reference:
 # tests/test_kernels.py.
-@njit(cache=True)  # grid-sized: a parallel region's start-up costs more than it saves
+@njit(cache=True, nogil=True)  # grid-sized: a parallel region's start-up costs more than it saves
 def _fusion_first(img, alpha, fa, ba):
     """What the first (wide) pass blurs, with the image itself as the first foreground and
     background estimate: ``fa[y, x]`` = (α, I·α (3)), ``ba[y, x]`` = I·(1 − α) (3)."""
@@ -284,7 +286,7 @@ def _fusion_first(img, alpha, fa, ba):
                 b[c] = v * (np.float32(1) - a)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _fusion_next(img, alpha, fa, ba, out):
     """From the first pass's blurred products ``fa``, ``ba``: the means ``F̄ = blur(I·α)/
     blur(α)``, ``B̄ = blur(I·(1−α))/blur(1−α)``, the estimate ``F = clip(F̄ + α(I − αF̄ −
@@ -308,7 +310,7 @@ def _fusion_next(img, alpha, fa, ba, out):
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _fusion_means(m, fm, bm):
     """The second pass's means ``F̄``, ``B̄`` from its blurred products ``m``."""
     h, w = m.shape[:2]

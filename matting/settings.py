@@ -31,7 +31,7 @@ class Settings:
     # Stage 2: model
     model: str = "general"  #: "general", "landscape" or a path to an .onnx file
     device: str = "auto"  #: auto | dml | cuda | coreml | cpu
-    threads: int = 0  #: ONNX Runtime intra-op threads; 0 = min(2, cores)
+    threads: int = 0  #: ONNX Runtime intra-op threads, and from 2 a helper thread for the stages; 0 = min(2, cores)
 
     # Stage 1: ROI tracking
     roi: bool = True  #: run the model on the tracked person box only

@@ -232,3 +232,23 @@ def test_refinement_box_shrinks_exactly():
         if k in (2, 4):
             want = img.reshape(side // k, k, side // k, k, 3).astype(float).mean(axis=(1, 3))
             assert np.abs(out.astype(float) - want).max() <= 1.0
+
+
+@pytest.mark.parametrize("settings", [{}, {"light_wrap": 0.3, "background": "#3366cc"}, {"edge_detail": 0.0}])
+def test_helper_thread_changes_nothing(monkeypatch, settings):
+    """With 2 threads, blur fusion runs on a helper thread beside the guided filter (and
+    the composite shares its rows with it): the same mattes and composites, to the bit,
+    as the same pipeline with the helper refused."""
+    from matting.demo import clip
+
+    frames = clip(8, 1280, 720)
+    shared = Pipeline(Settings(threads=2, adaptive_rate="off", **settings))
+    alone = Pipeline(Settings(threads=2, adaptive_rate="off", **settings))
+    assert shared._helper() is not None
+    monkeypatch.setattr(alone, "_helper", lambda: None)
+    for f in frames:
+        c1, a1 = shared.process(f.copy())
+        c2, a2 = alone.process(f.copy())
+        np.testing.assert_array_equal(a1, a2)
+        np.testing.assert_array_equal(c1, c2)
+    assert Pipeline(Settings(threads=1))._helper() is None  # the OBS worker's setting: no helper
