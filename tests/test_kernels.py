@@ -211,6 +211,32 @@ def test_composite_matches_twin(channels, shape, data, use_box, inplace, uniform
     np.testing.assert_array_equal(got, want)
 
 
+@given(shape=st.tuples(st.integers(1, 70), st.integers(1, 40)), data=st.data(), inplace=st.booleans(),
+       halo=st.booleans())
+def test_composite_with_a_helper_thread_is_the_same(shape, data, inplace, halo):
+    """A helper thread takes every other block of rows: the same bytes as one thread."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    image = data.draw(arrays(np.uint8, (*shape, 3)))
+    background = data.draw(arrays(np.uint8, (*shape, 3)))
+    alpha = data.draw(arrays(np.uint8, shape, elements=st.sampled_from([0, 0, 1, 77, 128, 254, 255, 255])))
+    fg = None
+    if halo:
+        grid = (max(1, shape[0] // 3), max(1, shape[1] // 3), 3)
+        fg = (data.draw(arrays(np.float32, grid, elements=st.floats(0, 255, width=32))),
+              data.draw(arrays(np.float32, grid, elements=st.floats(0, 255, width=32))))
+    box = (0, 0, shape[1], shape[0])
+    with ThreadPoolExecutor(1) as helper:
+        if inplace:
+            one, two = image.copy(), image.copy()
+            composite(one, alpha, background, one, box, fg)
+            composite(two, alpha, background, two, box, fg, helper=helper)
+        else:
+            one = composite(image, alpha, background, None, box, fg)
+            two = composite(image, alpha, background, None, box, fg, helper=helper)
+    np.testing.assert_array_equal(one, two)
+
+
 @given(shape=shapes, data=st.data(), channels=st.sampled_from([3, 4]))
 def test_composite_transparent_writes_matte(shape, data, channels):
     image = data.draw(arrays(np.uint8, (*shape, channels)))
