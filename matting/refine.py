@@ -199,9 +199,16 @@ def apply_guided_color(image, a, b, fy, fx, low, high, out, flat, band, trust):
     else:
         run_end[0, :] = ncols
     step = 1 if gw > 1 else 0
-    # Rows in chunks, so that each chunk allocates its coefficient buffer once.
+    # Rows in chunks, so that each chunk allocates its coefficient buffer once. numba gives
+    # each thread a contiguous half of the iterations, and the edge (the work) is rarely
+    # split evenly between the frame's halves: iteration k takes chunk 2k, then 2k + 1
+    # from the middle on, so two threads get alternate chunks (refine at 1080p −0.16,
+    # −0.16 ms, tools/ab_checkouts.py; one thread takes them in that order: +0.03, noise).
     chunk = 16
-    for ci in prange((h + chunk - 1) // chunk):
+    nch = (h + chunk - 1) // chunk
+    half = (nch + 1) // 2
+    for k in prange(nch):
+        ci = 2 * k if k < half else 2 * (k - half) + 1
         row = np.empty((gw, 5), np.float32)
         for y in range(ci * chunk, min(h, (ci + 1) * chunk)):
             gy = min(max((y + 0.5) * fy - 0.5, 0.0), gh - 1.0)
