@@ -17,6 +17,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from .gil import kernel
+
 
 @njit(inline="always")
 def _div255(v):
@@ -132,9 +134,9 @@ def _row(image, ci, alpha, words, background, by, out, co, y, x0, x1, inplace, f
 # fastmath: only the halo band does float arithmetic (its result is checked within ±1 of
 # a float64 twin in the tests); it halves that band's cost (0.80 → 0.41 ms at 1080p,
 # measured). Not a numba parallel region: in OBS both cores are busy and a parallel
-# region's join stalls (commit e6a3fcd). nogil, so that a helper thread can take every
-# other block of rows (see composite()).
-@njit(cache=True, fastmath=True, nogil=True)
+# region's join stalls (commit e6a3fcd); with a helper thread (composite()) its build that
+# releases the GIL (matting.gil) takes every other block of rows there.
+@kernel(cache=True, fastmath=True)
 def composite_rows(image, ci, alpha, words, background, uniform, out, co, x0, y0, x1, y1, inplace, fm, bm,
                    gys, gxs, halo, part, parts):
     """The whole opaque composite in one pass over the rows.
@@ -247,9 +249,10 @@ def composite(image: np.ndarray, alpha: np.ndarray, background: np.ndarray | Non
     args = (_rows(src), src.shape[2], alpha, words, _rows(np.ascontiguousarray(bg)), uniform,
             _rows(target), target.shape[2], x0, y0, x1, y1, inplace, fm, bm, gys, gxs, foreground is not None)
     if helper is not None and h > ROW_BLOCK:
-        other = helper.submit(composite_rows, *args, 1, 2)
+        rows = composite_rows.nogil
+        other = helper.submit(rows, *args, 1, 2)
         try:
-            composite_rows(*args, 0, 2)
+            rows(*args, 0, 2)
         finally:
             other.result()  # never return (or raise) while the helper still writes
     else:

@@ -554,16 +554,18 @@ class Pipeline:
         halo = s.halo_removal and not self.background.transparent
         helper = self._helper() if halo else None
         # The colour means need only the grid: on the helper while the guided filter runs.
-        means = helper.submit(foreground_means, small, grid_alpha, radius, self._scratch) if helper else None
+        means = helper.submit(foreground_means, small, grid_alpha, radius, self._scratch, True) if helper else None
+        nogil = means is not None  # both threads busy: kernels that release the GIL (matting.gil)
         try:
             if s.edge_detail > 0:
                 eps = 10.0 ** (-1.0 - 3.0 * s.edge_detail)  # 0.9 → 2e-4 (on colours in [0, 1])
                 fy, fx = grid_alpha.shape[0] / (y1 - y0), grid_alpha.shape[1] / (x1 - x0)
-                a, b = guided_coefficients_color(small, grid_alpha, radius, eps, self._scratch)
+                a, b = guided_coefficients_color(small, grid_alpha, radius, eps, self._scratch, nogil)
                 band = trust_band(grid_alpha, EDGE_LOW, EDGE_HIGH) if EDGE_TRUST < 1 else _NO_BAND
-                flat = flat_cells(a, b, EDGE_LOW, EDGE_HIGH, band, 255.0 * EDGE_TRUST)
-                apply_guided_color(frame[y0:y1, x0:x1], a, b, fy, fx, EDGE_LOW, EDGE_HIGH, alpha[y0:y1, x0:x1],
-                                   flat, band, 255.0 * EDGE_TRUST)
+                flat = (flat_cells.nogil if nogil else flat_cells)(a, b, EDGE_LOW, EDGE_HIGH, band, 255.0 * EDGE_TRUST)
+                (apply_guided_color.nogil if nogil else apply_guided_color)(
+                    frame[y0:y1, x0:x1], a, b, fy, fx, EDGE_LOW, EDGE_HIGH, alpha[y0:y1, x0:x1], flat, band,
+                    255.0 * EDGE_TRUST)
             else:
                 alpha[y0:y1, x0:x1] = cv2.resize(_to_u8(grid_alpha), (x1 - x0, y1 - y0),
                                                  interpolation=cv2.INTER_LINEAR)

@@ -23,19 +23,19 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
-from numba import njit, prange
+from numba import prange
+
+from .gil import kernel
 
 from .scratch import Scratch, array
 
-# The kernels release the GIL (nogil): the pipeline runs foreground_means on a helper thread
-# while the guided filter runs (matting.pipeline.Pipeline._helper).
 
 # The colour guided filter needs 13 box-filtered products per pixel and, from them, a
 # 3×3 solve per pixel. As ~50 separate numpy/OpenCV calls on a ~150×180 grid it cost
 # 4.4 ms CPU at 1080p (calls on small arrays are mostly overhead); two numba passes that
 # build and solve per pixel, around two multi-channel cv2.boxFilter calls, do the same.
 # Plain numpy reference: tests/test_kernels.py (guided_twin).
-@njit(cache=True, nogil=True)  # grid-sized: a parallel region's start-up costs more than it saves
+@kernel(cache=True)  # grid-sized: a parallel region's start-up costs more than it saves
 def guided_moments(guide, p, out):
     """``out[y, x]`` = the 13 products the filter averages: I (3), p, I·p (3) and the six
     distinct Iᵢ·Iⱼ (rr, rg, rb, gg, gb, bb); ``I`` = ``guide`` (uint8 HxWx3+) / 255."""
@@ -52,7 +52,7 @@ def guided_moments(guide, p, out):
     return out
 
 
-@njit(cache=True, nogil=True)
+@kernel(cache=True)
 def guided_solve(m, eps, out):
     """Per pixel, from the box means ``m`` of :func:`guided_moments`: the linear model
     ``p ≈ aᵀI + b`` (He et al. 2013, eq. 14; closed-form inverse of the symmetric 3×3
@@ -87,21 +87,24 @@ def guided_solve(m, eps, out):
 
 
 def guided_coefficients_color(guide: np.ndarray, p: np.ndarray, radius: int, eps: float,
-                              scratch: Scratch | None = None):
+                              scratch: Scratch | None = None, nogil: bool = False):
     """Colour guided filter (He et al. 2013, eq. 14): per pixel ``p ≈ aᵀI + b`` with a
     3-vector ``a``; returns box-filtered ``ā`` (HxWx3) and ``b̄`` (HxW), views of one
     HxWx4 array (a ``scratch`` array when given: valid until the next call).
-    ``guide`` is uint8 HxWx3 (colours / 255 are the guide), ``p`` float32 HxW."""
+    ``guide`` is uint8 HxWx3 (colours / 255 are the guide), ``p`` float32 HxW. ``nogil``:
+    the kernels' builds that release the GIL (:mod:`matting.gil`)."""
     h, w = p.shape
     k = (2 * radius + 1, 2 * radius + 1)
-    m = guided_moments(guide, np.ascontiguousarray(p, np.float32), array(scratch, "gf_moments", (h, w, 13)))
+    moments = guided_moments.nogil if nogil else guided_moments
+    solve = guided_solve.nogil if nogil else guided_solve
+    m = moments(guide, np.ascontiguousarray(p, np.float32), array(scratch, "gf_moments", (h, w, 13)))
     m = cv2.boxFilter(m, -1, k, dst=array(scratch, "gf_means", (h, w, 13)), borderType=cv2.BORDER_REFLECT)
-    ab = guided_solve(m, eps, array(scratch, "gf_ab", (h, w, 4)))
+    ab = solve(m, eps, array(scratch, "gf_ab", (h, w, 4)))
     ab = cv2.boxFilter(ab, -1, k, dst=array(scratch, "gf_ab_means", (h, w, 4)), borderType=cv2.BORDER_REFLECT)
     return ab[:, :, :3], ab[:, :, 3]
 
 
-@njit(cache=True, nogil=True)  # a few thousand cells: a parallel region's start-up costs more than it saves
+@kernel(cache=True)  # a few thousand cells: a parallel region's start-up costs more than it saves
 def flat_cells(a, b, low, high, band, trust):
     """Per grid cell (the square between grid pixels (y, x) and (y+1, x+1)): the uint8
     matte value if the output of :func:`apply_guided_color` is the same constant over the
@@ -153,7 +156,7 @@ def flat_cells(a, b, low, high, band, trust):
 # fastmath: 0.41 → 0.38 ms on a 1080p demo frame's arguments (tools/stage_timings.py,
 # "as in the pipeline", against 5903097, two runs each); its output was the same
 # on every frame checked (tools/ab_checkouts.py), and the twin test bounds it.
-@njit(parallel=True, cache=True, fastmath=True, nogil=True)
+@kernel(parallel=True, cache=True, fastmath=True)
 def apply_guided_color(image, a, b, fy, fx, low, high, out, flat, band, trust):
     """``out = clip((āᵀI + b̄ − low) / (high − low), 0, 1)`` as uint8, with ``ā`` (HxWx3), ``b̄`` sampled
     bilinearly from the grid (grid coordinate of full-resolution pixel (y, x) is
@@ -277,7 +280,7 @@ def apply_guided_color(image, a, b, fy, fx, low, high, out, flat, band, trust):
 # wide blur split below, foreground_means 0.99 → 0.64 ms on a 1080p frame's grid
 # (tools/stage_timings.py, alternated with the code before). Plain numpy reference:
 # tests/test_kernels.py.
-@njit(cache=True, nogil=True)  # grid-sized: a parallel region's start-up costs more than it saves
+@kernel(cache=True)  # grid-sized: a parallel region's start-up costs more than it saves
 def _fusion_first(img, alpha, fa, ba):
     """What the first (wide) pass blurs, with the image itself as the first foreground and
     background estimate: ``fa[y, x]`` = (α, I·α (3)), ``ba[y, x]`` = I·(1 − α) (3)."""
@@ -293,7 +296,7 @@ def _fusion_first(img, alpha, fa, ba):
                 b[c] = v * (np.float32(1) - a)
 
 
-@njit(cache=True, nogil=True)
+@kernel(cache=True)
 def _fusion_next(img, alpha, fa, ba, out):
     """From the first pass's blurred products ``fa``, ``ba``: the means ``F̄ = blur(I·α)/
     blur(α)``, ``B̄ = blur(I·(1−α))/blur(1−α)``, the estimate ``F = clip(F̄ + α(I − αF̄ −
@@ -317,7 +320,7 @@ def _fusion_next(img, alpha, fa, ba, out):
     return out
 
 
-@njit(cache=True, nogil=True)
+@kernel(cache=True)
 def _fusion_means(m, fm, bm):
     """The second pass's means ``F̄``, ``B̄`` from its blurred products ``m``."""
     h, w = m.shape[:2]
@@ -331,13 +334,14 @@ def _fusion_means(m, fm, bm):
                 bm[y, x, c] = m[y, x, 4 + c] * inv_b
 
 
-def foreground_means(small: np.ndarray, alpha: np.ndarray, radius: int, scratch: Scratch | None = None):
+def foreground_means(small: np.ndarray, alpha: np.ndarray, radius: int, scratch: Scratch | None = None,
+                     nogil: bool = False):
     """Local mean foreground and background colours (float32 HxWx3, 0–255) by two passes
     of blur fusion (a wide one to reach into the band, a narrow one to stay local).
 
     Each pass blurs 7 channels (the wide one as 4 + 3) between numba loops (as ~30 numpy
     calls on the grid it cost 4.5 ms CPU at 1080p). Plain numpy reference:
-    tests/test_kernels.py."""
+    tests/test_kernels.py. ``nogil``: the builds that release the GIL (:mod:`matting.gil`)."""
     h, w = alpha.shape
     alpha = np.ascontiguousarray(alpha, np.float32)
     small = np.ascontiguousarray(small[:, :, :3])
@@ -345,15 +349,17 @@ def foreground_means(small: np.ndarray, alpha: np.ndarray, radius: int, scratch:
     # 1080p's 149×230 grid and r = 8: 0.29 ms for 7 channels, 0.08 + 0.08 for 4 + 3;
     # the narrow pass gains nothing that way; measured). Channels are blurred
     # independently: the same values.
+    first, following, means = ((_fusion_first.nogil, _fusion_next.nogil, _fusion_means.nogil) if nogil
+                               else (_fusion_first, _fusion_next, _fusion_means))
     fa, ba = array(scratch, "bf_fa", (h, w, 4)), array(scratch, "bf_ba", (h, w, 3))
-    _fusion_first(small, alpha, fa, ba)
+    first(small, alpha, fa, ba)
     k = (8 * radius + 1, 8 * radius + 1)
     fa = cv2.blur(fa, k, dst=array(scratch, "bf_fa_blurred", (h, w, 4)))
     ba = cv2.blur(ba, k, dst=array(scratch, "bf_ba_blurred", (h, w, 3)))
     k = (2 * radius + 1, 2 * radius + 1)
-    m = cv2.blur(_fusion_next(small, alpha, fa, ba, array(scratch, "bf_products", (h, w, 7))), k,
+    m = cv2.blur(following(small, alpha, fa, ba, array(scratch, "bf_products", (h, w, 7))), k,
                  dst=array(scratch, "bf_blurred", (h, w, 7)))
     # The returned means are kept with a carried matte: never scratch.
     fm, bm = np.empty((h, w, 3), np.float32), np.empty((h, w, 3), np.float32)
-    _fusion_means(m, fm, bm)
+    means(m, fm, bm)
     return fm, bm

@@ -126,13 +126,20 @@ def _mb(v: int | None) -> float | None:
 
 # ---- numba ---------------------------------------------------------------------------------
 def numba_kernels() -> dict:
-    """The library's numba kernels (name → dispatcher)."""
+    """The library's numba kernels (name → dispatcher), with the builds that release the
+    GIL (``name.nogil``, :mod:`matting.gil`)."""
     from numba.core.registry import CPUDispatcher
 
-    from .. import composite, postprocess, roi
+    from .. import composite, postprocess, refine, resize, roi
 
-    return {f"{m.__name__.split('.')[-1]}.{n}": o for m in (composite, postprocess, roi)
-            for n, o in vars(m).items() if isinstance(o, CPUDispatcher)}
+    out = {}
+    for m in (composite, postprocess, refine, resize, roi):
+        for n, o in vars(m).items():
+            if isinstance(o, CPUDispatcher):
+                out[f"{m.__name__.split('.')[-1]}.{n}"] = o
+                if isinstance(getattr(o, "nogil", None), CPUDispatcher):
+                    out[f"{m.__name__.split('.')[-1]}.{n}.nogil"] = o.nogil
+    return out
 
 
 def kernel_report() -> dict:
