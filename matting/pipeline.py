@@ -163,6 +163,9 @@ class Pipeline:
         if (new.model, new.device, new.threads) != (old.model, old.device, old.threads):
             self.segmenter = Segmenter(new.model, new.device, new.threads)
             self._shape = None  # model size may differ: start tracking afresh
+            if self.segmenter.threads < 2 and self._helper_pool is not None:
+                self._helper_pool.shutdown(wait=False)  # idle between frames: nothing to wait for
+                self._helper_pool = None
         if (new.background, new.background_fit) != (old.background, old.background_fit) or self.background.outdated:
             background = Background(new.background, new.background_fit, new.blur_strength)
             self.background.close()
@@ -562,7 +565,8 @@ class Pipeline:
                 fy, fx = grid_alpha.shape[0] / (y1 - y0), grid_alpha.shape[1] / (x1 - x0)
                 a, b = guided_coefficients_color(small, grid_alpha, radius, eps, self._scratch, nogil)
                 band = trust_band(grid_alpha, EDGE_LOW, EDGE_HIGH) if EDGE_TRUST < 1 else _NO_BAND
-                flat = (flat_cells.nogil if nogil else flat_cells)(a, b, EDGE_LOW, EDGE_HIGH, band, 255.0 * EDGE_TRUST)
+                flat = (flat_cells.nogil if nogil else flat_cells)(a, b, EDGE_LOW, EDGE_HIGH, band,
+                                                                   255.0 * EDGE_TRUST)
                 (apply_guided_color.nogil if nogil else apply_guided_color)(
                     frame[y0:y1, x0:x1], a, b, fy, fx, EDGE_LOW, EDGE_HIGH, alpha[y0:y1, x0:x1], flat, band,
                     255.0 * EDGE_TRUST)

@@ -252,3 +252,6 @@ def test_helper_thread_changes_nothing(monkeypatch, settings):
         np.testing.assert_array_equal(a1, a2)
         np.testing.assert_array_equal(c1, c2)
     assert Pipeline(Settings(threads=1))._helper() is None  # the OBS worker's setting: no helper
+    shared.configure(threads=1)  # a helper that can no longer be used is let go
+    assert shared._helper() is None and shared._helper_pool is None
+    shared.process(frames[0].copy())
