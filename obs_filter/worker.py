@@ -40,7 +40,10 @@ Result = namedtuple("Result", "seq path size array background")
 # model on every frame, 46 -> 42 % CPU compositing; worker 3.3 -> 2.65 ms a frame
 # synchronised. (The library keeps their defaults elsewhere.)
 NUMBA_THREADS = 1
-MODEL_THREADS = 1  #: ONNX Runtime intra-op threads (the panel has no such setting)
+#: The pipeline's ``threads`` (the panel has no such setting): ONNX Runtime's intra-op
+#: threads, and from 2 also the library's helper thread, whose kernels release the GIL
+#: (matting/gil.py: in OBS that slowed the render thread, which then waited for the GIL).
+MODEL_THREADS = 1
 OPENCV_THREADS = 1
 
 
