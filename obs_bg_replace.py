@@ -129,6 +129,10 @@ def script_load(_settings):
                            "“Install packages” (the filter's properties, or Tools → Scripts)")
 
 
+def _worker_threads():
+    return [t for t in threading.enumerate() if t.name.startswith("obs_bg_replace:")]
+
+
 def script_unload():
     st = ol.store()
     if _MISSING:
@@ -141,21 +145,21 @@ def script_unload():
     with st.lock:
         st.handler = PassThrough()
         instances = list(st.instances.items())
-    workers = []
     if instances:
         ol.enter_graphics()
         try:
             for key, filt in instances:
                 if isinstance(filt, BgReplaceFilter):
                     filt.close(enter_graphics=False)
-                    workers.append(filt.worker.thread)
                     st.instances[key] = _Dormant(filt.source)
         finally:
             ol.leave_graphics()
-    # Workers finish their current frame, then exit; wait briefly so none outlives us.
+    # Workers finish their current frame, then exit; wait briefly so none outlives us. All
+    # of them: those of filters destroyed earlier too (OBS destroys its sources before it
+    # unloads scripts, and a worker may still be finishing a frame or a model load).
     deadline = time.monotonic() + 2.0
-    for t in workers:
+    for t in _worker_threads():
         t.join(max(0.0, deadline - time.monotonic()))
-    alive = [t.name for t in threading.enumerate() if t.name.startswith("obs_bg_replace:")]
+    alive = [t.name for t in _worker_threads()]
     ol.log(ol.LOG_INFO, f"script unloaded ({len(instances)} filter(s) released, "
                         f"{len(alive)} worker thread(s) still running)")

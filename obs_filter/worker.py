@@ -209,6 +209,8 @@ class Worker:
         t0 = time.perf_counter()
         with _PROCESS_LOCK:
             if self.pipeline is None:
+                if self._stop:  # the filter went while this waited for the lock: load nothing
+                    return
                 self.pipeline = self._factory(pipe_settings)
                 ol.log(ol.LOG_INFO, f"{self.thread.name}: model {settings.model!r} loaded in "
                                     f"{time.perf_counter() - t0:.2f} s on {self.pipeline.provider}")

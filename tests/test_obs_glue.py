@@ -916,3 +916,20 @@ def test_capture_button_saves_the_plate_and_stores_its_path(tmp_path, monkeypatc
     finally:
         filt.close()
     assert W.CAPTURE_FRAMES >= 10
+
+
+def test_a_worker_stopped_while_waiting_for_the_lock_loads_no_model():
+    """Removing filters quickly (OBS: 20 re-adds) leaves workers queued on the process
+    lock; once stopped they must not load a model each (which kept them alive past the
+    script's unload)."""
+    from matting.settings import Settings
+
+    made = []
+    with W._PROCESS_LOCK:
+        worker = W.Worker("obs_bg_replace:test-stopped", factory=lambda s: made.append(s) or FakePipeline(s))
+        worker.configure(Settings(), "gpu")
+        time.sleep(0.3)  # the worker now waits for the lock inside _apply
+        worker.stop()
+    worker.thread.join(5)
+    assert not worker.thread.is_alive()
+    assert made == [] and worker.pipeline is None
