@@ -227,6 +227,10 @@ def test_bench_clips(tmp_path, capsys):
     assert c["frames"] == 40 and c["ms_full"] > 0 and c["ms_adaptive"] > 0
     assert 100 * 22 / 40 < c["model_runs_per_100"] < 100  # the settled still stretch skipped the model
     assert math.isfinite(c["flicker_full"]) and math.isfinite(c["flicker_adaptive"])
+    # The floor counts off's ms on the frames where the adaptive pipeline ran its model:
+    # at least the first 22 frames (settling), at most every frame but the skipped ones.
+    assert 22 / 40 * 0.5 < c["floor"] < 1 and "floor" in text
+    assert c["ms_adaptive_run"] > c["ms_adaptive_carried"] > 0
     assert main(["bench", "--clips", str(tmp_path / "nothing")]) == 2
 
 
