@@ -539,3 +539,47 @@ def test_sure_counts_match_bincount(data, shape, level):
     labels, count, _ = label_components(prob >= 0.5)
     want = np.bincount(labels.ravel(), weights=(prob >= np.float32(level)).ravel(), minlength=count + 1)
     np.testing.assert_array_equal(sure_counts(labels, prob, level, count), want.astype(np.int64))
+
+
+# ---- adaptive rate's zone and change count ---------------------------------------------------
+@given(data=st.data(), shape=shapes, strided=st.booleans())
+def test_adaptive_zone_matches_twin(data, shape, strided):
+    from matting.adaptive import _zone
+
+    near = data.draw(arrays(np.uint8, shape, elements=st.sampled_from([0, 1, 255])))
+    core = data.draw(arrays(np.uint8, (shape[0], shape[1] + 1), elements=st.sampled_from([0, 1, 255])))
+    core = core[:, 1:] if strided else np.ascontiguousarray(core[:, 1:])
+    watch = np.empty(shape, np.bool_)
+    want = (near != 0) & (core == 0)
+    assert _zone(near, core, watch) == np.count_nonzero(want)
+    np.testing.assert_array_equal(watch, want)
+
+
+@given(data=st.data(), shape=shapes, level=st.sampled_from([0.0, 0.5, 10.0, 10.5, 12.0, 254.0, 255.0]))
+def test_adaptive_change_count_matches_twin(data, shape, level):
+    """_changed(…, floor(level)) counts what ``(cv2.absdiff(s, r) > level) & watch`` does."""
+    import cv2
+
+    from matting.adaptive import _changed
+
+    s = data.draw(arrays(np.uint8, shape))
+    r = np.clip(s.astype(int) + data.draw(arrays(np.int16, shape, elements=st.integers(-20, 20))), 0, 255)
+    r = r.astype(np.uint8) if data.draw(st.booleans()) else data.draw(arrays(np.uint8, shape))
+    watch = data.draw(arrays(np.bool_, shape))
+    want = np.count_nonzero((cv2.absdiff(s, r) > level) & watch)
+    assert _changed(s, r, watch, math.floor(level)) == want
+
+
+def test_adaptive_levels_compare_as_numpy_does():
+    """ran() thresholds the float32 matte with cv2.compare: the same pixels as numpy's
+    ``a > outside`` / ``a >= inside`` with a Python float, also at the float32 next to it."""
+    import cv2
+
+    rng = np.random.default_rng(3)
+    for t in (0.02, 0.98, *rng.random(50)):
+        t = float(t)
+        c = np.float32(t)
+        a = np.concatenate([rng.random(200, np.float32),
+                            [np.nextafter(c, np.float32(0)), c, np.nextafter(c, np.float32(1))]]).reshape(1, -1)
+        np.testing.assert_array_equal(cv2.compare(a, t, cv2.CMP_GT) > 0, a > t)
+        np.testing.assert_array_equal(cv2.compare(a, t, cv2.CMP_GE) > 0, a >= t)

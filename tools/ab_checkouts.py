@@ -3,17 +3,21 @@ their mattes and composites are the same.
 
     git worktree add /tmp/before <commit>
     python3 tools/ab_checkouts.py /tmp/before [--size 1080p] [--frames 400] [--set key=value ...]
+    python3 tools/ab_checkouts.py /tmp/before --clip ../shared/data/videos/liveportrait_d12.mp4 \
+        --set adaptive_rate=balanced
 
 This checkout's ``matting`` and the other's (imported as a second package, with its own
-numba cache) each get a pipeline (adaptive rate off: the model on every frame) and the
-bench's frames (the demo clip, cover-fitted, played back and forth). Every frame goes
+numba cache) each get a pipeline (adaptive rate off unless ``--set adaptive_rate=…``) and
+the bench's frames (the demo clip, cover-fitted, played back and forth; or ``--clip``'s
+frames at their own size, in order then back). Every frame goes
 through both, in alternating order, and through the baseline path (``bench``'s), so
 machine noise falls on all of them alike; a whole ``bench`` run per checkout moves more
 than the sub-millisecond differences between two commits on a shared machine.
 
 Prints the median ms of each stage for both, the baseline's, each pipeline's total over
 the baseline (the bench's ratio), and on how many frames the mattes and the composites
-were bit-identical.
+were bit-identical. With adaptive rate on, also each side's model runs and its mean ms per
+stage on the frames that ran the model and on those that carried the matte.
 """
 
 from __future__ import annotations
@@ -66,6 +70,7 @@ def main(argv=None) -> int:
     ap.add_argument("--frames", type=int, default=400)
     ap.add_argument("--warmup", type=int, default=30)
     ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="settings for both pipelines")
+    ap.add_argument("--clip", type=Path, help="play this video's frames (at their size) instead of the demo clip")
     args = ap.parse_args(argv)
 
     from matting.lab import bench
@@ -80,9 +85,13 @@ def main(argv=None) -> int:
     OtherSettings = importlib.import_module(f"{other.__name__}.settings").Settings
     changes = dict(kv.split("=", 1) for kv in args.set)
     changes = {k: _value(v) for k, v in changes.items()}
-    sides = {"this": Pipeline(Settings(**{**changes, "adaptive_rate": "off"})),
-             "other": OtherPipeline(OtherSettings(**{**changes, "adaptive_rate": "off"}))}
-    frames = bench.fit_frames(bench.source_frames(None), args.size)
+    changes.setdefault("adaptive_rate", "off")
+    sides = {"this": Pipeline(Settings(**changes)), "other": OtherPipeline(OtherSettings(**changes))}
+    if args.clip is not None:
+        frames = bench.source_frames(args.clip, (args.warmup + args.frames) // 2 + 1)
+        args.size = f"{args.clip.name} ({frames[0].shape[1]}×{frames[0].shape[0]})"
+    else:
+        frames = bench.fit_frames(bench.source_frames(None), args.size)
     order = bench.ping_pong(len(frames))
     h, w, c = frames[0].shape
     this = sides["this"]
@@ -92,6 +101,7 @@ def main(argv=None) -> int:
                   uniform=this.background.uniform)
 
     times = {k: {s: [] for s in (*STAGES,)} for k in sides}
+    ran = {k: [] for k in sides}  # per timed frame: did that side run its model
     base, same_matte, same_comp = [], 0, 0
     clock = time.perf_counter
     for i in range(args.warmup + args.frames):
@@ -100,11 +110,13 @@ def main(argv=None) -> int:
         names = list(sides) if i % 2 == 0 else list(sides)[::-1]
         for k in names:
             g = f.copy()
+            runs = sides[k].model_runs
             comp, alpha = sides[k].process(g, out=g)
             out[k] = (comp, alpha)
             if i >= args.warmup:
                 for s in STAGES:
                     times[k][s].append(sides[k].timings[s])
+                ran[k].append(sides[k].model_runs > runs)
         g = f.copy()
         t0 = clock()
         baseline(g)
@@ -124,6 +136,18 @@ def main(argv=None) -> int:
     print(f"| baseline path | {b:.3f} | | |")
     print(f"\npipeline / baseline: other {med['other']['total'] / b:.3f}, this {med['this']['total'] / b:.3f}")
     print(f"identical mattes on {same_matte} of {args.frames} frames, composites on {same_comp}")
+    if changes["adaptive_rate"] != "off":
+        print(f"\nmodel runs: other {sum(ran['other'])}, this {sum(ran['this'])} of {args.frames} frames; "
+              f"same frames: {ran['other'] == ran['this']}")
+        print("\n| stage, mean ms | other, model ran | this, model ran | other, carried | this, carried |\n"
+              "|---|---:|---:|---:|---:|")
+        for s in STAGES:
+            cells = []
+            for kind in (True, False):
+                for k in ("other", "this"):
+                    v = [t for t, r in zip(times[k][s], ran[k]) if r == kind]
+                    cells.append(f"{np.mean(v):.3f}" if v else "–")
+            print(f"| {s} | {cells[0]} | {cells[1]} | {cells[2]} | {cells[3]} |")
     return 0
 
 

@@ -130,10 +130,10 @@ def numba_kernels() -> dict:
     GIL (``name.nogil``, :mod:`matting.gil`)."""
     from numba.core.registry import CPUDispatcher
 
-    from .. import composite, postprocess, refine, resize, roi
+    from .. import adaptive, composite, postprocess, refine, resize, roi
 
     out = {}
-    for m in (composite, postprocess, refine, resize, roi):
+    for m in (adaptive, composite, postprocess, refine, resize, roi):
         for n, o in vars(m).items():
             if isinstance(o, CPUDispatcher):
                 out[f"{m.__name__.split('.')[-1]}.{n}"] = o
