@@ -67,6 +67,71 @@ def test_reference_is_the_run_frames_own_blur_with_or_without_a_look_before():
     np.testing.assert_array_equal(rate._ref, _smooth(g2[:, :110]))
 
 
+def _rule_twin(policy, ref_gray, alpha, gray):
+    """The rule in plain numpy and OpenCV, the zone made at once: True if ``gray`` may
+    carry the matte of a run on ``ref_gray``."""
+    from matting.adaptive import _disc, _smooth
+
+    p = policy
+    near = cv2.dilate((alpha > p.outside).astype(np.uint8), _disc(p.grow), borderType=cv2.BORDER_CONSTANT,
+                      borderValue=0)
+    core = cv2.erode((alpha >= p.inside).astype(np.uint8), _disc(p.erode), borderType=cv2.BORDER_CONSTANT,
+                     borderValue=0)
+    watch = (near > 0) & (core == 0)
+    if not watch.any():
+        watch[...] = True
+    changed = np.count_nonzero((cv2.absdiff(_smooth(gray), _smooth(ref_gray)) > p.level) & watch)
+    return changed <= p.share * max(1, np.count_nonzero(watch))
+
+
+@pytest.mark.parametrize("mode", ["balanced", "saver"])
+def test_looks_without_the_zone_answer_as_the_zone_does(mode, monkeypatch):
+    """may_skip decides most looks from the soft edge and the whole box, without the
+    watched zone: on random frames, with changes from none to many at the edge, inside,
+    outside, or everywhere, each answer is the rule's, and all three ways are taken."""
+    import matting.adaptive as adaptive
+
+    made = []
+    zone_of = adaptive.AdaptiveRate._zone_of
+    monkeypatch.setattr(adaptive.AdaptiveRate, "_zone_of", lambda self: (made.append(1), zone_of(self))[1])
+    rng = np.random.default_rng(7)
+    policy = POLICIES[mode]
+    answers = []
+    for trial in range(300):
+        h, w = rng.integers(20, 90, 2)
+        r = int(rng.integers(0, min(h, w) // 2 + 4))  # 0: nobody
+        alpha = _disc_matte(h, w, r) if r else np.zeros((h, w), np.float32)
+        if r and trial % 3 == 0:
+            alpha = cv2.resize(alpha, (w, h))  # fractions at other places
+        gray = rng.integers(0, 255, (h, w), np.uint8)
+        rate = AdaptiveRate(mode)
+        rate.ran(gray, alpha, (0, 0, w, h))
+        new = gray.copy()
+        where = trial % 4
+        n = int(rng.choice([0, 1, 3, 10, 30, 100, 1000]))
+        ys, xs = rng.integers(0, h, n), rng.integers(0, w, n)
+        if where == 1:  # at the edge only
+            edge = np.argwhere((alpha > 0.02) & (alpha < 0.98))
+            if len(edge):
+                ys, xs = edge[rng.integers(0, len(edge), n)].T
+        elif where == 2:  # inside only
+            inner = np.argwhere(alpha >= 0.98)
+            if len(inner):
+                ys, xs = inner[rng.integers(0, len(inner), n)].T
+        new[ys, xs] = 255 - new[ys, xs]
+        if where == 3 and n == 1000:
+            new = np.clip(new.astype(int) + int(rng.integers(-30, 30)), 0, 255).astype(np.uint8)  # light changed
+        before = len(made)
+        got = rate.may_skip(new)
+        assert got == _rule_twin(policy, gray, alpha, new), (trial, h, w, r, where, n)
+        answers.append((got, len(made) > before))
+        if got:  # a second look reuses (or makes) the zone and still answers as the rule
+            assert rate.may_skip(new) == _rule_twin(policy, gray, alpha, new)
+    ways = {k: answers.count(k) for k in set(answers)}
+    assert ways.get((True, False), 0) >= 10 and ways.get((False, False), 0) >= 10, ways  # no zone, both ways
+    assert ways.get((True, True), 0) + ways.get((False, True), 0) >= 10, ways  # with the zone
+
+
 def test_rule_bounds_the_skip_and_off_never_skips():
     gray = np.full((50, 50), 100, np.uint8)
     rate = AdaptiveRate("balanced")

@@ -570,6 +570,24 @@ def test_adaptive_change_count_matches_twin(data, shape, level):
     assert _changed(s, r, watch, math.floor(level)) == want
 
 
+@given(data=st.data(), shape=shapes, level=st.sampled_from([0, 10, 12, 255]))
+def test_adaptive_tally_matches_twin(data, shape, level):
+    import cv2
+
+    from matting.adaptive import _tally
+
+    s, r = data.draw(arrays(np.uint8, shape)), data.draw(arrays(np.uint8, shape))
+    if data.draw(st.booleans()):
+        r = np.clip(s.astype(int) + data.draw(arrays(np.int16, shape, elements=st.integers(-20, 20))), 0, 255
+                    ).astype(np.uint8)
+    person = data.draw(arrays(np.uint8, shape, elements=st.sampled_from([0, 255])))
+    core = data.draw(arrays(np.uint8, shape, elements=st.sampled_from([0, 255]))) & person
+    moved = cv2.absdiff(s, r) > level
+    edge = (person != 0) & (core == 0)
+    assert _tally(s, r, person, core, level) == (np.count_nonzero(moved & edge), np.count_nonzero(edge),
+                                                 np.count_nonzero(moved))
+
+
 def test_adaptive_levels_compare_as_numpy_does():
     """ran() thresholds the float32 matte with cv2.compare: the same pixels as numpy's
     ``a > outside`` / ``a >= inside`` with a Python float, also at the float32 next to it."""
