@@ -190,6 +190,13 @@ def _smooth(gray: np.ndarray) -> np.ndarray:
 # comparisons, masks and counts, each a pass over the box with a temporary. Each kernel
 # here is one pass; the morphology and the blur stay OpenCV's. Their numpy twins are in
 # tests/test_kernels.py.
+@njit(inline="always")
+def _moved(s, r, level):
+    """Whether grey levels ``s`` and ``r`` differ by more than ``level`` (an int)."""
+    d = np.int16(s) - np.int16(r)
+    return (d > level) | (d < -level)
+
+
 @njit(cache=True)
 def _zone(near, core, watch):
     """``watch = (near != 0) & (core == 0)``; returns its number of True pixels."""
@@ -213,8 +220,7 @@ def _tally(smooth, ref, person, core, level):
     for y in range(h):
         s, r, a, c = smooth[y], ref[y], person[y], core[y]
         for x in range(w):
-            d = np.int16(s[x]) - np.int16(r[x])
-            moved = (d > level) | (d < -level)
+            moved = _moved(s[x], r[x], level)
             e = (a[x] != 0) & (c[x] == 0)
             changed += moved
             edge += e
@@ -233,6 +239,5 @@ def _changed(smooth, ref, watch, level):
     for y in range(h):
         s, r, z = smooth[y], ref[y], watch[y]
         for x in range(w):
-            d = np.int16(s[x]) - np.int16(r[x])
-            n += z[x] & ((d > level) | (d < -level))
+            n += z[x] & _moved(s[x], r[x], level)
     return n

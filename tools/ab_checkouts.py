@@ -89,9 +89,9 @@ def main(argv=None) -> int:
     sides = {"this": Pipeline(Settings(**changes)), "other": OtherPipeline(OtherSettings(**changes))}
     if args.clip is not None:
         frames = bench.source_frames(args.clip, (args.warmup + args.frames) // 2 + 1)
-        args.size = f"{args.clip.name} ({frames[0].shape[1]}×{frames[0].shape[0]})"
+        label = f"{args.clip.name} ({frames[0].shape[1]}×{frames[0].shape[0]})"
     else:
-        frames = bench.fit_frames(bench.source_frames(None), args.size)
+        frames, label = bench.fit_frames(bench.source_frames(None), args.size), args.size
     order = bench.ping_pong(len(frames))
     h, w, c = frames[0].shape
     this = sides["this"]
@@ -128,7 +128,7 @@ def main(argv=None) -> int:
         del out
     med = {k: {s: float(np.median(v)) for s, v in t.items()} for k, t in times.items()}
     b = float(np.median(base))
-    print(f"# {args.size}, {args.frames} frames after {args.warmup} warm-up, alternated; settings {changes or 'default'}")
+    print(f"# {label}, {args.frames} frames after {args.warmup} warm-up, alternated; settings {changes or 'default'}")
     print(f"this: {HERE}\nother: {args.other.resolve()}\n")
     print("| stage | other ms | this ms | this − other |\n|---|---:|---:|---:|")
     for s in STAGES:

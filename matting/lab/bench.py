@@ -381,7 +381,6 @@ def run_clips(base: Settings, folder: str | Path, limit: int | None = None) -> d
             p.reset()
         cap.release()
         cap = cv2.VideoCapture(str(path))  # from the first frame again
-        runs0 = adaptive.model_runs
         ms = {"full": [], "adaptive": []}
         ran = []  # per frame: did the adaptive pipeline run its model
         scorers = {"full": SequenceScorer(True, {}), "adaptive": SequenceScorer(True, {})}
@@ -392,10 +391,10 @@ def run_clips(base: Settings, folder: str | Path, limit: int | None = None) -> d
                 break
             static = None if prev is None else frame_static(frame, prev)
             for name, p in (("full", full), ("adaptive", adaptive)):
-                before = p.model_runs
+                runs = p.model_runs
                 _, alpha = p.process(frame)
                 if p is adaptive:
-                    ran.append(p.model_runs > before)
+                    ran.append(p.model_runs > runs)
                 ms[name].append(p.timings["total"])
                 scorers[name].add(alpha, frame=frame, static=static)  # static computed once for both
             prev, n = frame, n + 1
@@ -406,7 +405,7 @@ def run_clips(base: Settings, folder: str | Path, limit: int | None = None) -> d
         clips[path.stem] = {
             "frames": n, "size": [int(prev.shape[1]), int(prev.shape[0])],
             "ms_full": float(np.mean(ms["full"])), "ms_adaptive": float(np.mean(ms["adaptive"])),
-            "model_runs_per_100": 100.0 * (adaptive.model_runs - runs0) / n,
+            "model_runs_per_100": 100.0 * sum(ran) / n,
             "flicker_full": flick["full"], "flicker_adaptive": flick["adaptive"],
             "ms_full_median": float(np.median(ms["full"])), "ms_adaptive_median": float(np.median(ms["adaptive"])),
         }
