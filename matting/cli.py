@@ -181,7 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_settings_arguments(demo)
     demo.set_defaults(func=cmd_demo)
 
-    for name in ("evaluate", "bench", "generate", "tune", "plate_demo"):
+    for name in ("evaluate", "bench", "generate", "people", "tune", "plate_demo"):
         try:
             module = __import__(f"matting.lab.{name}", fromlist=["register"])
         except ImportError:
