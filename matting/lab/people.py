@@ -118,10 +118,9 @@ def find_people(data: Path, persons: int = PERSONS) -> list[Person]:
                 continue  # cut at the top (a hat, a raised arm): no place in a frame for it
             kind = "head" if cut[3] else "body"
             out.append(Person(f"{set_name}/{stem}", kind, [(img, m)], cut))
-    for seq in ("parkour", "dance-twirl"):
-        folder = data / "davis" / seq
-        if not (folder / "alpha").is_dir():
-            continue
+    davis = sorted(p for p in (data / "davis").iterdir() if (p / "alpha").is_dir()) if (data / "davis").is_dir() else []
+    for folder in davis:
+        seq = folder.name
         frames = []
         for p in sorted((folder / "alpha").glob("*.png"))[:40]:
             img_path = next((folder / "images" / f"{p.stem}{s}" for s in (".jpg", ".png")

@@ -141,36 +141,76 @@ class Item:
     frames: list = field(default_factory=list)  # (image, alpha or None, valid or None)
     fold: int = 0
     base: dict = field(default_factory=dict)
+    person: str = ""  # who is in it: folds are made by person (a chunk of images: several)
+    case: str = ""  # the kind of scene, for the per-case table
+
+
+def person_of(ds, meta: dict) -> str:
+    """Who a sequence or clip shows. The green-screen clips and every sequence
+    :mod:`matting.lab.generate` makes from them are one person; :mod:`matting.lab.people`
+    names its person; a DAVIS sequence or a clip is its own person."""
+    if meta.get("generator") == "matting.lab.people" and meta.get("person"):
+        return str(meta["person"])
+    if meta.get("generator") == "matting.lab.generate" or ds.group.rsplit("/", 1)[-1] == "greenscreen":
+        return "greenscreen"
+    return ds.name
+
+
+def assign_folds(persons: list[str], folds: int) -> dict[str, int]:
+    """Persons dealt to folds round-robin within their source (the part before the first
+    ``/``: portraits_vikram, voc_person, davis, …), the deal going on from source to
+    source, so every fold holds people of every source it can."""
+    out, k = {}, 0
+    by_source: dict[str, list[str]] = {}
+    for p in sorted(set(persons)):
+        by_source.setdefault(p.split("/", 1)[0], []).append(p)
+    for source in sorted(by_source):
+        for p in by_source[source]:
+            out[p] = k % folds
+            k += 1
+    return out
 
 
 def load_items(paths: list, frames: int, images: int, folds: int) -> list[Item]:
-    """The items of every set under ``paths`` (frames decoded once, kept in memory)."""
+    """The items of every set under ``paths`` (frames decoded once, kept in memory),
+    folded by person: everything one person appears in (the shared green-screen
+    sequences and every sequence generated from them; a portrait and the sequences cut
+    from it) is in the same fold, so a held-out fold's people were never fitted on."""
     items: list[Item] = []
+    image_sets = []
     for ds in discover(paths):
         group = ds.group
-        if ds.kind != "images" and "-" in ds.name.rsplit("/", 1)[-1] and ds.path.joinpath("meta.json").is_file():
+        meta = {}
+        if ds.kind != "images" and ds.path.joinpath("meta.json").is_file():
             meta = json.loads(ds.path.joinpath("meta.json").read_text())
-            if meta.get("generator"):
-                group = f"{group}:{meta.get('camera', '')}"
+        if meta.get("generator") and "-" in ds.name.rsplit("/", 1)[-1]:
+            group = f"{group}:{meta.get('camera', '')}"
         if ds.kind == "images":
             picked = []
             for f in ds.frames():
                 if M.foreground_fraction(M.unit(f.alpha), f.valid) >= 0.15:
-                    picked.append((f.image, f.alpha, f.valid))
+                    picked.append((f"{ds.name}/{f.name}", (f.image, f.alpha, f.valid)))
                 if len(picked) >= images:
                     break
-            for k in range(folds):
-                chunk = picked[k::folds]
-                if chunk:
-                    items.append(Item(f"{ds.name}#{k}", group, "images", chunk))
+            image_sets.append((ds, group, picked))
         else:
             got = [(f.image, f.alpha, f.valid) for f in ds.frames(frames)]
-            items.append(Item(ds.name, group, ds.kind, got))
-    groups = sorted({it.group for it in items})
-    for g_index, g in enumerate(groups):
-        mine = sorted((it for it in items if it.group == g), key=lambda it: it.name)
-        for j, it in enumerate(mine):
-            it.fold = int(it.name.rsplit("#", 1)[1]) if it.kind == "images" else (j + g_index) % folds
+            case = meta.get("case", meta.get("camera", ds.group)) if meta.get("generator") else ds.group
+            if meta.get("kind") == "body":
+                case = f"{case}-small"
+            if meta.get("generator") == "matting.lab.generate":
+                case = f"greenscreen-kind:{case}"
+            items.append(Item(ds.name, group, ds.kind, got, person=person_of(ds, meta), case=case))
+    persons = [it.person for it in items] + [name for _, _, picked in image_sets for name, _ in picked]
+    fold_of = assign_folds(persons, folds)
+    for it in items:
+        it.fold = fold_of[it.person]
+    for ds, group, picked in image_sets:
+        for k in range(folds):
+            chunk = [frame for name, frame in picked if fold_of[name] == k]
+            if chunk:
+                items.append(Item(f"{ds.name}#{k}", group, "images", chunk, fold=k, person=f"{ds.name}#{k}",
+                                  case=ds.name))
     return items
 
 
@@ -281,9 +321,16 @@ def cross_validate(runner: Runner, items: list[Item], names: list[str], folds: i
                   for n in names}
         changed = {n: v for n, v in chosen.items() if v != defaults[n]}
         results = runner.run(changed, items) if changed else default_results
+        cases = {}
+        for c in sorted({it.case for it in items}):
+            f_c, h_c = [it for it in fit if it.case == c], [it for it in held if it.case == c]
+            cases[c] = {"fit": summary(results, f_c) if f_c else None,
+                        "held_out": summary(results, h_c) if h_c else None,
+                        "held_out_current": summary(default_results, h_c) if h_c else None}
         report["folds"].append({"fold": k, "chosen": chosen, "fit": summary(results, fit),
                                 "held_out": summary(results, held), "held_out_current": summary(default_results, held),
-                                "fit_current": summary(default_results, fit)})
+                                "fit_current": summary(default_results, fit), "cases": cases,
+                                "persons": sorted({it.person for it in held})})
     report["picked"] = {n: _vote([f["chosen"][n] for f in report["folds"]], defaults[n]) for n in names}
     # Ship a change only where it is more than noise: the vote's value must also lower J
     # on all items by GAIN_MIN; else the current value stays (fewer, steadier changes).
@@ -300,7 +347,8 @@ def print_report(report: dict, items: list[Item]) -> None:
     print("\n## Items per fold\n")
     for k in sorted({it.fold for it in items}):
         mine = [it for it in items if it.fold == k]
-        print(f"- fold {k}: {len(mine)} items: " + ", ".join(it.name for it in mine))
+        people = sorted({it.person for it in mine})
+        print(f"- fold {k}: {len(mine)} items, {len(people)} people/chunks: " + ", ".join(it.name for it in mine))
     print("\n## Constants chosen per fold (fit on the other folds)\n")
     print(f"picked = the value most folds chose; shipped = picked if it lowers J on all items by ≥ {GAIN_MIN:g}, "
           "else the current value.\n")
@@ -320,6 +368,21 @@ def print_report(report: dict, items: list[Item]) -> None:
         print(f"| {f['fold']} | {f['fit']['objective']:.3f} | {h['objective']:.3f} | {hc['objective']:.3f} | "
               f"{h['mad_ratio']:.3f} | {h['flicker_ratio']:.3f} | {h['worse']}/{h['items']}"
               + (f" ({', '.join(h['worse_items'])})" if h["worse_items"] else "") + " |")
+    print("\n## Fit vs held-out per kind of scene\n")
+    print("J per case (as above) on the fold's fit items and on its held-out items, with the fold's choice; "
+          "held-out people were never fitted on (folds are made by person).\n")
+    print("| case | " + " | ".join(f"fold {f['fold']} fit / held-out (current)" for f in report["folds"]) + " |")
+    print("|---|" + "---|" * len(report["folds"]))
+
+    def cell(s):
+        return "–" if s is None else f"{s['objective']:.3f}"
+
+    for c in sorted({c for f in report["folds"] for c in f.get("cases", {})}):
+        row = []
+        for f in report["folds"]:
+            e = f["cases"].get(c, {})
+            row.append(f"{cell(e.get('fit'))} / {cell(e.get('held_out'))} ({cell(e.get('held_out_current'))})")
+        print(f"| {c} | " + " | ".join(row) + " |")
     print("\n## One at a time, all items\n")
     print("| constant | value | J | MAD ratio | flicker ratio | worse |")
     print("|---|---:|---:|---:|---:|---:|")
