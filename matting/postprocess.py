@@ -10,6 +10,8 @@
 
 from __future__ import annotations
 
+import math
+
 import cv2
 import numpy as np
 from numba import njit, prange
@@ -147,6 +149,12 @@ def sure_counts(labels, prob, level, count):
 #: cross-validation (docs/EVALUATION.md: 0.05 in 3 of 3 folds; 0 = off).
 CORE_SHARE = 0.05
 CORE_LEVEL = 0.9  #: the model's "sure" (not tuned: the share above is)
+#: Parts of a person joined only through soft alpha (a leg behind spray, a pigtail, an arm
+#: the model is unsure of at the elbow) are one blob: components are made of the pixels at
+#: this level or above and measured by their pixels at the threshold or above, so a limb
+#: linked to the body this way stands or goes with the body, and keeps its soft bridge
+#: (issue 32). ``threshold`` itself = the old rule (components at the threshold).
+LINK_LEVEL = 0.25
 _DILATE = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (7, 7))
 
 
@@ -154,8 +162,11 @@ def filter_components(prob: np.ndarray, threshold: float, min_area: float, keep_
                       prior: np.ndarray | None = None) -> np.ndarray:
     """Zero the probability of stray blobs, keeping the soft edge of kept components.
 
-    ``min_area`` is in pixels of ``prob``. Pixels below the threshold survive only within
-    a few pixels of a kept component (its soft edge); isolated faint haze goes too.
+    Components are the blobs of ``prob >= LINK_LEVEL`` (parts joined through soft alpha
+    are one), each measured by its pixels at ``threshold`` or above (a blob of haze alone
+    measures 0 and goes); ``min_area`` is in pixels of ``prob``. A kept blob keeps its
+    soft pixels, and its faint edge within a few pixels. The largest blob stands even
+    below ``min_area`` if at least ``CORE_SHARE`` of it is sure (a small person alone).
     With ``keep_largest``, ``prior`` (the previous frame's matte on ``prob``'s grid)
     names the person to keep: the component that overlaps it most, so that a crowd
     behind the main person does not take over when it is larger for a frame; the
@@ -163,9 +174,24 @@ def filter_components(prob: np.ndarray, threshold: float, min_area: float, keep_
     stays whose pixels are ``CORE_LEVEL`` or more on at least ``CORE_SHARE`` of it (the
     largest always).
     """
-    labels, count, areas = label_components(prob >= threshold)
+    link = min(LINK_LEVEL, threshold)
+    labels, count, areas = label_components(prob >= link)
     if count == 0:
         return np.zeros_like(prob)
+    if link < threshold:
+        # Each linked blob's size is its pixels at the threshold (0: only soft haze).
+        areas = sure_counts(labels, prob, threshold, count)
+        areas[0] = 0
+        if not areas.any():
+            return np.zeros_like(prob)
+    big = int(np.argmax(areas[1:])) + 1
+    if areas[big] < min_area:
+        # A small person alone in the frame (a whole body far from the camera): the largest
+        # blob stands below min_area if the model is sure of part of it, as of a person.
+        sure = sure_counts(labels, prob, CORE_LEVEL, count)
+        if sure[big] > 0 and sure[big] >= max(CORE_SHARE, 1e-9) * areas[big]:
+            areas = areas.copy()
+            areas[big] = max(areas[big], int(math.ceil(min_area)))
     if keep_largest and prior is not None and count > 1:
         overlap = np.bincount(labels.ravel(), weights=prior.ravel(), minlength=count + 1)
         overlap[0] = 0
@@ -179,7 +205,7 @@ def filter_components(prob: np.ndarray, threshold: float, min_area: float, keep_
         # (Only with two blobs above min_area: the count costs 0.3 ms a frame otherwise.)
         sure = sure_counts(labels, prob, CORE_LEVEL, count)
         weak = sure < CORE_SHARE * areas
-        weak[0] = weak[int(np.argmax(areas[1:])) + 1] = False  # the largest always stands
+        weak[0] = weak[big] = False  # the largest always stands
         if weak.any():
             areas = np.where(weak, 0, areas)
     keep = select_components(labels, areas, min_area, keep_largest)

@@ -103,7 +103,11 @@ def find_people(data: Path, persons: int = PERSONS) -> list[Person]:
             share = float(np.count_nonzero(m > 127)) / m.size if m is not None else 0
             if 0.08 <= share <= 0.7:
                 usable.append(p.stem)
-        for stem in _pick(usable, persons):
+        first = _pick(usable, persons)
+        spare = [u for u in _pick(usable, 3 * persons) if u not in first]  # if some of the first do not fit
+        for stem in first + spare:
+            if sum(p.name.startswith(f"{set_name}/") for p in out) >= persons:
+                break
             img_path = next((folder / "images" / f"{stem}{s}" for s in (".jpg", ".png", ".jpeg")
                              if (folder / "images" / f"{stem}{s}").is_file()), None)
             if img_path is None:
@@ -114,9 +118,11 @@ def find_people(data: Path, persons: int = PERSONS) -> list[Person]:
             if got is None:
                 continue
             img, m, cut = got
-            if cut[1]:
-                continue  # cut at the top (a hat, a raised arm): no place in a frame for it
+            if cut[1] or (not cut[3] and (cut[0] or cut[2])):
+                continue  # cut at the top, or at a side but not the bottom: no natural place in a frame
             kind = "head" if cut[3] else "body"
+            if cut[0] and cut[2] and m.shape[0] * SIZE[0] / m.shape[1] > 1.2 * SIZE[1]:
+                continue  # as wide as the frame, the head would be far above it
             out.append(Person(f"{set_name}/{stem}", kind, [(img, m)], cut))
     davis = sorted(p for p in (data / "davis").iterdir() if (p / "alpha").is_dir()) if (data / "davis").is_dir() else []
     for folder in davis:
@@ -230,7 +236,7 @@ def _placement(person: Person, w: int, h: int, rng: np.random.Generator) -> dict
         left, top, right, _ = person.cut
         scale = rng.uniform(*HEAD_HEIGHT) * h / ch
         if left and right:
-            scale = max(scale, 1.1 * w / cw)  # cut at both sides: it fills the width
+            scale = max(scale, 1.04 * w / cw)  # cut at both sides: it fills the width
         amp = float(rng.uniform(0.02, 0.05) * w)
         if left and not right:
             x0 = -amp - 0.02 * w

@@ -66,6 +66,7 @@ PARAMS: dict[str, tuple] = {
     "motion_spread": (P, "MOTION_SPREAD", (0, 2, 4)),
     "hysteresis": (P, "HYSTERESIS", (0.0, 0.15, 0.25, 0.35)),
     "core_share": (PP, "CORE_SHARE", (0.0, 0.05, 0.1, 0.2, 0.3)),
+    "link_level": (PP, "LINK_LEVEL", (0.15, 0.25, 0.35, 0.5)),  # 0.5 (= threshold): off
 }
 
 
