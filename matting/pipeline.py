@@ -30,7 +30,8 @@ from .model import Segmenter
 from .plate import KnownBackground
 from .resize import shrink
 from .scratch import Scratch, clear_outside
-from .refine import apply_guided_color, flat_cells, foreground_means, guided_coefficients_color
+from .refine import (apply_guided_color, background_texture, edge_trust, fall_back, flat_cells, foreground_means,
+                     guided_coefficients_color)
 from .postprocess import filter_components, spread_motion, temporal_fuse_diff
 from .roi import RoiTracker, expand_box, fit_box, mask_bbox
 from .settings import Settings
@@ -547,7 +548,7 @@ class Pipeline:
         x0, y0 = int(gx0 * self._sx), int(gy0 * self._sy)
         x1, y1 = min(w, int(math.ceil(gx1 * self._sx))), min(h, int(math.ceil(gy1 * self._sy)))
         grid_alpha = self._alpha_grid[gy0:gy1, gx0:gx1]
-        small = small[gy0:gy1, gx0:gx1]
+        small = grid_image = small[gy0:gy1, gx0:gx1]
         radius = EDGE_RADIUS
         if k > 1:
             size = (math.ceil((gx1 - gx0) / k), math.ceil((gy1 - gy0) / k))
@@ -565,6 +566,11 @@ class Pipeline:
                 fy, fx = grid_alpha.shape[0] / (y1 - y0), grid_alpha.shape[1] / (x1 - x0)
                 a, b = guided_coefficients_color(small, grid_alpha, radius, eps, self._scratch, nogil)
                 band = trust_band(grid_alpha, EDGE_LOW, EDGE_HIGH) if EDGE_TRUST < 1 else _NO_BAND
+                # Where the room beside the edge is as busy as the edge (stripes), the
+                # picture's edges are not trusted: the model's own matte there (issue 32).
+                trust = edge_trust(background_texture(grid_image, grid_alpha, grid_alpha.shape[::-1], radius))
+                if trust.min() < 1:
+                    fall_back(a, b, band, grid_alpha, trust, EDGE_LOW, EDGE_HIGH)
                 flat = (flat_cells.nogil if nogil else flat_cells)(a, b, EDGE_LOW, EDGE_HIGH, band,
                                                                    255.0 * EDGE_TRUST)
                 (apply_guided_color.nogil if nogil else apply_guided_color)(

@@ -50,3 +50,39 @@ def test_furniture_beside_a_person_still_goes():
     prob[50:90, 60:90] = 0.6  # an armchair the model half-believes, apart
     out = PP.filter_components(prob, 0.5, 300, False)
     assert out[20, 20] > 0.9 and out[60:90, 62:88].max() == 0
+
+
+def test_refinement_falls_back_to_the_model_where_the_room_is_striped():
+    """Trust 0: the output is the model's own matte upsampled; trust 1: unchanged; and a
+    striped room next to a flat one gets trust 0 there and 1 here."""
+    import cv2
+
+    from matting import pipeline as P
+    from matting.refine import (apply_guided_color, background_texture, edge_trust, fall_back, flat_cells,
+                                guided_coefficients_color)
+
+    rng = np.random.default_rng(3)
+    gh, gw, f = 24, 32, 4
+    alpha = np.clip(cv2.GaussianBlur(rng.random((gh, gw)).astype(np.float32), (0, 0), 2) * 3 - 1, 0, 1)
+    image = rng.integers(0, 256, (gh * f, gw * f, 3), dtype=np.uint8)
+    small = cv2.resize(image, (gw, gh), interpolation=cv2.INTER_AREA)
+    trust_levels = {}
+    for t in (0.0, 1.0):
+        a, b = (x.copy() for x in guided_coefficients_color(small, alpha, 2, 1e-3))
+        band = P.trust_band(alpha, 0.28, 0.72)
+        fall_back(a, b, band, alpha, np.full((gh, gw), t, np.float32), 0.28, 0.72)
+        out = np.zeros((gh * f, gw * f), np.uint8)
+        apply_guided_color(image, a, b, 1 / f, 1 / f, 0.28, 0.72, out, flat_cells(a, b, 0.28, 0.72, band, 38.25),
+                           band, 38.25)
+        trust_levels[t] = out
+    model = cv2.resize(alpha * 255, (gw * f, gh * f), interpolation=cv2.INTER_LINEAR)
+    assert np.abs(trust_levels[0.0].astype(np.float32) - model).max() <= 1.01
+    assert np.abs(trust_levels[1.0].astype(np.float32) - model).max() > 20  # refinement does move it
+    # The measure: a striped room on the left, a flat one on the right, person in the middle.
+    h, w = 60, 120
+    room = np.full((h, w, 3), 128, np.uint8)
+    room[:, :50] = ((np.arange(50) // 4) % 2 * 255)[None, :, None]
+    person = np.zeros((h, w), np.float32)
+    person[:, 50:70] = 1
+    trust = edge_trust(background_texture(room, person, (w, h), 2))
+    assert trust[:, 45].max() == 0 and trust[:, 75].min() == 1

@@ -41,6 +41,7 @@ from . import metrics as M
 from .datasets import discover, default_root
 from .. import pipeline as P
 from .. import postprocess as PP
+from .. import refine as RF
 from .. import roi as R
 from ..errors import InputError
 from ..settings import Settings
@@ -67,6 +68,7 @@ PARAMS: dict[str, tuple] = {
     "hysteresis": (P, "HYSTERESIS", (0.0, 0.15, 0.25, 0.35)),
     "core_share": (PP, "CORE_SHARE", (0.0, 0.05, 0.1, 0.2, 0.3)),
     "link_level": (PP, "LINK_LEVEL", (0.15, 0.25, 0.35, 0.5)),  # 0.5 (= threshold): off
+    "texture_high": (RF, "TEXTURE_HIGH", (0.1, 0.15, 0.25, 1e9)),  # 1e9: edges trusted everywhere (off)
 }
 
 
