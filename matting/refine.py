@@ -395,8 +395,11 @@ def background_texture(grid_image: np.ndarray, alpha: np.ndarray, size: tuple[in
     return cv2.blur(step * room, k) / (cv2.blur(room, k) + np.float32(1e-3))
 
 
-def edge_trust(texture: np.ndarray, low: float = TEXTURE_LOW, high: float = TEXTURE_HIGH) -> np.ndarray:
-    """1 where the picture's edges can be trusted, 0 where the room is as busy as stripes."""
+def edge_trust(texture: np.ndarray, low: float | None = None, high: float | None = None) -> np.ndarray:
+    """1 where the picture's edges can be trusted, 0 where the room is as busy as stripes
+    (default levels: the module's, read at the call, so that ``tune`` can set them)."""
+    low = TEXTURE_LOW if low is None else low
+    high = TEXTURE_HIGH if high is None else high
     return np.clip((np.float32(high) - texture) / np.float32(high - low), 0, 1).astype(np.float32)
 
 
