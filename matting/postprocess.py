@@ -152,8 +152,7 @@ CORE_LEVEL = 0.9  #: the model's "sure" (not tuned: the share above is)
 #: Parts of a person joined only through soft alpha (a leg behind spray, a pigtail, an arm
 #: the model is unsure of at the elbow) are one blob: components are made of the pixels at
 #: this level or above and measured by their pixels at the threshold or above, so a limb
-#: linked to the body this way stands or goes with the body, and keeps its soft bridge
-#: (issue 32). ``threshold`` itself = the old rule (components at the threshold).
+#: linked to the body this way stands or goes with the body (issue 32). ``threshold`` itself = the old rule (components at the threshold).
 LINK_LEVEL = 0.25
 _DILATE = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (7, 7))
 
@@ -165,7 +164,7 @@ def filter_components(prob: np.ndarray, threshold: float, min_area: float, keep_
     Components are the blobs of ``prob >= LINK_LEVEL`` (parts joined through soft alpha
     are one), each measured by its pixels at ``threshold`` or above (a blob of haze alone
     measures 0 and goes); ``min_area`` is in pixels of ``prob``. A kept blob keeps its
-    soft pixels, and its faint edge within a few pixels. The largest blob stands even
+    pixels at the threshold and everything within a few pixels of them (its soft edge). The largest blob stands even
     below ``min_area`` if at least ``CORE_SHARE`` of it is sure (a small person alone).
     With ``keep_largest``, ``prior`` (the previous frame's matte on ``prob``'s grid)
     names the person to keep: the component that overlaps it most, so that a crowd
@@ -209,6 +208,11 @@ def filter_components(prob: np.ndarray, threshold: float, min_area: float, keep_
         if weak.any():
             areas = np.where(weak, 0, areas)
     keep = select_components(labels, areas, min_area, keep_largest)
+    if link < threshold:
+        # A kept blob's parts at the threshold, and their soft edge as before: the soft
+        # pixels only join parts, they are not kept for their own sake (haze a few pixels
+        # off the person stays gone: MAD on the people sequences, docs/EVALUATION.md).
+        keep &= (prob >= threshold).view(np.uint8)
     return prob * cv2.dilate(keep, _DILATE).astype(np.float32)
 
 
