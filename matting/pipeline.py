@@ -61,6 +61,9 @@ EDGE_TRUST = 0.15
 # every frame (matting.postprocess.temporal_fuse).
 HYSTERESIS = 0.25
 FLUSH = 0.5 / 255  # grid alpha below this is 0 (it rounds to 0 in the matte)
+# Grid pixels the crop did not cover last frame take the model's value, no history
+# (Pipeline._forget_unseen); False = the old rule.
+FORGET_UNSEEN = 1
 REFINE_SIDE = 240  # longest side of the matte's box on which refinement is computed
 ORDERS = ("BGR", "RGB")
 STAGES = ("roi", "preprocess", "inference", "postprocess", "refine", "composite", "total")
@@ -395,7 +398,7 @@ class Pipeline:
         the newly seen feet fade in over many frames at the still pixels' slow rate
         (issue 32). ``y0``: the first row of the fusion's window."""
         new, old = self._pasted, self._pasted_before
-        if new is None or old is None or new == old:
+        if not FORGET_UNSEEN or new is None or old is None or new == old:
             return
         x0, y0n, x1, y1 = new
         fresh = np.ones((y1 - y0n, x1 - x0), bool)

@@ -149,11 +149,15 @@ def sure_counts(labels, prob, level, count):
 #: cross-validation (docs/EVALUATION.md: 0.05 in 3 of 3 folds; 0 = off).
 CORE_SHARE = 0.05
 CORE_LEVEL = 0.9  #: the model's "sure" (not tuned: the share above is)
-#: Parts of a person joined only through soft alpha (a leg behind spray, a pigtail, an arm
-#: the model is unsure of at the elbow) are one blob: components are made of the pixels at
-#: this level or above and measured by their pixels at the threshold or above, so a limb
-#: linked to the body this way stands or goes with the body (issue 32). ``threshold`` itself = the old rule (components at the threshold).
-LINK_LEVEL = 0.25
+#: Parts of a person joined only through soft alpha (a leg behind spray, a pigtail) could
+#: be one blob: components made of the pixels at this level or above, measured by their
+#: pixels at the threshold. Tried at 0.15–0.35 (issue 32): it also joins room objects the
+#: model half-believes to the person, and the person-folded validation's J rose from
+#: 1.68 (off) to 2.28–2.31 (docs/EVALUATION.md, 2026-12-08): off (= the threshold).
+LINK_LEVEL = 0.5
+#: The largest blob stands below ``min_area`` when at least ``CORE_SHARE`` of it is sure
+#: (a small person alone in the frame); False = the old rule.
+SMALL_ALONE = 1
 _DILATE = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (7, 7))
 
 
@@ -184,7 +188,7 @@ def filter_components(prob: np.ndarray, threshold: float, min_area: float, keep_
         if not areas.any():
             return np.zeros_like(prob)
     big = int(np.argmax(areas[1:])) + 1
-    if areas[big] < min_area:
+    if SMALL_ALONE and areas[big] < min_area:
         # A small person alone in the frame (a whole body far from the camera): the largest
         # blob stands below min_area if the model is sure of part of it, as of a person.
         sure = sure_counts(labels, prob, CORE_LEVEL, count)
