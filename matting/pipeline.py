@@ -61,9 +61,6 @@ EDGE_TRUST = 0.15
 # every frame (matting.postprocess.temporal_fuse).
 HYSTERESIS = 0.25
 FLUSH = 0.5 / 255  # grid alpha below this is 0 (it rounds to 0 in the matte)
-# Grid pixels the crop did not cover last frame take the model's value, no history
-# (Pipeline._forget_unseen); False = the old rule.
-FORGET_UNSEEN = 1
 REFINE_SIDE = 240  # longest side of the matte's box on which refinement is computed
 ORDERS = ("BGR", "RGB")
 STAGES = ("roi", "preprocess", "inference", "postprocess", "refine", "composite", "total")
@@ -230,7 +227,6 @@ class Pipeline:
         # so its cost follows the person, not the frame.
         self._live = None
         self._pasted = None
-        self._pasted_before = None  # the paste before the last: what the model saw a frame ago
         self._prev_gray = None
         self._carry = None  # (alpha, box, foreground) of the last model run
         self._last_redetect = 0
@@ -380,7 +376,6 @@ class Pipeline:
         rows = slice(y0, y1)
         alpha, current = self._alpha_grid[rows], self._current[rows]
         if s.temporal_strength > 0 and self._prev_gray is not None:
-            self._forget_unseen(y0)
             # Grey-level differences, widened as uint8, mapped to motion inside the fusion:
             # the same as temporal_fuse(…, spread_motion(motion_mask(…))) (tests/test_kernels.py).
             diff = spread_motion(cv2.absdiff(gray[rows], self._prev_gray[rows]), MOTION_SPREAD)
@@ -390,23 +385,6 @@ class Pipeline:
             np.copyto(alpha, np.where(current >= FLUSH, current, np.float32(0)))
         bx0, by0, bx1, by1 = mask_bbox(alpha[:, x0:x1], FLUSH)
         self._live = None if bx0 < 0 else (x0 + bx0, y0 + by0, x0 + bx1, y0 + by1)
-
-    def _forget_unseen(self, y0: int) -> None:
-        """Where the crop now covers grid pixels it did not cover last frame, the model
-        had not seen them: their 0 was no evidence of background. They take this frame's
-        value (no history), so a crop that grows or follows a walking person does not make
-        the newly seen feet fade in over many frames at the still pixels' slow rate
-        (issue 32). ``y0``: the first row of the fusion's window."""
-        new, old = self._pasted, self._pasted_before
-        if not FORGET_UNSEEN or new is None or old is None or new == old:
-            return
-        x0, y0n, x1, y1 = new
-        fresh = np.ones((y1 - y0n, x1 - x0), bool)
-        ox0, oy0, ox1, oy1 = max(old[0], x0), max(old[1], y0n), min(old[2], x1), min(old[3], y1)
-        if ox1 > ox0 and oy1 > oy0:
-            fresh[oy0 - y0n:oy1 - y0n, ox0 - x0:ox1 - x0] = False
-        region = (slice(y0n, y1), slice(x0, x1))
-        np.copyto(self._alpha_grid[region], self._current[region], where=fresh)
 
     def _prior(self, box, shape):
         """Last frame's matte over ``box``, at the model's output size (None on the first frame)."""
@@ -493,7 +471,7 @@ class Pipeline:
         pasted = cv2.resize(prob, (gx1 - gx0, gy1 - gy0), dst=view, interpolation=cv2.INTER_LINEAR)
         if pasted is not view:
             view[...] = pasted
-        self._pasted_before, self._pasted = self._pasted, (gx0, gy0, gx1, gy1)
+        self._pasted = (gx0, gy0, gx1, gy1)
 
     def _track(self) -> None:
         """The matte's box becomes the next frame's ROI; nobody there → detect again."""

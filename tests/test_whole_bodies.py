@@ -88,24 +88,3 @@ def test_refinement_falls_back_to_the_model_where_the_room_is_striped():
     person[:, 50:70] = 1
     trust = edge_trust(background_texture(room, person, (w, h), 2))
     assert trust[:, 45].max() == 0 and trust[:, 75].min() == 1
-
-
-def test_grid_pixels_the_crop_did_not_see_take_the_models_value():
-    """A crop that grows downwards: the rows it covers for the first time take this
-    frame's model value at once instead of fading in from 0 (no history there); rows
-    it saw last frame keep the temporal fusion."""
-    from matting.pipeline import Pipeline
-
-    p = Pipeline()
-    p._start(72, 128)
-    gh, gw = p._grid
-    p._alpha_grid[:] = 0.2  # what the fusion remembers
-    p._current[:] = 0.9  # what the model says now
-    p._pasted_before, p._pasted = (0, 0, gw, gh // 2), (0, 0, gw, gh)
-    p._forget_unseen(0)
-    assert (p._alpha_grid[gh // 2:] == np.float32(0.9)).all()  # never seen: the model's value
-    assert (p._alpha_grid[: gh // 2] == np.float32(0.2)).all()  # seen: history kept for the fusion
-    p._alpha_grid[:] = 0.2
-    p._pasted_before = p._pasted  # the same crop: nothing new
-    p._forget_unseen(0)
-    assert (p._alpha_grid == np.float32(0.2)).all()

@@ -69,7 +69,6 @@ PARAMS: dict[str, tuple] = {
     "core_share": (PP, "CORE_SHARE", (0.0, 0.05, 0.1, 0.2, 0.3)),
     "link_level": (PP, "LINK_LEVEL", (0.15, 0.25, 0.35, 0.5)),  # 0.5 (= threshold): off
     "small_alone": (PP, "SMALL_ALONE", (0, 1)),  # 0: the old rule
-    "forget_unseen": (P, "FORGET_UNSEEN", (0, 1)),  # 0: the old rule
     "texture_high": (RF, "TEXTURE_HIGH", (0.1, 0.15, 0.25, 1e9)),  # 1e9: edges trusted everywhere (off)
 }
 
