@@ -30,6 +30,7 @@ from .model import Segmenter
 from .plate import KnownBackground
 from .resize import shrink
 from .scratch import Scratch, clear_outside
+from . import refine
 from .refine import (apply_guided_color, background_texture, edge_trust, fall_back, flat_cells, foreground_means,
                      guided_coefficients_color)
 from .postprocess import filter_components, spread_motion, temporal_fuse_diff
@@ -568,9 +569,11 @@ class Pipeline:
                 band = trust_band(grid_alpha, EDGE_LOW, EDGE_HIGH) if EDGE_TRUST < 1 else _NO_BAND
                 # Where the room beside the edge is as busy as the edge (stripes), the
                 # picture's edges are not trusted: the model's own matte there (issue 32).
-                trust = edge_trust(background_texture(grid_image, grid_alpha, grid_alpha.shape[::-1], radius))
-                if trust.min() < 1:
-                    fall_back(a, b, band, grid_alpha, trust, EDGE_LOW, EDGE_HIGH)
+                # Off by default (refine.TEXTURE_HIGH = inf: measured, docs/EVALUATION.md).
+                if math.isfinite(refine.TEXTURE_HIGH):
+                    trust = edge_trust(background_texture(grid_image, grid_alpha, grid_alpha.shape[::-1], radius))
+                    if trust.min() < 1:
+                        fall_back(a, b, band, grid_alpha, trust, EDGE_LOW, EDGE_HIGH)
                 flat = (flat_cells.nogil if nogil else flat_cells)(a, b, EDGE_LOW, EDGE_HIGH, band,
                                                                    255.0 * EDGE_TRUST)
                 (apply_guided_color.nogil if nogil else apply_guided_color)(

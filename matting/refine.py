@@ -21,6 +21,8 @@ resolution only over the matte's box:
 
 from __future__ import annotations
 
+import math
+
 import cv2
 import numpy as np
 from numba import prange
@@ -376,11 +378,13 @@ def foreground_means(small: np.ndarray, alpha: np.ndarray, radius: int, scratch:
 # photo's 99th percentile 0.19; black-and-white stripes and checks of 10–40 px period
 # 0.10–0.47 (12 drawn as matting.lab.people draws them). Up to TEXTURE_LOW the edges
 # are trusted fully, from TEXTURE_HIGH not at all (linear between): the refinement then gives way to the model's own upsampled matte.
-# TEXTURE_HIGH 0.25 (not 0.15): on the person-folded validation (whose truth is a
-# feathered binary mask, so it rewards sharp edges and cannot show hair being cut) J was
-# 1.652 with the rule off, 1.662 at 0.25, 1.682 at 0.15, 1.719 at 0.1; at 0.25 only
-# stripe-like rooms lose the refinement fully (docs/EVALUATION.md, 2026-12-08).
-TEXTURE_LOW, TEXTURE_HIGH = 0.06, 0.25
+# Off (TEXTURE_HIGH = inf): measured, it did not earn its place (docs/EVALUATION.md,
+# 2026-12-08). On the person-folded validation every fold chose off (J 1.363 off, 1.399
+# at 0.25, 1.419 at 0.15, 1.458 at 0.1); on the green-screen person, whose truth is a
+# true soft matte with hair, over stripes, checks and the other hard rooms, off was best
+# too (J 1.007 off, 1.041 at 0.25): no validation here shows the refinement cutting hair.
+# Kept as a switch for data that does (the maintainers' striped wall).
+TEXTURE_LOW, TEXTURE_HIGH = 0.06, math.inf
 
 
 def background_texture(grid_image: np.ndarray, alpha: np.ndarray, size: tuple[int, int], radius: int) -> np.ndarray:

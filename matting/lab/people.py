@@ -7,10 +7,12 @@ one body. This module cuts out the other people the shared data has, with their 
 * ``portraits_vikram`` and ``voc_person`` images: one person (or group) per image, moved
   and scaled over the frame (a talking head anchored at the bottom edge, or at the side
   the photo cuts it at; a whole person standing somewhere in the room, small);
+* the green-screen person (``greenscreen/*/fgr``, ``alpha``): the only one with a true
+  soft matte (real hair) and true foreground colour, over every case;
 * ``davis/parkour`` and ``davis/dance-twirl``: a full body in real motion (its own
   consecutive frames), small (its box 5–20 % of the frame), walking across the frame.
 
-Their masks are binary, so the truth here is *not* a true matte: the mask is scaled to
+The other masks are binary, so the truth there is *not* a true matte: the mask is scaled to
 the frame and feathered by a Gaussian of ``FEATHER`` px (written in ``meta.json`` as
 ``truth``), and the frame is composited with exactly that alpha, ``I = α·F + (1 − α)·B``,
 with ``F`` the source photo's own pixels (which carry some of their old background at
@@ -68,6 +70,7 @@ class Person:
     kind: str  # "head" (cut at the bottom: a talking head) or "body" (a whole person)
     frames: list = field(default_factory=list)
     cut: tuple = (False, False, False, False)  # left, top, right, bottom
+    soft: bool = False  # the mask is a true soft matte (not feathered again)
 
 
 def _crop_person(image: np.ndarray, mask: np.ndarray, pad: int = 4):
@@ -124,6 +127,23 @@ def find_people(data: Path, persons: int = PERSONS) -> list[Person]:
             if cut[0] and cut[2] and m.shape[0] * SIZE[0] / m.shape[1] > 1.2 * SIZE[1]:
                 continue  # as wide as the frame, the head would be far above it
             out.append(Person(f"{set_name}/{stem}", kind, [(img, m)], cut))
+    # The green-screen person: the one with a true soft matte (real hair), and the true
+    # foreground colour; over the hard cases, it shows what a binary mask cannot.
+    gs = data / "greenscreen"
+    sources = sorted(p for p in gs.iterdir() if (p / "fgr").is_dir() and (p / "alpha").is_dir()) if gs.is_dir() else []
+    if sources:
+        frames = []
+        for p in sorted((sources[0] / "alpha").glob("*.png"))[:40]:
+            fgr = next((sources[0] / "fgr" / f"{p.stem}{s}" for s in (".jpg", ".png")
+                        if (sources[0] / "fgr" / f"{p.stem}{s}").is_file()), None)
+            if fgr is None:
+                continue
+            got = _crop_person(read_image(fgr), read_image(p, flags=cv2.IMREAD_GRAYSCALE))
+            if got is not None:
+                frames.append(got[:2])
+                cut = got[2]
+        if frames:
+            out.append(Person("greenscreen", "head", frames, cut, soft=True))
     davis = sorted(p for p in (data / "davis").iterdir() if (p / "alpha").is_dir()) if (data / "davis").is_dir() else []
     for folder in davis:
         seq = folder.name
@@ -147,7 +167,8 @@ def plan(people: list[Person], backgrounds: list[Path], per_head: int = 2, per_b
     over ``per_body`` cases; the cases cycle so that each meets every kind of person."""
     items, k = [], 0
     for p in people:
-        for j in range(per_head if p.kind == "head" else per_body):
+        # The one person with a true soft matte meets every case.
+        for j in range(len(CASES) if p.soft else per_head if p.kind == "head" else per_body):
             case = CASES[k % len(CASES)]
             bg = backgrounds[(k * 7) % len(backgrounds)] if backgrounds else None
             tag = p.name.replace("/", "-")
@@ -262,7 +283,8 @@ def _placement(person: Person, w: int, h: int, rng: np.random.Generator) -> dict
             "hz": 0.0, "phase": 0.0, "zoom": 0.0, "walk": walk, "share": float(share)}
 
 
-def _paste(img: np.ndarray, m: np.ndarray, scale: float, x0: float, y1: float, w: int, h: int):
+def _paste(img: np.ndarray, m: np.ndarray, scale: float, x0: float, y1: float, w: int, h: int,
+           feather: float = FEATHER):
     """The cut-out scaled and placed (bottom at ``y1``, left at ``x0``): F (float 0..1)
     and the feathered truth alpha (float 0..1), frame-sized."""
     mat = np.float32([[scale, 0, x0], [0, scale, y1 - m.shape[0] * scale]])
@@ -270,7 +292,9 @@ def _paste(img: np.ndarray, m: np.ndarray, scale: float, x0: float, y1: float, w
     # Replicated borders: where the source cut the person, the body goes on past the cut
     # (placed outside the frame); the crop's other sides are background (mask 0).
     a = cv2.warpAffine(m, mat, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    a = cv2.GaussianBlur(a.astype(np.float32) / 255, (0, 0), FEATHER)
+    a = a.astype(np.float32) / 255
+    if feather > 0:
+        a = cv2.GaussianBlur(a, (0, 0), feather)
     return f.astype(np.float32) / 255, a
 
 
@@ -304,7 +328,7 @@ def generate_sequence(item: dict, out: Path, size: tuple[int, int] = SIZE, frame
         else:
             x0 += (place["scale"] - s) * m.shape[1] / 2
             x0 -= (m.shape[1] - person.frames[start][1].shape[1]) * s / 2  # keep the body's centre on its path
-        f, a = _paste(img, m, s, x0, place["y1"], w, h)
+        f, a = _paste(img, m, s, x0, place["y1"], w, h, 0.0 if person.soft else FEATHER)
         f = np.clip(f * np.float32(fg_gain), 0, 1)
         a3 = a[:, :, None]
         image = a3 * f + (1 - a3) * room
@@ -322,7 +346,9 @@ def generate_sequence(item: dict, out: Path, size: tuple[int, int] = SIZE, frame
                            ("photo", "clutter", "backlight") else None},
             "size": [w, h], "start_frame": start, "fg_gain": fg_gain, "jpeg_quality": quality,
             "noise_sigma": NOISE_SIGMA, "person_share": [round(v, 4) for v in shares], **place,
-            "truth": f"the source's binary person mask, scaled and feathered by a Gaussian of sigma {FEATHER} px: "
+            "truth": "the green-screen clip's own soft alpha (a true matte), scaled; I = a*F + (1-a)*B with F its "
+                     "true foreground colour, then noise and JPEG" if person.soft else
+                     f"the source's binary person mask, scaled and feathered by a Gaussian of sigma {FEATHER} px: "
                      "not a true matte (hair is as coarse as the mask); the frame is composited with exactly it, "
                      "I = a*F + (1-a)*B, F = the source photo's pixels, then noise and JPEG"}
     (folder / "meta.json").write_text(json.dumps(meta, indent=1))

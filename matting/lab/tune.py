@@ -69,7 +69,7 @@ PARAMS: dict[str, tuple] = {
     "core_share": (PP, "CORE_SHARE", (0.0, 0.05, 0.1, 0.2, 0.3)),
     "link_level": (PP, "LINK_LEVEL", (0.15, 0.25, 0.35, 0.5)),  # 0.5 (= threshold): off
     "small_alone": (PP, "SMALL_ALONE", (0, 1)),  # 0: the old rule
-    "texture_high": (RF, "TEXTURE_HIGH", (0.1, 0.15, 0.25, 1e9)),  # 1e9: edges trusted everywhere (off)
+    "texture_high": (RF, "TEXTURE_HIGH", (0.1, 0.15, 0.25, math.inf)),  # inf: edges trusted everywhere (off)
 }
 
 
@@ -443,6 +443,9 @@ def run(args: argparse.Namespace) -> int:
             names.append(name)
     base = settings_from_args(args)
     items = load_items(args.data or [default_root()], args.frames, args.images, args.folds)
+    if len({it.fold for it in items}) < 2:
+        raise InputError("the data holds fewer than 2 people's folds (folds are made by person): add data with "
+                         "other people, e.g. a folder made by `python -m matting people`")
     runner = Runner(base)
     print(f"# matting tune: {len(items)} items, {args.folds} folds, {len(names)} constants "
           f"({sum(len(PARAMS[n][2]) for n in names)} candidate values)\n", flush=True)
