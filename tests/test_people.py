@@ -40,6 +40,13 @@ def tiny_data(tmp_path):
         m = np.zeros((48, 64), np.uint8)
         cv2.rectangle(m, (10 + 3 * k, 8), (18 + 3 * k, 40), 255, -1)
         write(data / "davis" / "walk", f"{k:05d}", np.full((48, 64, 3), 200, np.uint8), m)
+    for k in range(3):  # the green-screen person: a true soft matte and its foreground colour
+        m = np.zeros((48, 64), np.uint8)
+        m[20:, 20:44] = 255
+        m[18:20, 20:44] = 100  # soft hair
+        for sub, img in (("alpha", m), ("fgr", np.dstack([m // 2] * 3))):
+            (data / "greenscreen" / "a-static" / sub).mkdir(parents=True, exist_ok=True)
+            cv2.imwrite(str(data / "greenscreen" / "a-static" / sub / f"{k:05d}.png"), img)
     (data / "backgrounds").mkdir()
     for i in range(2):
         cv2.imwrite(str(data / "backgrounds" / f"{i:03d}.jpg"), rng.integers(0, 256, (50, 80, 3), dtype=np.uint8))
@@ -49,17 +56,19 @@ def tiny_data(tmp_path):
 def test_people_layout_truth_and_determinism(tiny_data, tmp_path):
     people = PE.find_people(tiny_data, persons=5)
     assert {p.name for p in people} == {"portraits_vikram/000", "portraits_vikram/001", "portraits_vikram/002",
-                                        "voc_person/000", "davis/walk"}
+                                        "voc_person/000", "davis/walk", "greenscreen"}
+    assert [p.soft for p in people if p.name == "greenscreen"] == [True]
     assert {p.name: p.kind for p in people}["voc_person/000"] == "body"
     out_a, out_b = tmp_path / "a", tmp_path / "b"
     folders = PE.generate(out_a, tiny_data, persons=5, frames=3, size=(96, 64))
     PE.generate(out_b, tiny_data, persons=5, frames=3, size=(96, 64))
-    assert len(folders) == 10  # two sequences per person
+    assert len(folders) == 10 + len(PE.CASES)  # two sequences per person, the soft-matte one in every case
     cases = set()
     for f in folders:
         meta = json.loads((f / "meta.json").read_text())
         cases.add(meta["case"])
-        assert meta["person"] in {p.name for p in people} and "not a true matte" in meta["truth"]
+        assert meta["person"] in {p.name for p in people}
+        assert ("a true matte" if meta["person"] == "greenscreen" else "not a true matte") in meta["truth"]
         for sub in ("images", "alpha", "fgr"):
             files = sorted((f / sub).iterdir())
             assert len(files) == 3
@@ -68,9 +77,11 @@ def test_people_layout_truth_and_determinism(tiny_data, tmp_path):
         alpha = cv2.imread(str(f / "alpha" / "00000.png"), cv2.IMREAD_GRAYSCALE)
         assert alpha.shape == (64, 96) and alpha.max() == 255
         assert np.count_nonzero((alpha > 0) & (alpha < 255)) > 0  # feathered, soft edge
+        if meta["person"] == "greenscreen":  # the true matte, scaled, not feathered again
+            assert np.count_nonzero((alpha > 80) & (alpha < 120)) > 0
         if meta["kind"] == "body":
             assert 0.01 < meta["person_share"][0] < 0.3  # small
-    assert cases == set(PE.CASES) - {"clutter"} or cases == set(PE.CASES)
+    assert cases == set(PE.CASES)
     assert all(ds.kind == "sequence" for ds in discover([out_a]))
 
 
@@ -100,3 +111,20 @@ def test_tune_folds_by_person(tiny_data, tmp_path):
     assert len(chunk.frames) >= 1
     assert {it.fold for it in items} == {0, 1}
     assert all(it.case for it in items)
+    # The green-screen person's sequences are one person's: one fold.
+    assert len({it.fold for it in items if it.person == "greenscreen"}) == 1
+
+
+def test_tune_refuses_one_person(tiny_data, tmp_path, capsys):
+    from matting.cli import main
+
+    gen = tmp_path / "gs"
+    PE.generate(gen, tiny_data, persons=0, frames=2, size=(96, 64))
+    assert {json.loads((f / "meta.json").read_text())["person"] for f in gen.iterdir()} >= {"greenscreen"}
+    only = tmp_path / "only"
+    only.mkdir()
+    for f in gen.iterdir():
+        if json.loads((f / "meta.json").read_text())["person"] == "greenscreen":
+            f.rename(only / f.name)
+    assert main(["tune", str(only), "--params", "hysteresis"]) == 2
+    assert "fewer than 2" in capsys.readouterr().err
