@@ -62,6 +62,9 @@ EDGE_TRUST = 0.15
 # every frame (matting.postprocess.temporal_fuse).
 HYSTERESIS = 0.25
 FLUSH = 0.5 / 255  # grid alpha below this is 0 (it rounds to 0 in the matte)
+# The model's crop is at least the frame's short side / MIN_CROP per side: context for a
+# small whole body (issue 32; chosen by tune, docs/EVALUATION.md).
+MIN_CROP = 8
 REFINE_SIDE = 240  # longest side of the matte's box on which refinement is computed
 ORDERS = ("BGR", "RGB")
 STAGES = ("roi", "preprocess", "inference", "postprocess", "refine", "composite", "total")
@@ -421,7 +424,7 @@ class Pipeline:
     def _fit(self, box):
         h, w = self._shape
         mh, mw = self.segmenter.input_hw
-        return fit_box(box, w, h, max(32, min(h, w) // 8), mw / mh)
+        return fit_box(box, w, h, max(32, min(h, w) // MIN_CROP), mw / mh)
 
     def _roi_box(self, frame: np.ndarray, small: np.ndarray, order: str) -> tuple[int, int, int, int]:
         """Stage 1: the crop to run the model on (the whole frame when not tracking)."""

@@ -156,8 +156,10 @@ CORE_LEVEL = 0.9  #: the model's "sure" (not tuned: the share above is)
 #: 1.68 (off) to 2.28–2.31 (docs/EVALUATION.md, 2026-12-08): off (= the threshold).
 LINK_LEVEL = 0.5
 #: The largest blob stands below ``min_area`` when at least ``CORE_SHARE`` of it is sure
-#: (a small person alone in the frame); False = the old rule.
-SMALL_ALONE = 1
+#: (a small person alone in the frame). Off (0, the old rule): on the person-folded
+#: validation 2 of 3 folds chose off (J 1.312 off, 1.319 on; it kept a wrong blob on a
+#: chequered wall, docs/EVALUATION.md 2026-12-08).
+SMALL_ALONE = 0
 _DILATE = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (7, 7))
 
 

@@ -409,6 +409,8 @@ def edge_trust(texture: np.ndarray, low: float | None = None, high: float | None
     (default levels: the module's, read at the call, so that ``tune`` can set them)."""
     low = TEXTURE_LOW if low is None else low
     high = TEXTURE_HIGH if high is None else high
+    if not math.isfinite(high):
+        return np.ones_like(texture, np.float32)  # the rule off: every edge trusted
     return np.clip((np.float32(high) - texture) / np.float32(high - low), 0, 1).astype(np.float32)
 
 

@@ -34,16 +34,21 @@ def test_a_leg_joined_through_soft_alpha_stays_when_linking_is_on():
         PP.LINK_LEVEL = saved
 
 
-def test_small_person_alone_stands_below_min_area_haze_does_not():
+def test_small_person_alone_stands_below_min_area_when_on_haze_does_not():
+    """SMALL_ALONE (off by default: measured) keeps a sure small blob below min_area."""
     prob = np.zeros((100, 100), np.float32)
     prob[40:60, 45:52] = 0.95  # a small whole person, 140 px, sure
-    assert PP.filter_components(prob, 0.5, 300, False)[45, 48] > 0.9
-    assert PP.filter_components(prob, 0.5, 300, True)[45, 48] > 0.9
-    haze = np.zeros((100, 100), np.float32)
-    haze[40:60, 45:52] = 0.6  # a blob the model half-believes, nothing sure
-    assert PP.filter_components(haze, 0.5, 300, False).max() == 0
-    soft = np.full((100, 100), 0.3, np.float32)  # soft haze only: nothing at the threshold
-    assert PP.filter_components(soft, 0.5, 10, False).max() == 0
+    assert PP.filter_components(prob, 0.5, 300, False).max() == 0  # the default: min_area rules
+    saved = PP.SMALL_ALONE
+    try:
+        PP.SMALL_ALONE = 1
+        assert PP.filter_components(prob, 0.5, 300, False)[45, 48] > 0.9
+        assert PP.filter_components(prob, 0.5, 300, True)[45, 48] > 0.9
+        haze = np.zeros((100, 100), np.float32)
+        haze[40:60, 45:52] = 0.6  # a blob the model half-believes, nothing sure
+        assert PP.filter_components(haze, 0.5, 300, False).max() == 0
+    finally:
+        PP.SMALL_ALONE = saved
 
 
 def test_furniture_beside_a_person_still_goes():
@@ -86,5 +91,6 @@ def test_refinement_falls_back_to_the_model_where_the_room_is_striped():
     room[:, :50] = ((np.arange(50) // 4) % 2 * 255)[None, :, None]
     person = np.zeros((h, w), np.float32)
     person[:, 50:70] = 1
-    trust = edge_trust(background_texture(room, person, (w, h), 2))
+    trust = edge_trust(background_texture(room, person, (w, h), 2), 0.06, 0.25)
     assert trust[:, 45].max() == 0 and trust[:, 75].min() == 1
+    assert (edge_trust(background_texture(room, person, (w, h), 2)) == 1).all()  # off by default

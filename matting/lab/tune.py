@@ -68,6 +68,7 @@ PARAMS: dict[str, tuple] = {
     "hysteresis": (P, "HYSTERESIS", (0.0, 0.15, 0.25, 0.35)),
     "core_share": (PP, "CORE_SHARE", (0.0, 0.05, 0.1, 0.2, 0.3)),
     "link_level": (PP, "LINK_LEVEL", (0.15, 0.25, 0.35, 0.5)),  # 0.5 (= threshold): off
+    "min_crop": (P, "MIN_CROP", (2, 3, 4, 8)),  # the crop's least side = short side / this
     "small_alone": (PP, "SMALL_ALONE", (0, 1)),  # 0: the old rule
     "texture_high": (RF, "TEXTURE_HIGH", (0.1, 0.15, 0.25, math.inf)),  # inf: edges trusted everywhere (off)
 }
