@@ -152,8 +152,8 @@ CORE_LEVEL = 0.9  #: the model's "sure" (not tuned: the share above is)
 #: Parts of a person joined only through soft alpha (a leg behind spray, a pigtail) could
 #: be one blob: components made of the pixels at this level or above, measured by their
 #: pixels at the threshold. Tried at 0.15–0.35 (issue 32): it also joins room objects the
-#: model half-believes to the person, and the person-folded validation's J rose from
-#: 1.68 (off) to 2.28–2.31 (docs/EVALUATION.md, 2026-12-08): off (= the threshold).
+#: model half-believes to the person; on the person-folded validation every fold chose
+#: off (J 1.319 off, 1.344 at 0.25; docs/EVALUATION.md, 2026-12-08): off (= the threshold).
 LINK_LEVEL = 0.5
 #: The largest blob stands below ``min_area`` when at least ``CORE_SHARE`` of it is sure
 #: (a small person alone in the frame). Off (0, the old rule): on the person-folded
