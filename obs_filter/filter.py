@@ -19,6 +19,8 @@ import time
 from matting.errors import MattingError
 
 from . import libobs as ol
+from . import status
+from .capture import COUNTDOWN_S
 from .graphics import FrameRing
 from .properties import settings_from_obs, timing_from_obs
 from .stats import Counters
@@ -26,8 +28,11 @@ from .worker import Worker, short_error
 
 MIN_SIDE = 16  # smaller sources are passed through (nothing to segment)
 MAX_SIDE = 8192  # = matting.pipeline.MAX_SIDE; larger sources are passed through
-STATS_REFRESH_S = 2.0  # how often an open properties panel gets new stats
-STATS_QUIET_AFTER_EDIT_S = 3.0  # no refresh right after an edit (a refresh rebuilds the panel)
+# The panel is rebuilt only when the filter's state changes (obs_filter.status), at most
+# once per PANEL_MIN_INTERVAL_S (a capture's countdown needs one a second) and not within
+# PANEL_QUIET_AFTER_EDIT_S of an edit (the refresh waits: a rebuild closes open widgets).
+PANEL_MIN_INTERVAL_S = 0.9
+PANEL_QUIET_AFTER_EDIT_S = 1.5
 # A frame is staged for readback STAGE_DELAY frames after it was drawn: 1 on a GPU (its
 # copy is queued, nothing waits). A software renderer rasterises behind the render thread
 # and makes staging wait for it (2-10 ms a frame at 720p with llvmpipe); when staging
@@ -60,7 +65,10 @@ class BgReplaceFilter:
         self.render_ms = 0.0
         self.renders = 0
         self.sum_render = self.sum_capture = self.sum_read = self.sum_draw = 0.0  # ms, for the summary line
-        self._since_refresh = 0.0
+        self._panel_state = None  # obs_filter.status.state_key at the last panel refresh
+        self._panel_at = 0.0
+        self.panel_refreshes = 0  # obs_source_update_properties calls (tests count them)
+        self.show_details = False  # "Show statistics" pressed: the panel shows the numbers
         self.counters = Counters()
         self.timing = "sync"  # or "latency" (obs_filter.properties)
         self.ring = FrameRing()  # the last frames on the GPU
@@ -75,7 +83,6 @@ class BgReplaceFilter:
         self.matte_behind = 0  # frames between the newest matte's frame and now
         self._delay_logged = None  # (ms, monotonic time) of the last delay log line
         self._last_edit = 0.0
-        self._last_stats = ""
         self.key = None  # the handler's instance key (the capture button's way back here)
 
     # settings
@@ -113,7 +120,15 @@ class BgReplaceFilter:
         safe = re.sub(r"[^A-Za-z0-9_-]+", "_", self.name)[:40] or "filter"
         path = os.path.join(folder, f"plate-{safe}-{int(time.time())}.png")
         self.worker.capture_background(path)
-        ol.log(ol.LOG_INFO, f"filter '{self.name}': capturing the background (step out of the picture)")
+        ol.log(ol.LOG_INFO, f"filter '{self.name}': capturing the background after a "
+                            f"{COUNTDOWN_S:.0f}-second countdown (step out of the picture)")
+
+    def forget_background(self) -> None:
+        """The panel's "Forget captured background" button: the plate is dropped and its
+        path cleared from the settings (the file stays where Capture saved it)."""
+        self.worker.forget_background()
+        self.source.set_setting("background_plate", "")
+        ol.log(ol.LOG_INFO, f"filter '{self.name}': captured background forgotten")
 
     def _store_captured_plate(self) -> None:
         path, self.worker.captured = self.worker.captured, None
@@ -154,20 +169,8 @@ class BgReplaceFilter:
                                 f"(set the same Sync Offset on the audio)")
 
     def stats_text(self) -> str:
-        msg = self.message()
-        if msg:
-            return f"Error: {msg} (the frame passes through unchanged)"
-        if self.settings is None or self.worker.frames == 0:
-            return "Loading the model…" if self.active else "Paused (source hidden)"
-        t = self.worker.timings
-        device = (self.worker.provider or "?").replace("ExecutionProvider", "")
-        state = "" if self.active else " · paused"
-        known = self.worker.known_status
-        if known and known != "known background: off":
-            state += f" · {known}"
-        return (f"inference {t.get('inference', 0):.1f} ms · total {t.get('total', 0):.1f} ms · "
-                f"worker {self.worker.fps:.1f} fps · device {device} · render {self.render_ms:.2f} ms · "
-                f"{self.path.upper()} compositing{self._timing_text()}{state}")
+        """The numbers line (obs_filter.status.details)."""
+        return status.details(self)
 
     def log_summary(self) -> None:
         w = self.worker
@@ -214,13 +217,21 @@ class BgReplaceFilter:
         self.counters.maybe_write(self.name, worker_frames=self.worker.total_frames, worker_ms=self.worker.total_ms,
                                   path=self.path, timing=self.timing, delay_ms=self.delay_ms(), ring=len(self.ring),
                                   behind=self.matte_behind, behind_ms=1e3 * self.frame_s * self.matte_behind)
-        self._since_refresh += seconds
-        if self._since_refresh >= STATS_REFRESH_S:
-            self._since_refresh = 0.0
-            text = self.stats_text()
-            if text != self._last_stats and time.monotonic() - self._last_edit > STATS_QUIET_AFTER_EDIT_S:
-                self._last_stats = text
-                self.source.update_properties()
+        self._refresh_panel()
+
+    def _refresh_panel(self) -> None:
+        """Rebuild an open panel when the filter's state changed (never for numbers)."""
+        state = status.state_key(self)
+        if state == self._panel_state:
+            return
+        now = time.monotonic()
+        if now - self._panel_at < PANEL_MIN_INTERVAL_S or now - self._last_edit < PANEL_QUIET_AFTER_EDIT_S:
+            return  # checked again on the next frame
+        first = self._panel_state is None
+        self._panel_state, self._panel_at = state, now
+        if not first:  # the panel built with the filter already shows its first state
+            self.panel_refreshes += 1
+            self.source.update_properties()
 
     def video_render(self) -> None:
         """Called once per render of the filter, which OBS may do several times a frame

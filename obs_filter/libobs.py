@@ -40,6 +40,7 @@ OBS_COMBO_TYPE_LIST, OBS_COMBO_FORMAT_STRING = 2, 3
 OBS_PATH_FILE = 0
 OBS_TEXT_INFO = 3
 OBS_TEXT_INFO_NORMAL, OBS_TEXT_INFO_WARNING, OBS_TEXT_INFO_ERROR = 0, 1, 2
+OBS_GROUP_NORMAL, OBS_GROUP_CHECKABLE = 1, 2
 LOG_ERROR, LOG_WARNING, LOG_INFO, LOG_DEBUG = 100, 200, 300, 400
 
 STORE_NAME = "_obs_bg_replace_store"
@@ -123,6 +124,11 @@ _FUNCS = {
     "obs_data_release": (None, [c_void_p]),
     "obs_data_create": (c_void_p, []),
     "obs_data_set_string": (None, [c_void_p, c_char_p, c_char_p]),
+    "obs_data_set_int": (None, [c_void_p, c_char_p, c_longlong]),
+    "obs_data_set_double": (None, [c_void_p, c_char_p, c_double]),
+    "obs_data_set_bool": (None, [c_void_p, c_char_p, c_bool]),
+    "obs_data_has_user_value": (c_bool, [c_void_p, c_char_p]),
+    "obs_data_erase": (None, [c_void_p, c_char_p]),
     "obs_source_update": (None, [c_void_p, c_void_p]),
     "os_get_config_path_ptr": (c_void_p, [c_char_p]),
     # properties
@@ -130,6 +136,11 @@ _FUNCS = {
     "obs_properties_get": (c_void_p, [c_void_p, c_char_p]),
     "obs_properties_add_bool": (c_void_p, [c_void_p, c_char_p, c_char_p]),
     "obs_properties_add_float_slider": (c_void_p, [c_void_p, c_char_p, c_char_p, c_double, c_double, c_double]),
+    "obs_properties_add_float": (c_void_p, [c_void_p, c_char_p, c_char_p, c_double, c_double, c_double]),
+    "obs_properties_add_int": (c_void_p, [c_void_p, c_char_p, c_char_p, c_int, c_int, c_int]),
+    "obs_properties_add_group": (c_void_p, [c_void_p, c_char_p, c_char_p, c_int, c_void_p]),
+    "obs_property_int_set_suffix": (None, [c_void_p, c_char_p]),
+    "obs_property_float_set_suffix": (None, [c_void_p, c_char_p]),
     "obs_properties_add_text": (c_void_p, [c_void_p, c_char_p, c_char_p, c_int]),
     "obs_properties_add_path": (c_void_p, [c_void_p, c_char_p, c_char_p, c_int, c_char_p, c_char_p]),
     "obs_properties_add_list": (c_void_p, [c_void_p, c_char_p, c_char_p, c_int, c_int]),
@@ -343,6 +354,24 @@ class Data:
     def set_string(self, name: str, value: str) -> None:
         self.lib.obs_data_set_string(self.ptr, name.encode(), value.encode())
 
+    def set_value(self, name: str, value) -> None:
+        """Set a bool, int, float or string (by the Python type)."""
+        key = name.encode()
+        if isinstance(value, bool):
+            self.lib.obs_data_set_bool(self.ptr, key, value)
+        elif isinstance(value, int):
+            self.lib.obs_data_set_int(self.ptr, key, value)
+        elif isinstance(value, float):
+            self.lib.obs_data_set_double(self.ptr, key, value)
+        else:
+            self.lib.obs_data_set_string(self.ptr, key, str(value).encode())
+
+    def has_user_value(self, name: str) -> bool:
+        return bool(self.lib.obs_data_has_user_value(self.ptr, name.encode()))
+
+    def erase(self, name: str) -> None:
+        self.lib.obs_data_erase(self.ptr, name.encode())
+
     def set_default(self, name: str, value) -> None:
         key = name.encode()
         if isinstance(value, bool):
@@ -384,6 +413,27 @@ class Properties:
 
     def add_bool(self, name, desc):
         return self.lib.obs_properties_add_bool(self.ptr, name.encode(), desc.encode())
+
+    def add_number(self, name, desc, lo, hi, step, suffix=""):
+        """A spin box (not a slider: OBS shows a number's tooltip on its spin box only, and
+        a lone spin box spans the row). Whole numbers if ``lo``, ``hi`` and ``step`` are ints."""
+        if all(isinstance(v, int) for v in (lo, hi, step)):
+            p = self.lib.obs_properties_add_int(self.ptr, name.encode(), desc.encode(), lo, hi, step)
+            if suffix:
+                self.lib.obs_property_int_set_suffix(p, suffix.encode())
+        else:
+            p = self.lib.obs_properties_add_float(self.ptr, name.encode(), desc.encode(), lo, hi, step)
+            if suffix:
+                self.lib.obs_property_float_set_suffix(p, suffix.encode())
+        return p
+
+    def add_group(self, name, desc, checkable=False):
+        """A group box; returns (its property, a Properties to fill). A checkable group's
+        check box is the bool setting ``name``."""
+        content = Properties()
+        p = self.lib.obs_properties_add_group(self.ptr, name.encode(), desc.encode(),
+                                              OBS_GROUP_CHECKABLE if checkable else OBS_GROUP_NORMAL, content.ptr)
+        return p, content
 
     def add_info(self, name, text, error=False):
         p = self.lib.obs_properties_add_text(self.ptr, name.encode(), text.encode("utf-8", "replace"),

@@ -17,6 +17,7 @@ from matting.errors import MattingError
 from matting.settings import Settings
 
 from . import libobs as ol
+from .capture import COUNTDOWN_S, FRAMES as CAPTURE_DEFAULT_FRAMES, Capture
 
 
 def short_error(exc: BaseException) -> str:
@@ -87,7 +88,7 @@ def _default_grid(h, w):
     return max(1, round(h / f)), max(1, round(w / f))
 
 
-CAPTURE_FRAMES = 30  # frames averaged into a captured plate (about a second)
+CAPTURE_FRAMES = CAPTURE_DEFAULT_FRAMES  # frames averaged into a captured plate (about a second)
 
 # numba's default threading layer must not be entered from two threads at once, and two
 # filters would only fight over the same cores: one pipeline runs at a time.
@@ -121,7 +122,8 @@ class Worker:
         self._seq = 0
         self._applied = None  # (Settings, path) in use, for the log of changes
         self.known_status = ""  # the pipeline's known-background status line
-        self._capture = None  # (path, frames so far) while capturing the room
+        self.capture = None  # obs_filter.capture.Capture of the last "Capture" press
+        self._forget = False  # "Forget captured background" pressed: drop the plate
         self.captured = None  # path of the last plate captured (the filter stores it)
         self.thread = threading.Thread(target=self._run, name=name, daemon=True)
         self.thread.start()
@@ -142,11 +144,18 @@ class Worker:
             self._cond.notify()
             return self._seq
 
-    def capture_background(self, path: str) -> None:
-        """Average the next ``CAPTURE_FRAMES`` frames into the known background's plate and
-        save it to ``path``; :attr:`captured` is then set to the path."""
+    def capture_background(self, path: str, countdown_s: float = COUNTDOWN_S) -> None:
+        """After a countdown, average the next ``CAPTURE_FRAMES`` frames into the known
+        background's plate and save it to ``path`` (:attr:`captured` is then set to the
+        path), unless the model's matte finds a person in them (obs_filter.capture)."""
         with self._cond:
-            self._capture = (path, [])
+            self.capture = Capture(path, countdown_s, CAPTURE_FRAMES)
+
+    def forget_background(self) -> None:
+        """Drop the captured plate (the known background goes back to learning or off)."""
+        with self._cond:
+            self._forget, self.capture = True, None
+            self._cond.notify()
 
     def latest(self):
         return self._result
@@ -235,25 +244,41 @@ class Worker:
             self._bg = None
         self._result = None  # a result of the old settings could show the old background
 
-    def _capture_frame(self, frame) -> None:
-        path, frames = self._capture
-        frames.append(frame[:, :, :3].copy())
-        self.known_status = f"known background: capturing ({len(frames)}/{CAPTURE_FRAMES})"
-        if len(frames) < CAPTURE_FRAMES:
+    def _capture_frame(self, cap, frame, alpha) -> None:
+        """One recorded frame with its matte; when enough: the plate, or a refusal."""
+        self.known_status = f"known background: capturing ({len(cap.frames) + 1}/{cap.want})"
+        if not cap.add(frame, alpha):
             return
-        self._capture = None
-        self.pipeline.capture_background(frames, order="RGB")
-        self.pipeline.known_bg.save(path)
-        self.captured = path
-        ol.log(ol.LOG_INFO, f"{self.thread.name}: background plate captured from {len(frames)} frames → {path}")
+        refusal = cap.verdict()
+        if refusal:
+            cap.finish("refused", refusal)
+            ol.log(ol.LOG_WARNING, f"{self.thread.name}: {refusal}")
+            return
+        try:
+            self.pipeline.capture_background(cap.frames, order="RGB")
+            self.pipeline.known_bg.save(cap.path)
+        except (MattingError, OSError) as exc:
+            cap.finish("failed", f"Capture failed: {short_error(exc)}")
+            ol.log(ol.LOG_WARNING, f"{self.thread.name}: {cap.message}")
+            return
+        n = len(cap.frames)
+        cap.finish("captured", "Empty room captured")
+        self.captured = cap.path
+        ol.log(ol.LOG_INFO, f"{self.thread.name}: background plate captured from {n} frames → {cap.path}")
 
     def _process(self, seq, frame, size, path, epoch) -> None:
-        if self._capture is not None:
-            self._capture_frame(frame)  # before a CPU composite overwrites the frame
+        if self._forget:
+            self._forget = False
+            self.pipeline.set_background_plate(None)
+        cap = self.capture
+        # copied before a CPU composite overwrites the frame
+        recorded = frame[:, :, :3].copy() if cap is not None and cap.recording() else None
         with _PROCESS_LOCK:
             # The GPU path blends on the GPU: the matte alone (no composite to allocate and fill).
             composite, alpha = self.pipeline.process(frame, order="RGB", out=None if path == "gpu" else frame,
                                                      fuse=path != "gpu")
+        if recorded is not None:
+            self._capture_frame(cap, recorded, alpha)
         background = None
         if path == "gpu" and self._bg is not None:
             w, h = size
@@ -263,7 +288,7 @@ class Worker:
                 return
             self._result = Result(seq, path, size, alpha if path == "gpu" else composite, background)
         self.frame_error = None
-        if self._capture is None:
+        if cap is None or not cap.busy():
             self.known_status = getattr(self.pipeline, "known_background_status", "")
         t = dict(getattr(self.pipeline, "timings", {}) or {})
         self.timings = t

@@ -30,25 +30,39 @@ from matting.settings import Settings  # noqa: E402
 
 # -- fakes --------------------------------------------------------------------------------
 class FakeData:
+    """obs_data: user values over defaults (the filter's DEFAULTS, as OBS sets them)."""
+
     def __init__(self, values=None):
-        self.values = dict(P.DEFAULTS)
-        self.values.update(values or {})
+        self.defaults = dict(P.DEFAULTS)
+        self.values = dict(values or {})  # the user values
         self.ptr = self  # ol.Data is the identity in the fakes
 
+    def _get(self, k, empty):
+        return self.values.get(k, self.defaults.get(k, empty))
+
     def get_string(self, k):
-        return str(self.values.get(k, ""))
+        return str(self._get(k, ""))
 
     def get_int(self, k):
-        return int(self.values.get(k, 0))
+        return int(self._get(k, 0))
 
     def get_double(self, k):
-        return float(self.values.get(k, 0.0))
+        return float(self._get(k, 0.0))
 
     def get_bool(self, k):
-        return bool(self.values.get(k, False))
+        return bool(self._get(k, False))
 
     def set_default(self, k, v):
-        self.values.setdefault(k, v)
+        self.defaults[k] = v
+
+    def set_value(self, k, v):
+        self.values[k] = v
+
+    def has_user_value(self, k):
+        return k in self.values
+
+    def erase(self, k):
+        self.values.pop(k, None)
 
 
 class FakeSource:
@@ -194,7 +208,8 @@ def quiet_log(monkeypatch):
 def make_filter(values=None, factory=None, w=1280, h=720):
     src = FakeSource(w, h)
     filt = F.BgReplaceFilter(src, FakeGfx(), factory or (lambda s: FakePipeline(s)), grid)
-    filt.update(FakeData(values))
+    # a colour background unless the test says otherwise (the panel's default is transparent)
+    filt.update(FakeData({"background_type": "color", **(values or {})}))
     return filt
 
 
@@ -228,14 +243,15 @@ def test_defaults_map_to_matting_defaults():
     s, path = P.settings_from_obs(FakeData())
     assert path == "gpu"
     d = Settings()
-    assert s.background == d.background == "#00b140"
+    assert s.background == "transparent"  # as OBS filters do (the library's own default is a colour)
     for k in ("model", "device", "smooth_alpha", "smooth_beta", "roi_margin", "min_area", "keep_largest",
               "temporal_strength"):
         assert getattr(s, k) == getattr(d, k), k
 
 
 def test_settings_mapping():
-    s, path = P.settings_from_obs(FakeData({"background_color": 0xFF0000FF, "compositing": "cpu",
+    s, path = P.settings_from_obs(FakeData({"background_type": "color", "background_color": 0xFF0000FF,
+                                               "compositing": "cpu",
                                                "model": "custom", "model_path": "/m/x.onnx", "device": "cuda",
                                                "temporal_strength": 0.25}))
     assert (s.background, path, s.model, s.device, s.temporal_strength) == ("#ff0000", "cpu", "/m/x.onnx",
@@ -248,7 +264,8 @@ def test_settings_mapping():
 @pytest.mark.parametrize("values, words", [
     ({"background_type": "image", "background_image": ""}, "choose an image"),
     ({"model": "custom", "model_path": ""}, "custom .onnx"),
-    ({"smooth_alpha": 0.0}, "smooth_alpha"),
+    ({"smooth_alpha": 0.0}, "Follow speed (α): expected 1 % to 100 %, got 0 %"),  # an old key, migrated
+    ({"steadiness": 99}, "Edge steadiness"),
     ({"device": "tpu"}, "device"),
 ])
 def test_bad_settings_pass_through_with_one_message(values, words, quiet_log):
@@ -426,14 +443,68 @@ def test_hide_pauses_and_forgets_state():
         filt.close()
 
 
-def test_stats_refresh_is_throttled():
+def test_the_panel_is_refreshed_only_when_the_state_changes(monkeypatch):
+    """Rebuilding the panel closes an open dropdown: never for moving numbers."""
     filt = make_filter()
     try:
         render_until_result(filt)
         filt._last_edit = 0.0
-        for _ in range(10):
-            filt.video_tick(0.5)  # 5 s
-        assert 1 <= filt.source.prop_updates <= 3
+        for _ in range(20):
+            frame(filt)
+            filt.video_tick(0.5)  # plenty of time; fps, timings and CPU move all along
+        base = filt.source.prop_updates
+        assert base <= 2  # starting → waiting → running, each once at most
+        for _ in range(40):
+            frame(filt)
+            time.sleep(0.01)
+        assert filt.source.prop_updates == base == filt.panel_refreshes
+        # a state change (an error) refreshes once; its end refreshes once more
+        filt.size_error = "source size 1x1 is outside 16..8192 pixels per side"
+        for _ in range(5):
+            filt.video_tick(0.1)
+        monkeypatch.setattr(F, "PANEL_MIN_INTERVAL_S", 0.0)
+        filt.video_tick(0.1)
+        assert filt.source.prop_updates == base + 1
+        filt.size_error = None
+        filt.video_tick(0.1)
+        filt.video_tick(0.1)
+        assert filt.source.prop_updates == base + 2
+        # not within the quiet time after an edit: it comes after
+        filt.size_error = "x"
+        filt._last_edit = time.monotonic()
+        filt.video_tick(0.1)
+        assert filt.source.prop_updates == base + 2
+        filt._last_edit = 0.0
+        filt.video_tick(0.1)
+        assert filt.source.prop_updates == base + 3
+    finally:
+        filt.close()
+
+
+def test_status_words_a_streamer_understands():
+    from obs_filter import status
+
+    assert status.panel_status(None) == ("Not running", "info")
+    filt = make_filter(factory=lambda s: FakePipeline(s, 0.02))
+    try:
+        text, _ = status.panel_status(filt)
+        assert text in ("Starting: loading the model…", "Waiting for the first matte…")
+        render_until_result(filt)
+        for _ in range(5):
+            frame(filt)
+            time.sleep(0.05)
+        text, level = status.panel_status(filt)
+        assert text.startswith("Running, ") and " fps" in text and level == "info"
+        time.sleep(1.05)
+        for _ in range(3):
+            frame(filt)
+            time.sleep(0.05)
+        text, _ = status.panel_status(filt)
+        assert "CPU " in text and "% of one core" in text
+        assert "inference" in status.details(filt) and "device CPU" in status.details(filt)
+        filt.source.is_showing = False
+        frame(filt)
+        assert status.panel_status(filt)[0] == "Paused (the source is hidden)"
     finally:
         filt.close()
 
@@ -451,14 +522,25 @@ def test_close_stops_worker_and_frees_gpu():
 
 
 class FakeProps:
-    def __init__(self):
-        self.items = {}
-        self.visible = {}
-        self.callbacks = {}
+    def __init__(self, root=None):
+        self.root = root or self  # a group's content records into its panel
+        self.items = {} if root is None else root.items
+        self.visible = {} if root is None else root.visible
+        self.callbacks = {} if root is None else root.callbacks
+        self.order = [] if root is None else root.order
 
     def _add(self, name, **kw):
+        assert name not in self.items, name
         self.items[name] = kw
+        self.order.append(name)
         return name
+
+    def add_group(self, name, desc, checkable=False):
+        self._add(name, desc=desc, group=True, checkable=checkable)
+        return name, FakeProps(self.root)
+
+    def add_number(self, name, desc, lo, hi, step, suffix=""):
+        return self._add(name, desc=desc, range=(lo, hi), step=step, suffix=suffix)
 
     def add_list(self, name, desc, items):
         return self._add(name, desc=desc, items=items)
@@ -499,24 +581,129 @@ def test_properties_cover_the_settings_within_their_ranges():
         assert name in props.items, name
     assert props.items["stats"]["text"] == "Not running"
     devices = [v for _, v in props.items["device"]["items"]]
-    assert devices == ["auto", "dml", "cuda", "coreml", "cpu"]
-    lo, hi = props.items["temporal_strength"]["range"]
-    for v in (lo, hi):  # the slider's ends are valid settings
-        Settings(temporal_strength=v)
+    assert devices[0] == "auto" and devices[-1] == "cpu"
+    for key, field in P.PERCENT_KEYS.items():  # the spin boxes' ends are valid settings
+        assert props.items[key]["range"] == P.RANGES[key][:2]
+        for v in P.RANGES[key][:2]:
+            Settings(**{field: v / 100})
     props.callbacks["background_type"](props, FakeData({"background_type": "image"}))
     assert props.visible == {"background_image": True, "background_video": False, "background_fit": True,
-                             "blur_strength": False, "background_color": False}
+                             "blur_pct": False, "background_color": False, "background_help": False}
     props.callbacks["background_type"](props, FakeData({"background_type": "blur"}))
-    assert [k for k, v in props.visible.items() if v] == ["blur_strength"]
+    assert [k for k, v in props.visible.items() if v] == ["blur_pct"]
 
 
-def test_adaptive_rate_property():
+def test_the_panel_is_grouped_with_advanced_folded_and_every_control_explained():
     props = FakeProps()
     P.build_properties(props, None)
-    assert sorted(v for _, v in props.items["adaptive_rate"]["items"]) == ["balanced", "off", "saver"]
-    assert P.DEFAULTS["adaptive_rate"] == Settings().adaptive_rate == "balanced"
-    base = dict(P.DEFAULTS, background_type="color")
-    assert P.settings_from_obs(FakeData(dict(base, adaptive_rate="saver")))[0].adaptive_rate == "saver"
+    groups = [n for n in props.order if props.items[n].get("group")]
+    assert [props.items[g]["desc"] for g in groups] == ["Background", "Tuning", "Static camera", "Advanced"]
+    assert props.items["show_advanced"]["checkable"] and P.DEFAULTS["show_advanced"] is False
+    # folded: every advanced control hidden; unfolded: shown (the custom model path only for "custom")
+    props.callbacks["show_advanced"](props, FakeData())
+    assert not any(props.visible[n] for n in P.ADVANCED)
+    props.callbacks["show_advanced"](props, FakeData({"show_advanced": True}))
+    assert all(props.visible[n] for n in P.ADVANCED if n != "model_path") and not props.visible["model_path"]
+    # OBS shows no tooltip on a button: each has a visible line of text right under it
+    for name, item in props.items.items():
+        if item.get("group") or "text" in item:
+            continue
+        if "key" in item:  # a button
+            nxt = props.order[props.order.index(name) + 1]
+            assert "text" in props.items[nxt], name
+        else:
+            assert item.get("tooltip"), f"{name} has no tooltip"
+            assert all(len(line) <= 72 for line in item["tooltip"].splitlines()), name  # wrapped
+    # streamer words: the symbol beside a plain name, units on the numbers
+    assert props.items["follow_speed"]["desc"] == "Follow speed (α)" and props.items["follow_speed"]["suffix"] == " %"
+    assert "(β)" in props.items["follow_trend"]["desc"]
+    assert "%" in props.items["min_blob"]["suffix"]
+
+
+def test_device_list_offers_only_what_this_onnxruntime_has():
+    from obs_filter import ortinfo
+
+    assert ortinfo.available_devices(["CPUExecutionProvider"]) == ["auto", "cpu"]
+    assert ortinfo.available_devices(["CUDAExecutionProvider", "CPUExecutionProvider"]) == ["auto", "cuda", "cpu"]
+    import onnxruntime as ort
+
+    props = FakeProps()
+    P.build_properties(props, None)
+    offered = [v for _, v in props.items["device"]["items"]]
+    assert offered == ortinfo.available_devices(ort.get_available_providers())
+    if "DmlExecutionProvider" not in ort.get_available_providers():
+        assert "dml" not in offered and "coreml" not in offered or sys.platform == "darwin"
+
+
+def test_presets_are_consistent_data():
+    from obs_filter import presets
+
+    assert set(presets.PRESETS) == {"quality", "balanced", "light"}
+    for name, values in presets.PRESETS.items():
+        assert set(values) == set(presets.PRESET_KEYS), name
+        data = FakeData(dict(values))
+        s, _ = P.settings_from_obs(data)  # each preset is a valid setting
+        assert presets.preset_of(P.panel_values(data)) == name
+        assert name in presets.LABELS
+    # the default preset is the defaults, which are the library's tuned values
+    assert presets.preset_of(P.panel_values(FakeData())) == presets.DEFAULT_PRESET == P.DEFAULTS["preset"]
+    s, _ = P.settings_from_obs(FakeData())
+    d = Settings()
+    for k in ("smooth_alpha", "smooth_beta", "min_area", "temporal_strength", "adaptive_rate", "model"):
+        assert getattr(s, k) == getattr(d, k), k
+
+
+def test_picking_a_preset_writes_its_values_and_moving_one_shows_custom():
+    props = FakeProps()
+    P.build_properties(props, None)
+    data = FakeData()
+    # OBS calls every modified callback when it builds the panel: nothing changes then
+    for name in ("preset", "follow_speed", "steadiness", "adaptive_rate", "model"):
+        assert props.callbacks[name](props, data) is False, name
+    assert data.values == {}
+    data.set_value("preset", "light")  # picked
+    assert props.callbacks["preset"](props, data) is True
+    assert data.get_string("adaptive_rate") == "saver" and data.get_string("model") == "landscape"
+    assert props.callbacks["preset"](props, data) is False  # the rebuilt panel: stays
+    data.set_value("follow_speed", 55)  # a value moved by hand
+    assert props.callbacks["follow_speed"](props, data) is True and data.get_string("preset") == "custom"
+    data.set_value("follow_speed", 56)  # moved again: no second rebuild
+    assert props.callbacks["follow_speed"](props, data) is False and data.get_string("preset") == "custom"
+    assert props.callbacks["preset"](props, data) is False  # custom writes nothing
+    assert data.get_int("follow_speed") == 56
+    data.set_value("follow_speed", 80)  # back to the preset's values: its name again
+    assert props.callbacks["follow_speed"](props, data) is True and data.get_string("preset") == "light"
+    data.set_value("model", "general")  # a preset value in Advanced counts too
+    assert props.callbacks["model"](props, data) is True and data.get_string("preset") == "custom"
+    s, _ = P.settings_from_obs(data)
+    assert s.model == "general" and s.smooth_alpha == 0.8 and s.adaptive_rate == "saver"
+
+
+def test_settings_saved_with_the_old_keys_still_load():
+    # saved before the panel had percent keys and presets: fractions under the field names
+    old = {"smooth_alpha": 0.5, "smooth_beta": 0.3, "min_area": 0.002, "temporal_strength": 0.6,
+           "roi_margin": 0.25, "edge_detail": 0.9, "blur_strength": 0.7, "light_wrap": 0.2,
+           "background_type": "color"}
+    data = FakeData(old)
+    s, _ = P.settings_from_obs(data)
+    assert (s.smooth_alpha, s.smooth_beta, s.min_area, s.temporal_strength, s.roi_margin, s.edge_detail,
+            s.blur_strength, s.light_wrap) == (0.5, 0.3, 0.002, 0.6, 0.25, 0.9, 0.7, 0.2)
+    assert s.background == "#00b140"
+    assert not any(k in data.values for k in P.PERCENT_KEYS.values())  # converted, erased
+    assert data.values["follow_speed"] == 50 and data.values["min_blob"] == 0.2
+    assert data.values["preset"] == "custom"  # its values are not a preset's: kept, not overwritten
+    # an old filter with the tuned values gets the preset they match
+    data = FakeData({"temporal_strength": 0.9, "background_type": "color"})
+    P.settings_from_obs(data)
+    assert data.values["preset"] == "balanced" and data.values["steadiness"] == 90
+    # a script setting an old key later still wins (the newest write)
+    data.set_value("temporal_strength", 0.0)
+    s, _ = P.settings_from_obs(data)
+    assert s.temporal_strength == 0.0 and data.values["preset"] == "custom"
+    # a new filter is left alone: no user values written
+    data = FakeData()
+    P.settings_from_obs(data)
+    assert data.values == {}
 
 
 def test_features_the_shader_cannot_do_switch_to_cpu_compositing():
@@ -573,8 +760,9 @@ def test_script_reload_rebinds_and_keeps_filters_working(fake_obs, monkeypatch, 
     old_filter_mod = sys.modules["obs_filter.filter"]
     mod.script_load(None)
     src = FakeSource()
+    src.data = FakeData({"background_type": "color"})
     sources[src.ptr] = src
-    key = st.handler.create(FakeData(), src.ptr)
+    key = st.handler.create(src.data, src.ptr)
     filt = st.instances[key]
     render_until_result(filt)
 
