@@ -1064,6 +1064,9 @@ class KnownPipeline(FakePipeline):
     def capture_background(self, frames, order=None):
         self.known_bg.capture(frames, order)
 
+    def set_background_plate(self, image):
+        self.known_bg.set_plate(image) if image is not None else self.known_bg.clear()
+
     @property
     def known_background_status(self):
         return self.known_bg.status
@@ -1121,3 +1124,70 @@ def test_a_worker_stopped_while_waiting_for_the_lock_loads_no_model():
     worker.thread.join(5)
     assert not worker.thread.is_alive()
     assert made == [] and worker.pipeline is None
+
+
+class PersonPipeline(KnownPipeline):
+    """Someone stands in the middle of the picture (a third of it) in the model's matte."""
+
+    def process(self, frame, order="BGR", out=None, fuse=True):
+        composite, alpha = super().process(frame, order, out, fuse)
+        h, w = alpha.shape
+        alpha[:, w // 3: 2 * w // 3] = 255
+        return composite, alpha
+
+
+def test_capture_counts_down_and_refuses_a_picture_with_someone_in_it(tmp_path, monkeypatch):
+    from obs_filter import status
+
+    for mod in _libobs_modules():
+        monkeypatch.setattr(mod, "config_dir", lambda name: str(tmp_path), raising=False)
+    filt = make_filter(factory=PersonPipeline)
+    try:
+        render_until_result(filt)
+        t0 = time.monotonic()
+        filt.capture_background()
+        frame(filt)
+        text, level = status.panel_status(filt)
+        assert text == "Capture: step out of the picture, 3…" and level == "warning"
+        assert filt.worker.capture.state_key() == ("countdown", 3)
+        assert wait_until(lambda: (frame(filt), not filt.worker.capture.busy())[1], 20)
+        assert time.monotonic() - t0 >= 3.0  # nothing recorded before the countdown ended
+        text, level = status.panel_status(filt)
+        assert "Capture refused: someone is still in the picture" in text and level == "warning"
+        assert "33 % of it" in text
+        assert not getattr(filt.source, "set_settings", None)  # no plate stored
+        assert not list(tmp_path.glob("*.png")) and filt.worker.pipeline.known_bg.plate is None
+    finally:
+        filt.close()
+
+
+def test_an_empty_room_is_captured_and_can_be_forgotten(tmp_path, monkeypatch):
+    from obs_filter import capture, status
+
+    for mod in _libobs_modules():
+        monkeypatch.setattr(mod, "config_dir", lambda name: str(tmp_path), raising=False)
+    filt = make_filter(factory=KnownPipeline)
+    try:
+        render_until_result(filt)
+        filt.capture_background()
+        assert wait_until(lambda: (frame(filt), getattr(filt.source, "set_settings", None))[1], 20)
+        assert "Empty room captured" in status.panel_status(filt)[0]
+        assert filt.worker.pipeline.known_bg.plate is not None
+        filt.update(filt.source.data)
+        filt.forget_background()
+        assert filt.source.set_settings[-1] == ("background_plate", "")
+        filt.update(filt.source.data)
+        assert wait_until(lambda: (frame(filt), filt.worker.pipeline.known_bg.plate is None)[1], 5)
+        assert "captured" not in status.panel_status(filt)[0]
+    finally:
+        filt.close()
+    # the rule: a person in a minority of the frames leaves no trace in the median plate
+    cap = capture.Capture("x.png", 0.0, 8, now=0.0)
+    person = np.full((10, 10), 255, np.uint8)
+    empty = np.zeros((10, 10), np.uint8)
+    for alpha in [person] + [empty] * 7:
+        cap.add(np.zeros((10, 10, 3), np.uint8), alpha)
+    assert cap.verdict() is None
+    for _ in range(2):
+        cap.add(np.zeros((10, 10, 3), np.uint8), person)
+    assert cap.verdict() is not None  # 3 of 10 frames
