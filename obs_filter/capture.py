@@ -84,4 +84,4 @@ class Capture:
         left = self.seconds_left(now)
         if left > 0:
             return f"Capture: step out of the picture, {left}…", "warning"
-        return f"Capture: recording the empty room ({len(self.frames)}/{self.want}), stay out…", "warning"
+        return "Capture: recording the empty room, stay out of the picture…", "warning"

@@ -68,7 +68,6 @@ class BgReplaceFilter:
         self._panel_state = None  # obs_filter.status.state_key at the last panel refresh
         self._panel_at = 0.0
         self.panel_refreshes = 0  # obs_source_update_properties calls (tests count them)
-        self.show_details = False  # "Show statistics" pressed: the panel shows the numbers
         self.counters = Counters()
         self.timing = "sync"  # or "latency" (obs_filter.properties)
         self.ring = FrameRing()  # the last frames on the GPU

@@ -294,8 +294,8 @@ def _on_forget(filt) -> None:
     filt.forget_background()
 
 
-def _on_details(filt) -> None:
-    filt.show_details = True  # the rebuilt panel (the button's True) shows the numbers
+def _on_details(_filt) -> None:
+    """Nothing to do: the button's click rebuilds the panel, with the numbers of now."""
 
 
 def _device_items(current: str) -> list[tuple[str, str]]:
@@ -433,9 +433,9 @@ def build_properties(props, filt) -> None:
     p = g.add_path("background_plate", "Empty-room picture", IMAGE_FILTER)
     props.set_tooltip(p, tip("The picture of the empty room the Capture button saved (any photo of the empty "
                              "room from this camera works)."))
-    g.add_button("details_button", "Show statistics", _on_details, getattr(filt, "key", None))
-    p = g.add_info("details", status.details(filt) if getattr(filt, "show_details", False)
-                   else "Press “Show statistics” for the model's timings (they are not refreshed by themselves, "
-                        "so the panel stays still).")
-    props.set_tooltip(p, tip("Timings as of the last press: the model's time per frame, the whole pipeline's, "
-                             "OBS's render time for this filter, the compositing path and the picture's delay."))
+    g.add_button("details_button", "Refresh statistics", _on_details, getattr(filt, "key", None))
+    p = g.add_info("details", status.details(filt))
+    props.set_tooltip(p, tip("As of when this panel was opened or “Refresh statistics” pressed (they do not "
+                             "update by themselves, so the panel stays still): the model's time per frame, the "
+                             "whole pipeline's, OBS's render time for this filter, the compositing path and "
+                             "the picture's delay."))

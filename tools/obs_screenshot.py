@@ -1,0 +1,135 @@
+#!/usr/bin/env python3
+"""A screenshot of the filter's properties panel in a real OBS window (for the docs).
+
+Starts OBS (the tests' headless setup: Xvfb, a temporary HOME, the script preloaded)
+with a window manager (openbox), a person image as the camera and the filter
+"Background Replace" on it; waits for its first matte; opens the source's Filters
+dialog through obs-websocket (OpenInputFiltersDialog); sizes it with xdotool; and saves
+the dialog with ImageMagick's ``import``, cropped to the dialog and reduced to a
+palette PNG, to docs/obs_panel.png (or --out).
+
+    python3 tools/obs_screenshot.py [--out docs/obs_panel.png] [--advanced] [--settings JSON]
+
+Needs: obs, Xvfb, openbox, xdotool, import (Debian: obs-studio xvfb openbox xdotool
+imagemagick), the venv OBS loads the packages from ($OBS_BG_TEST_VENV or .venv-obs) and
+obsws-python. It says what is missing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests" / "obs"))
+
+TOOLS = {"obs": "obs-studio", "Xvfb": "xvfb", "openbox": "openbox", "xdotool": "xdotool", "import": "imagemagick"}
+W, H, FPS = 640, 360, 10
+DIALOG_W, DIALOG_H = 980, 1040
+MAX_BYTES = 300_000
+
+
+def missing_tools() -> list[str]:
+    return [f"{tool} (Debian package {pkg})" for tool, pkg in TOOLS.items() if shutil.which(tool) is None]
+
+
+def xdotool(display: str, *args: str) -> str:
+    out = subprocess.run(["xdotool", *args], env=dict(os.environ, DISPLAY=display), capture_output=True,
+                         text=True, timeout=20)
+    return out.stdout.strip()
+
+
+def find_window(display: str, title: str, timeout: float = 30.0) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ids = xdotool(display, "search", "--name", title).split()
+        if ids:
+            return ids[-1]
+        time.sleep(0.3)
+    raise RuntimeError(f"no window titled {title!r} appeared in {timeout:.0f} s")
+
+
+def wait_running(obs, timeout: float) -> None:
+    """Until the filter has drawn a matte (its panel's numbers line says so)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if "panel-probe: details: inference" in obs.log_text():
+            return
+        time.sleep(0.5)
+    raise RuntimeError(f"the filter did not run within {timeout:.0f} s")
+
+
+def shrink(png: Path) -> None:
+    """A palette PNG (a screenshot of a dialog has few colours), under MAX_BYTES."""
+    for colours in (256, 128, 64):
+        subprocess.run(["convert", str(png), "-strip", "-colors", str(colours), f"PNG8:{png}"], check=True,
+                       timeout=60)
+        if png.stat().st_size <= MAX_BYTES:
+            return
+    raise RuntimeError(f"{png} is {png.stat().st_size} bytes (> {MAX_BYTES})")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--out", type=Path, default=ROOT / "docs" / "obs_panel.png")
+    ap.add_argument("--advanced", action="store_true", help="unfold the Advanced group")
+    ap.add_argument("--settings", default="{}", help="the filter's settings (JSON)")
+    ap.add_argument("--timeout", type=float, default=240.0, help="seconds to wait for the first matte")
+    args = ap.parse_args(argv)
+
+    missing = missing_tools()
+    if missing:
+        print("missing: " + ", ".join(missing) + "\n(apt-get install --no-install-recommends obs-studio xvfb "
+              "openbox xdotool imagemagick)", file=sys.stderr)
+        return 2
+    import obs_harness as oh
+
+    why = oh.missing_requirements()
+    if why:
+        print(f"cannot start OBS: {why}", file=sys.stderr)
+        return 2
+    import cv2
+    import person_clip
+
+    settings = json.loads(args.settings)
+    if args.advanced:
+        settings["show_advanced"] = True
+    with tempfile.TemporaryDirectory(prefix="obs-screenshot-") as tmp:
+        tmp = Path(tmp)
+        image = tmp / "person.png"
+        cv2.imwrite(str(image), person_clip.person_image(W, H)[:, :, ::-1])
+        (tmp / "home").mkdir()
+        probe = ROOT / "tests" / "obs" / "panel_probe.py"
+        with oh.Obs(tmp / "home", image, W, H, FPS, extra_scripts=[probe],
+                    env={"OBS_BG_PANEL_PROBE_FILTER": "Background Replace"},
+                    filters=[(oh.FILTER_KIND, "Background Replace", settings)]) as obs:
+            wm = subprocess.Popen(["openbox"], env=dict(os.environ, DISPLAY=obs.display),
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            try:
+                wait_running(obs, args.timeout)
+                obs.ws.send("OpenInputFiltersDialog", {"inputName": "photo"})
+                win = find_window(obs.display, "Filters for")
+                xdotool(obs.display, "windowmove", win, "0", "0")
+                xdotool(obs.display, "windowsize", win, str(DIALOG_W), str(DIALOG_H))
+                time.sleep(3.0)  # the dialog lays itself out and draws the preview
+                args.out.parent.mkdir(parents=True, exist_ok=True)
+                subprocess.run(["import", "-display", obs.display, "-window", win, str(args.out)], check=True,
+                               timeout=60)
+                shrink(args.out)
+            finally:
+                obs.close()
+                wm.terminate()
+                wm.wait(timeout=10)
+    print(f"{args.out}: {args.out.stat().st_size} bytes")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
