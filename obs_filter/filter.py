@@ -220,6 +220,7 @@ class BgReplaceFilter:
 
     def _refresh_panel(self) -> None:
         """Rebuild an open panel when the filter's state changed (never for numbers)."""
+        status.sample_cpu(self)
         state = status.state_key(self)
         if state == self._panel_state:
             return

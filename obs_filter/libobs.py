@@ -435,10 +435,11 @@ class Properties:
                                               OBS_GROUP_CHECKABLE if checkable else OBS_GROUP_NORMAL, content.ptr)
         return p, content
 
-    def add_info(self, name, text, error=False):
+    def add_info(self, name, text, error=False, warning=False):
         p = self.lib.obs_properties_add_text(self.ptr, name.encode(), text.encode("utf-8", "replace"),
                                              OBS_TEXT_INFO)
-        self.lib.obs_property_text_set_info_type(p, OBS_TEXT_INFO_ERROR if error else OBS_TEXT_INFO_NORMAL)
+        kind = OBS_TEXT_INFO_ERROR if error else OBS_TEXT_INFO_WARNING if warning else OBS_TEXT_INFO_NORMAL
+        self.lib.obs_property_text_set_info_type(p, kind)
         return p
 
     def add_button(self, name, text, func, key):

@@ -316,7 +316,7 @@ def build_properties(props, filt) -> None:
 
     current = filt.settings if filt is not None else None
     text, level = status.panel_status(filt)
-    props.add_info("stats", text, error=level == "error")
+    props.add_info("stats", text, error=level == "error", warning=level == "warning")
 
     # -- Background
     _, g = props.add_group("group_background", "Background")
@@ -326,10 +326,9 @@ def build_properties(props, filt) -> None:
     props.on_modified(p, _on_background_type)
     props.set_tooltip(p, tip("What replaces your room. Transparent keeps only you: any source below this one "
                              "in the scene's Sources list shows through."))
-    p = g.add_info("background_help", "To put a picture or a scene behind you: add an Image, Media or "
-                                      "Scene source and drag it below this source in the Sources list.")
-    props.set_tooltip(p, tip("OBS draws the sources of a scene from the bottom of the list up: with a "
-                             "transparent background, whatever is below shows where your room was."))
+    # (a text row shows its tooltip instead of its text in OBS: text rows have none)
+    g.add_info("background_help", "To put a picture, a video or a scene behind you: add an Image, Media or "
+                                  "Scene source and drag it below this source in the scene's Sources list.")
     p = g.add_path("background_image", "Image", IMAGE_FILTER)
     props.set_tooltip(p, tip("A picture file (PNG, JPG…), scaled to the source's size as Fit says."))
     p = g.add_path("background_video", "Video", VIDEO_FILTER)
@@ -381,16 +380,14 @@ def build_properties(props, filt) -> None:
                              "changes. Costs CPU while active."))
     g.add_button("capture_background", "Capture empty room (3-second countdown)", _on_capture,
                  getattr(filt, "key", None))
-    p = g.add_info("capture_help", "Press, step out of the picture within 3 s and stay out for about "
-                                   "a second. If someone is still seen, nothing is kept.")
-    props.set_tooltip(p, tip("The room without you becomes a clean plate: around you the matte is then "
-                             "solved from the colours (hair-level edges). Costs CPU while it is active "
-                             "(about 3x the matte's time on 2 cores)."))
+    g.add_info("capture_help", "Press, step out of the picture within 3 s and stay out for about a second: "
+                               "the empty room then sharpens your edges (hair). If someone is still seen, "
+                               "nothing is kept. Costs CPU while active.")
     g.add_button("forget_background", "Forget captured background", _on_forget, getattr(filt, "key", None))
     g.add_info("forget_help", "Goes back to the model alone (the plate's file is kept).")
 
     # -- Advanced (folded: its check box shows it)
-    p, g = props.add_group("show_advanced", "Advanced", checkable=True)
+    p, g = props.add_group("show_advanced", "Advanced (tick to show)", checkable=True)
     props.on_modified(p, _on_advanced)
     p = g.add_list("model", "Model", [("General (256×256, close-ups)", "general"),
                                       ("Landscape (144×256, faster)", "landscape"),
@@ -434,8 +431,5 @@ def build_properties(props, filt) -> None:
     props.set_tooltip(p, tip("The picture of the empty room the Capture button saved (any photo of the empty "
                              "room from this camera works)."))
     g.add_button("details_button", "Refresh statistics", _on_details, getattr(filt, "key", None))
-    p = g.add_info("details", status.details(filt))
-    props.set_tooltip(p, tip("As of when this panel was opened or “Refresh statistics” pressed (they do not "
-                             "update by themselves, so the panel stays still): the model's time per frame, the "
-                             "whole pipeline's, OBS's render time for this filter, the compositing path and "
-                             "the picture's delay."))
+    # as of the panel's build: numbers that update by themselves would rebuild the panel
+    g.add_info("details", status.details(filt))

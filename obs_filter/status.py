@@ -41,9 +41,15 @@ def state_key(filt) -> tuple:
     return ("running", filt.path, _known_word(filt), cap_key)
 
 
-def _cpu_percent(filt) -> float | None:
-    """The worker's busy time as a share of one core since the last call (≥ 1 s ago)."""
-    now, busy = time.monotonic(), filt.worker.total_ms
+def _worker_cpu_ms(filt) -> float:
+    """CPU time the worker's thread has used (ms), as it last read its own clock."""
+    return getattr(filt.worker, "cpu_ms", 0.0)
+
+
+def sample_cpu(filt) -> float | None:
+    """The worker's CPU time as a share of one core, over the last second or more
+    (sampled on every frame, so that a panel built now has a recent value)."""
+    now, busy = time.monotonic(), _worker_cpu_ms(filt)
     last = getattr(filt, "_cpu_sample", None)
     if last is None:
         filt._cpu_sample, filt._cpu_pct = (now, busy), None
@@ -72,7 +78,7 @@ def panel_status(filt) -> tuple[str, str]:
     elif filt.worker.frames == 0 and filt.worker.total_frames == 0:
         text = "Waiting for the first matte…"
     else:
-        cpu = _cpu_percent(filt)
+        cpu = getattr(filt, "_cpu_pct", None)
         text = f"Running, {filt.worker.fps:.0f} fps" + (f", CPU {cpu:.0f} % of one core" if cpu is not None else "")
         known = _known_word(filt)
         if known:

@@ -117,6 +117,7 @@ class Worker:
         self.frames = 0
         self.sum_inference = self.sum_total = 0.0
         self.total_frames, self.total_ms = 0, 0.0  # never reset (obs_filter.stats)
+        self.cpu_ms = 0.0  # CPU time of this thread so far (its own clock, read after each frame)
         self._bg = None  # (spec, matting Background) for the GPU path's image backgrounds
         self._last_done = None
         self._seq = 0
@@ -297,6 +298,7 @@ class Worker:
         self.sum_total += t.get("total", 0.0)
         self.total_frames += 1
         self.total_ms += t.get("total", 0.0)
+        self.cpu_ms = 1e3 * time.thread_time()
         now = time.perf_counter()
         if self._last_done is not None:
             dt = max(now - self._last_done, 1e-6)

@@ -447,11 +447,12 @@ def test_the_panel_is_refreshed_only_when_the_state_changes(monkeypatch):
     """Rebuilding the panel closes an open dropdown: never for moving numbers."""
     filt = make_filter()
     try:
+        from obs_filter import status
+
         render_until_result(filt)
         filt._last_edit = 0.0
-        for _ in range(20):
-            frame(filt)
-            filt.video_tick(0.5)  # plenty of time; fps, timings and CPU move all along
+        # the panel catches up with the state (refreshes are at least 0.9 s apart)
+        assert wait_until(lambda: (frame(filt), filt._panel_state == status.state_key(filt))[1], 5)
         base = filt.source.prop_updates
         assert base <= 2  # starting → waiting → running, each once at most
         for _ in range(40):
@@ -557,8 +558,8 @@ class FakeProps:
     def add_bool(self, name, desc):
         return self._add(name, desc=desc)
 
-    def add_info(self, name, text, error=False):
-        return self._add(name, text=text, error=error)
+    def add_info(self, name, text, error=False, warning=False):
+        return self._add(name, text=text, error=error, warning=warning)
 
     def set_tooltip(self, prop, text):
         self.items[prop]["tooltip"] = text
@@ -597,7 +598,8 @@ def test_the_panel_is_grouped_with_advanced_folded_and_every_control_explained()
     props = FakeProps()
     P.build_properties(props, None)
     groups = [n for n in props.order if props.items[n].get("group")]
-    assert [props.items[g]["desc"] for g in groups] == ["Background", "Tuning", "Static camera", "Advanced"]
+    assert [props.items[g]["desc"] for g in groups] == ["Background", "Tuning", "Static camera",
+                                                                 "Advanced (tick to show)"]
     assert props.items["show_advanced"]["checkable"] and P.DEFAULTS["show_advanced"] is False
     # folded: every advanced control hidden; unfolded: shown (the custom model path only for "custom")
     props.callbacks["show_advanced"](props, FakeData())

@@ -32,8 +32,12 @@ sys.path.insert(0, str(ROOT / "tests" / "obs"))
 
 TOOLS = {"obs": "obs-studio", "Xvfb": "xvfb", "openbox": "openbox", "xdotool": "xdotool", "import": "imagemagick"}
 W, H, FPS = 640, 360, 10
-DIALOG_W, DIALOG_H = 980, 1040
+SCREEN = "1920x1440x24"  # the whole panel is taller than the tests' 1080-px screen
+DIALOG_W, DIALOG_H = 1300, 1420
 MAX_BYTES = 300_000
+# the preview / panel splitter's handle (measured in OBS 29's dialog: at 46 % of its height),
+# and where it goes (the preview shrinks to a strip, the panel shows whole)
+SPLITTER_Y, SPLITTER_TO = int(0.4625 * DIALOG_H), 60
 
 
 def missing_tools() -> list[str]:
@@ -54,6 +58,27 @@ def find_window(display: str, title: str, timeout: float = 30.0) -> str:
             return ids[-1]
         time.sleep(0.3)
     raise RuntimeError(f"no window titled {title!r} appeared in {timeout:.0f} s")
+
+
+def tall_obs(oh):
+    """obs_harness.Obs on a SCREEN-sized Xvfb screen (the harness starts 1920x1080)."""
+
+    class TallObs(oh.Obs):
+        def start(self, timeout=60.0):
+            real = subprocess.Popen
+
+            def popen(cmd, *a, **kw):
+                if cmd and cmd[0] == "Xvfb":
+                    cmd = [SCREEN if c == "1920x1080x24" else c for c in cmd]
+                return real(cmd, *a, **kw)
+
+            subprocess.Popen = popen
+            try:
+                return super().start(timeout)
+            finally:
+                subprocess.Popen = real
+
+    return TallObs
 
 
 def wait_running(obs, timeout: float) -> None:
@@ -107,7 +132,7 @@ def main(argv=None) -> int:
         cv2.imwrite(str(image), person_clip.person_image(W, H)[:, :, ::-1])
         (tmp / "home").mkdir()
         probe = ROOT / "tests" / "obs" / "panel_probe.py"
-        with oh.Obs(tmp / "home", image, W, H, FPS, extra_scripts=[probe],
+        with tall_obs(oh)(tmp / "home", image, W, H, FPS, extra_scripts=[probe],
                     env={"OBS_BG_PANEL_PROBE_FILTER": "Background Replace"},
                     filters=[(oh.FILTER_KIND, "Background Replace", settings)]) as obs:
             wm = subprocess.Popen(["openbox"], env=dict(os.environ, DISPLAY=obs.display),
@@ -118,15 +143,26 @@ def main(argv=None) -> int:
                 win = find_window(obs.display, "Filters for")
                 xdotool(obs.display, "windowmove", win, "0", "0")
                 xdotool(obs.display, "windowsize", win, str(DIALOG_W), str(DIALOG_H))
-                time.sleep(3.0)  # the dialog lays itself out and draws the preview
+                time.sleep(2.0)  # the dialog lays itself out
+                # Drag the splitter between the preview and the panel up, so the panel shows
+                # whole (its handle sits here in OBS 29's dialog at this size; a miss only
+                # leaves the preview big).
+                x, y0, y1 = str(int(DIALOG_W * 0.63)), str(SPLITTER_Y), str(SPLITTER_TO)
+                xdotool(obs.display, "mousemove", "--window", win, x, y0, "mousedown", "1", "mousemove",
+                        "--window", win, x, str((SPLITTER_Y + SPLITTER_TO) // 2), "mousemove", "--window", win,
+                        x, y1, "mouseup", "1")
+                xdotool(obs.display, "mousemove", "--window", win, "5", str(DIALOG_H - 5))  # no hover
+                time.sleep(2.0)
                 args.out.parent.mkdir(parents=True, exist_ok=True)
                 subprocess.run(["import", "-display", obs.display, "-window", win, str(args.out)], check=True,
                                timeout=60)
                 shrink(args.out)
             finally:
-                obs.close()
+                # the window manager first: it reparents windows, and Obs.close looks for
+                # OBS's main window among the root's children
                 wm.terminate()
                 wm.wait(timeout=10)
+                obs.close()
     print(f"{args.out}: {args.out.stat().st_size} bytes")
     return 0
 
