@@ -113,11 +113,21 @@ def panel_values(data) -> dict:
     return {k: _get(data, k) for k in presets.PRESET_KEYS}
 
 
+SETTINGS_VERSION = 2  # 2: percent keys, presets, transparent by default (2026-12-08)
+
+
 def migrate(data) -> None:
     """Settings saved by an older version (or set by a script with the old keys, e.g.
     ``temporal_strength``: 0.9) → today's keys: each old fraction becomes the panel's
     percent and the old key is erased, so the newest write of either key wins. A filter
-    saved before presets existed gets the preset its values match, or Custom."""
+    saved before presets existed gets the preset its values match, or Custom. A filter
+    saved before version 2 that never chose a background keeps the colour it had (the
+    default then); one with no saved values at all cannot be told from a new one."""
+    if not data.has_user_value("settings_version"):
+        if any(data.has_user_value(k) for k in (*DEFAULTS, *PERCENT_KEYS.values())) \
+                and not data.has_user_value("background_type"):
+            data.set_value("background_type", "color")
+        data.set_value("settings_version", SETTINGS_VERSION)
     had_preset = data.has_user_value("preset")
     converted = False
     for key, old in PERCENT_KEYS.items():

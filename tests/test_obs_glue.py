@@ -662,7 +662,7 @@ def test_picking_a_preset_writes_its_values_and_moving_one_shows_custom():
     # OBS calls every modified callback when it builds the panel: nothing changes then
     for name in ("preset", "follow_speed", "steadiness", "adaptive_rate", "model"):
         assert props.callbacks[name](props, data) is False, name
-    assert data.values == {}
+    assert set(data.values) <= {"settings_version"}
     data.set_value("preset", "light")  # picked
     assert props.callbacks["preset"](props, data) is True
     assert data.get_string("adaptive_rate") == "saver" and data.get_string("model") == "landscape"
@@ -702,10 +702,16 @@ def test_settings_saved_with_the_old_keys_still_load():
     data.set_value("temporal_strength", 0.0)
     s, _ = P.settings_from_obs(data)
     assert s.temporal_strength == 0.0 and data.values["preset"] == "custom"
-    # a new filter is left alone: no user values written
+    # a new filter gets only the version mark (and is transparent)
     data = FakeData()
-    P.settings_from_obs(data)
-    assert data.values == {}
+    s, _ = P.settings_from_obs(data)
+    assert data.values == {"settings_version": P.SETTINGS_VERSION} and s.background == "transparent"
+    # an old one that never chose a background keeps the old default, a colour
+    data = FakeData({"min_area": 0.02})
+    s, _ = P.settings_from_obs(data)
+    assert s.background == "#00b140" and data.values["background_type"] == "color"
+    s, _ = P.settings_from_obs(FakeData({"settings_version": 2, "min_blob": 2.0}))  # a new one: transparent
+    assert s.background == "transparent"
 
 
 def test_features_the_shader_cannot_do_switch_to_cpu_compositing():

@@ -37,7 +37,7 @@ DIALOG_W, DIALOG_H = 1300, 1420
 MAX_BYTES = 300_000
 # the preview / panel splitter's handle (measured in OBS 29's dialog: at 46 % of its height),
 # and where it goes (the preview shrinks to a strip, the panel shows whole)
-SPLITTER_Y, SPLITTER_TO = int(0.4625 * DIALOG_H), 60
+SPLITTER_TO = 60  # where the preview / panel splitter goes (the preview shrinks to a strip)
 
 
 def missing_tools() -> list[str]:
@@ -79,6 +79,49 @@ def tall_obs(oh):
                 subprocess.Popen = real
 
     return TallObs
+
+
+def grab(display: str, win: str, path: Path) -> None:
+    xdotool(display, "mousemove", "--window", win, "5", str(DIALOG_H - 5))  # no hover highlight
+    time.sleep(1.0)
+    subprocess.run(["import", "-display", display, "-window", win, str(path)], check=True, timeout=60)
+
+
+def find_grip(png: Path) -> tuple[int, int] | None:
+    """(x, y) of the splitter's grip between the preview and the panel: a row of six
+    small light dots ("⋯") with dark rows above and below it, in the right pane."""
+    import cv2
+    import numpy as np
+
+    grey = cv2.imread(str(png), cv2.IMREAD_GRAYSCALE)
+    h, w = grey.shape
+    x0, x1 = int(0.3 * w), w - 20
+    on = grey[:, x0:x1] > 60
+    found = None
+    for y in range(10, h - 10):
+        row = on[y]
+        if not 6 <= row.sum() <= 30 or on[y - 3].any() or on[y + 4].any():
+            continue
+        edges = np.flatnonzero(np.diff(row.astype(np.int8)) == 1)
+        if len(edges) == 6 and edges[-1] - edges[0] < 30:
+            found = (x0 + int(edges.mean()), y)
+    return found
+
+
+def drag_splitter_up(display: str, win: str, probe: Path) -> bool:
+    """Drag the splitter between the preview and the panel up, so the panel shows whole."""
+    grab(display, win, probe)
+    grip = find_grip(probe)
+    if grip is None:
+        print("the preview/panel splitter was not found: the preview stays big", file=sys.stderr)
+        return False
+    x, y = (str(v) for v in grip)
+    # with pauses: Qt must see each step (a mouseup it missed drags the splitter along
+    # with the next move of the pointer)
+    xdotool(display, "mousemove", "--window", win, x, y, "sleep", "0.3", "mousedown", "1", "sleep", "0.3",
+            "mousemove", "--window", win, x, str((grip[1] + SPLITTER_TO) // 2), "sleep", "0.3",
+            "mousemove", "--window", win, x, str(SPLITTER_TO), "sleep", "0.3", "mouseup", "1", "sleep", "0.5")
+    return True
 
 
 def wait_running(obs, timeout: float) -> None:
@@ -144,18 +187,9 @@ def main(argv=None) -> int:
                 xdotool(obs.display, "windowmove", win, "0", "0")
                 xdotool(obs.display, "windowsize", win, str(DIALOG_W), str(DIALOG_H))
                 time.sleep(2.0)  # the dialog lays itself out
-                # Drag the splitter between the preview and the panel up, so the panel shows
-                # whole (its handle sits here in OBS 29's dialog at this size; a miss only
-                # leaves the preview big).
-                x, y0, y1 = str(int(DIALOG_W * 0.63)), str(SPLITTER_Y), str(SPLITTER_TO)
-                xdotool(obs.display, "mousemove", "--window", win, x, y0, "mousedown", "1", "mousemove",
-                        "--window", win, x, str((SPLITTER_Y + SPLITTER_TO) // 2), "mousemove", "--window", win,
-                        x, y1, "mouseup", "1")
-                xdotool(obs.display, "mousemove", "--window", win, "5", str(DIALOG_H - 5))  # no hover
-                time.sleep(2.0)
+                drag_splitter_up(obs.display, win, tmp / "probe.png")
                 args.out.parent.mkdir(parents=True, exist_ok=True)
-                subprocess.run(["import", "-display", obs.display, "-window", win, str(args.out)], check=True,
-                               timeout=60)
+                grab(obs.display, win, args.out)
                 shrink(args.out)
             finally:
                 # the window manager first: it reparents windows, and Obs.close looks for
