@@ -49,14 +49,17 @@ def _worker_cpu_ms(filt) -> float:
 def sample_cpu(filt) -> float | None:
     """The worker's CPU time as a share of one core, over the last second or more
     (sampled on every frame, so that a panel built now has a recent value)."""
-    now, busy = time.monotonic(), _worker_cpu_ms(filt)
+    now, busy, frames = time.monotonic(), _worker_cpu_ms(filt), filt.worker.total_frames
     last = getattr(filt, "_cpu_sample", None)
     if last is None:
-        filt._cpu_sample, filt._cpu_pct = (now, busy), None
+        filt._cpu_sample, filt._cpu_pct = (now, busy, frames), None
         return None
     if now - last[0] >= 1.0:
-        filt._cpu_pct = 100.0 * (busy - last[1]) / (1e3 * (now - last[0]))
-        filt._cpu_sample = (now, busy)
+        # a window that starts after the first frame (the worker reads its clock after each
+        # frame: before that, model loading would count as 0 %)
+        if last[2] > 0 and frames > last[2]:
+            filt._cpu_pct = 100.0 * (busy - last[1]) / (1e3 * (now - last[0]))
+        filt._cpu_sample = (now, busy, frames)
     return getattr(filt, "_cpu_pct", None)
 
 

@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT / "tests" / "obs"))
 TOOLS = {"obs": "obs-studio", "Xvfb": "xvfb", "openbox": "openbox", "xdotool": "xdotool", "import": "imagemagick"}
 W, H, FPS = 640, 360, 10
 SCREEN = "1920x1440x24"  # the whole panel is taller than the tests' 1080-px screen
-DIALOG_W, DIALOG_H = 1300, 1420
+DIALOG_W, DIALOG_H = 1300, 1280
 MAX_BYTES = 300_000
 # the preview / panel splitter's handle (measured in OBS 29's dialog: at 46 % of its height),
 # and where it goes (the preview shrinks to a strip, the panel shows whole)
@@ -125,10 +125,11 @@ def drag_splitter_up(display: str, win: str, probe: Path) -> bool:
 
 
 def wait_running(obs, timeout: float) -> None:
-    """Until the filter has drawn a matte (its panel's numbers line says so)."""
+    """Until the filter runs and its panel has the CPU share (a second after the first matte)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if "panel-probe: details: inference" in obs.log_text():
+        if "panel-probe: status: Running" in obs.log_text():
+            time.sleep(4.0)  # the CPU share needs a second or more of frames after the first
             return
         time.sleep(0.5)
     raise RuntimeError(f"the filter did not run within {timeout:.0f} s")
