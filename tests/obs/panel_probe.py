@@ -7,6 +7,7 @@ its properties panel meets it:
   emits and what makes an open panel rebuild itself): "panel-probe: rebuilds N";
 * logs the panel's status line (property "stats") whenever its words change, and the
   numbers line (property "details") whenever it changes;
+* logs whether the Advanced group's controls are hidden ("advanced folded True");
 * presses "Capture empty room" (the panel's own button, obs_property_button_clicked)
   once the file ``$OBS_BG_PANEL_PROBE_DIR/capture`` exists.
 """
@@ -17,7 +18,7 @@ import obspython as obs
 
 _DIR = os.environ.get("OBS_BG_PANEL_PROBE_DIR", "")
 _FILTER = os.environ.get("OBS_BG_PANEL_PROBE_FILTER", "bg")
-_state = {"connected": False, "rebuilds": 0, "status": None, "details": None, "pressed": False}
+_state = {"connected": False, "rebuilds": 0, "status": None, "details": None, "pressed": False, "folded": None}
 
 
 def _on_update_properties(_calldata):
@@ -45,6 +46,11 @@ def _tick():
             if words != _state["status"]:
                 _state["status"] = words
                 obs.script_log(obs.LOG_INFO, f"panel-probe: status: {status}")
+            # the Advanced group's controls as OBS built them (its modified callbacks ran)
+            folded = not obs.obs_property_visible(obs.obs_properties_get(props, "model"))
+            if folded != _state["folded"]:
+                _state["folded"] = folded
+                obs.script_log(obs.LOG_INFO, f"panel-probe: advanced folded {folded}")
             details = obs.obs_property_description(obs.obs_properties_get(props, "details")) or ""
             if details != _state["details"]:
                 _state["details"] = details

@@ -65,6 +65,7 @@ def test_panel_stays_still_and_capture_with_someone_in_the_picture_is_refused(ob
         wait_probe(obs, lambda ln: ln.startswith("status: Running"), 180, "the filter to run")
         wait_probe(obs, lambda ln: ln.startswith("details: inference"), 60, "the numbers")
         obs.ws.send("OpenInputFiltersDialog", {"inputName": "photo"})
+        assert probe_lines(obs, 0, "advanced folded") == ["advanced folded True"]  # folded by default
 
         # 60 s, nobody touches anything: no rebuild, while the numbers move.
         time.sleep(3.0)  # the state settles (the first numbers, the CPU sample)
@@ -91,6 +92,9 @@ def test_panel_stays_still_and_capture_with_someone_in_the_picture_is_refused(ob
         log = obs.log_text()
         assert "background plate captured" not in log
         assert rebuilds(obs) > after  # the countdown and the outcome were shown (state changes)
+        # unfolded by its check box (the group's bool setting): the Advanced controls show
+        obs.ws.set_source_filter_settings("photo", "bg", {"show_advanced": True}, True)
+        wait_probe(obs, lambda ln: ln == "advanced folded False", 30, "Advanced to unfold", start)
         rc = obs.close()
         log = obs.log_text()
     assert rc == 0
