@@ -114,6 +114,7 @@ def panel_values(data) -> dict:
 
 
 SETTINGS_VERSION = 2  # 2: percent keys, presets, transparent by default (2026-12-08)
+NEW_KEYS = (*PERCENT_KEYS, "preset", "show_advanced", "settings_version")  # keys version 1 did not have
 
 
 def migrate(data) -> None:
@@ -124,7 +125,8 @@ def migrate(data) -> None:
     saved before version 2 that never chose a background keeps the colour it had (the
     default then); one with no saved values at all cannot be told from a new one."""
     if not data.has_user_value("settings_version"):
-        if any(data.has_user_value(k) for k in (*DEFAULTS, *PERCENT_KEYS.values())) \
+        old = [k for k in (*DEFAULTS, *PERCENT_KEYS.values()) if k not in NEW_KEYS]
+        if any(data.has_user_value(k) for k in old) and not any(data.has_user_value(k) for k in NEW_KEYS) \
                 and not data.has_user_value("background_type"):
             data.set_value("background_type", "color")
         data.set_value("settings_version", SETTINGS_VERSION)

@@ -709,6 +709,8 @@ def test_settings_saved_with_the_old_keys_still_load():
     assert s.background == "#00b140" and data.values["background_type"] == "color"
     s, _ = P.settings_from_obs(FakeData({"settings_version": 2, "min_blob": 2.0}))  # a new one: transparent
     assert s.background == "transparent"
+    s, _ = P.settings_from_obs(FakeData({"show_advanced": True, "device": "cpu"}))  # new keys: new code
+    assert s.background == "transparent"
 
 
 def test_features_the_shader_cannot_do_switch_to_cpu_compositing():
