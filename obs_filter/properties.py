@@ -442,6 +442,6 @@ def build_properties(props, filt) -> None:
     p = g.add_path("background_plate", "Empty-room picture", IMAGE_FILTER)
     props.set_tooltip(p, tip("The picture of the empty room the Capture button saved (any photo of the empty "
                              "room from this camera works)."))
-    g.add_button("details_button", "Refresh statistics", _on_details, getattr(filt, "key", None))
+    g.add_button("details_button", "Refresh the statistics below", _on_details, getattr(filt, "key", None))
     # as of the panel's build: numbers that update by themselves would rebuild the panel
     g.add_info("details", status.details(filt))

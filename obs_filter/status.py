@@ -5,7 +5,7 @@ closes, a shown tooltip goes (docs/OBS.md). So the panel is refreshed only when 
 filter's *state* changes (:func:`state_key`: starting, waiting for the first matte,
 running, paused, an error, a capture's countdown and outcome, the known background's
 state), never because a number moved. Numbers are shown as of the panel's last build;
-"Refresh statistics" rebuilds it on request.
+"Refresh the statistics below" rebuilds it on request.
 """
 
 from __future__ import annotations
