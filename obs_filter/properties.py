@@ -121,27 +121,47 @@ def migrate(data) -> None:
     """Settings saved by an older version (or set by a script with the old keys, e.g.
     ``temporal_strength``: 0.9) → today's keys: each old fraction becomes the panel's
     percent and the old key is erased, so the newest write of either key wins. A filter
-    saved before presets existed gets the preset its values match, or Custom. A filter
     saved before version 2 that never chose a background keeps the colour it had (the
-    default then); one with no saved values at all cannot be told from a new one."""
+    default then); one with no saved values at all cannot be told from a new one. Then
+    the preset is squared with the values (:func:`sync_preset`)."""
     if not data.has_user_value("settings_version"):
         old = [k for k in (*DEFAULTS, *PERCENT_KEYS.values()) if k not in NEW_KEYS]
         if any(data.has_user_value(k) for k in old) and not any(data.has_user_value(k) for k in NEW_KEYS) \
                 and not data.has_user_value("background_type"):
             data.set_value("background_type", "color")
         data.set_value("settings_version", SETTINGS_VERSION)
-    had_preset = data.has_user_value("preset")
-    converted = False
     for key, old in PERCENT_KEYS.items():
         if data.has_user_value(old):
             data.set_value(key, to_panel(key, data.get_double(old)))
             data.erase(old)
-            converted = True
-    if not had_preset and (converted or any(data.has_user_value(k) for k in presets.PRESET_KEYS)):
-        data.set_value("preset", presets.preset_of(panel_values(data)))
-    elif converted and data.get_string("preset") != presets.CUSTOM:
-        # a script changed a tuning value: the panel says Custom if it left the preset
-        data.set_value("preset", presets.preset_of(panel_values(data)))
+    sync_preset(data)
+
+
+def _applied(data) -> str:
+    """The preset whose values were last written ("preset_applied", kept beside "preset")."""
+    return data.get_string("preset_applied") or presets.DEFAULT_PRESET
+
+
+def sync_preset(data) -> None:
+    """On every settings change (the panel's own callbacks do the same at once): a preset
+    newly picked (by a script too) writes its values; values that left the preset (a
+    script, an older version's settings) make it the preset they match, else Custom."""
+    name = data.get_string("preset") or presets.DEFAULT_PRESET
+    if name in presets.PRESETS and name != _applied(data):
+        _write_preset(data, name)
+    elif name != presets.CUSTOM and not presets.matches(name, panel_values(data)):
+        _set_preset(data, presets.preset_of(panel_values(data)))
+
+
+def _write_preset(data, name: str) -> None:
+    for key, value in presets.PRESETS[name].items():
+        data.set_value(key, value)
+    data.set_value("preset_applied", name)
+
+
+def _set_preset(data, name: str) -> None:
+    data.set_value("preset", name)
+    data.set_value("preset_applied", name)
 
 
 def colour_to_hex(abgr: int) -> str:
@@ -278,14 +298,16 @@ def _on_model(props, data) -> bool:
 
 
 def _on_preset(_props, data) -> bool:
-    """A preset picked: write its values (OBS also calls this whenever the panel is built:
-    then the values already match and nothing is written)."""
+    """A preset picked: write its values. OBS also calls this whenever it builds the panel:
+    then the preset is the one last applied and nothing is written."""
     name = data.get_string("preset")
-    if name not in presets.PRESETS or presets.matches(name, panel_values(data)):
+    if name == _applied(data):
         return False
-    for key, value in presets.PRESETS[name].items():
-        data.set_value(key, value)
-    return True
+    if name in presets.PRESETS:
+        _write_preset(data, name)
+        return True
+    data.set_value("preset_applied", name)  # Custom picked: the values stay
+    return False
 
 
 def _on_tuning(_props, data) -> bool:
@@ -294,7 +316,7 @@ def _on_tuning(_props, data) -> bool:
     name = presets.preset_of(panel_values(data))
     if data.get_string("preset") == name:
         return False
-    data.set_value("preset", name)
+    _set_preset(data, name)
     return True
 
 

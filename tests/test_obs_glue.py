@@ -678,6 +678,23 @@ def test_picking_a_preset_writes_its_values_and_moving_one_shows_custom():
     assert s.model == "general" and s.smooth_alpha == 0.8 and s.adaptive_rate == "saver"
 
 
+def test_a_script_picking_a_preset_or_moving_a_value_gets_what_the_panel_would_do():
+    # (obs-websocket's SetSourceFilterSettings runs no panel callback: the update does it)
+    data = FakeData({"preset": "quality"})
+    s, _ = P.settings_from_obs(data)
+    assert s.adaptive_rate == "off" and data.values["preset_applied"] == "quality"
+    data.set_value("follow_speed", 40)
+    s, _ = P.settings_from_obs(data)
+    assert s.smooth_alpha == 0.4 and data.values["preset"] == "custom"
+    props = FakeProps()
+    P.build_properties(props, None)
+    assert props.callbacks["preset"](props, data) is False  # the panel built later writes nothing
+    assert data.get_int("follow_speed") == 40
+    data.set_value("preset", "light")
+    P.settings_from_obs(data)
+    assert data.get_int("follow_speed") == 80 and data.get_string("model") == "landscape"
+
+
 def test_settings_saved_with_the_old_keys_still_load():
     # saved before the panel had percent keys and presets: fractions under the field names
     old = {"smooth_alpha": 0.5, "smooth_beta": 0.3, "min_area": 0.002, "temporal_strength": 0.6,
@@ -694,7 +711,7 @@ def test_settings_saved_with_the_old_keys_still_load():
     # an old filter with the tuned values gets the preset they match
     data = FakeData({"temporal_strength": 0.9, "background_type": "color"})
     P.settings_from_obs(data)
-    assert data.values["preset"] == "balanced" and data.values["steadiness"] == 90
+    assert data.get_string("preset") == "balanced" and data.values["steadiness"] == 90
     # a script setting an old key later still wins (the newest write)
     data.set_value("temporal_strength", 0.0)
     s, _ = P.settings_from_obs(data)
