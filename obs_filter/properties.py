@@ -25,9 +25,8 @@ from . import presets
 
 _D = Settings()
 
-# Panel key → (Settings field, factor): the panel shows field × factor (percent). Settings
-# saved before 2026-12-08 kept the fields themselves under the field's name (fractions);
-# migrate() converts those.
+# Panel key → Settings field: the panel shows the field in percent. Settings saved before
+# 2026-12-08 kept the field itself under its own name (a fraction); migrate() converts them.
 PERCENT_KEYS = {
     "follow_speed": "smooth_alpha",
     "follow_trend": "smooth_beta",
