@@ -347,7 +347,7 @@ def room_regions(match, d2, s2, noise2, mean, var, gain, offset, box, radius: in
         return None
     lab, n = label_listed(ys, xs, index)
     count = room_vouch(ys, xs, lab, n, mean, var, gain, offset, np.float32(noise2), box[1], box[0], d2, s2, radius,
-                       np.float32(3 * ROOM_RESID), np.float32(3 * ROOM_TEXTURE))
+                       np.float32(3 * ROOM_RESID), np.float32(3 * ROOM_TEXTURE), pixels)
     room = count >= pixels
     room[0] = False
     return (ys, xs, room[lab].view(np.uint8)) if room.any() else None

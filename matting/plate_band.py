@@ -160,16 +160,20 @@ def label_listed(ys, xs, index):
 
 
 @njit(cache=True)
-def room_vouch(ys, xs, lab, n, mean, var, gain, offset, noise2, y0, x0, d2, s2, radius, resid, texture):
+def room_vouch(ys, xs, lab, n, mean, var, gain, offset, noise2, y0, x0, d2, s2, radius, resid, texture, cap):
     """Per label of the plate-matching regions (listed pixels ``(ys, xs)`` of the box with
     their labels ``lab``, 1…n−1, from :func:`label_listed`), how many of its pixels vouch
     that it is the room seen unchanged: over the ``(2·radius + 1)²`` window (reflect-101 in
     the box) the mean ``|I − B|²`` is below ``resid`` × the mean σ², and the plate's colour
     variance ``Σ_c (E[B_c²] − E[B_c]²)`` is above ``texture`` × (plate variance + ``noise2``)
-    there."""
+    there. A count stops at ``cap`` (the caller's threshold): the region is then decided and
+    its other pixels are not tested (a large piece of room under the matte, 118 k pixels at
+    720p on a generated sequence, cost 18 ms a frame when every pixel was tested)."""
     h, w = d2.shape
     count = np.zeros(n, np.int64)
     for k in range(ys.size):
+        if count[lab[k]] >= cap:
+            continue
         y, x = ys[k], xs[k]
         sd = ss = sb0 = sb1 = sb2 = sbb = np.float32(0.0)  # scalars: no allocation per pixel
         for dy in range(-radius, radius + 1):

@@ -119,11 +119,15 @@ def test_room_vouch_matches_box_filters(seed):
     # Thresholds near the data's typical values, so both outcomes occur.
     resid, texture = np.float32(rng.uniform(0.5, 3)), np.float32(rng.uniform(0.5, 200))
     rest = (mean, var, gain, offset, np.float32(4.0), y0, x0, d2, s2, radius, resid, texture)
-    got, want = K.room_vouch(ys, xs, lab, n, *rest), room_vouch_numpy(labels, n, *rest)
+    big = ys.size + 1  # a cap no count reaches: every pixel tested
+    got, want = K.room_vouch(ys, xs, lab, n, *rest, big), room_vouch_numpy(labels, n, *rest)
     # Per listed pixel, the count of its region; float32 window sums in another order: a
     # pixel right at a threshold may flip.
     got_px, want_px = got[lab], want[labels[ys, xs]]
     assert np.abs(got_px - want_px).sum() <= max(1, 0.01 * want_px.sum())
+    # With a cap, each count is the uncapped one stopped there (the caller's threshold).
+    for cap in (1, 3, 10):
+        np.testing.assert_array_equal(K.room_vouch(ys, xs, lab, n, *rest, cap), np.minimum(got, cap))
 
 
 @pytest.mark.parametrize("seed", range(8))
