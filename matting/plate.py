@@ -677,7 +677,7 @@ class KnownBackground:
         # A learnt plate is sure of only part of the box; where it is not, the fusion would
         # leave the model's α, so those pixels are not solved (on a held-out 1080p sequence
         # whose model matte is soft over a fifth of the box, that was 250 ms a frame).
-        ys, xs = band_pixels(view, inner, d2, s2, self.plate.weight, y0, x0, rel)
+        ys, xs = band_pixels(view, inner, d2, s2, self.plate.weight, y0, x0, _CORE_MIN, rel)
         new_box = (x0, y0, x1, y1)
         if foreground is not None:
             # Halo-removal colours where the composite reads them, from the grid means;
