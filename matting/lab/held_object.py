@@ -151,6 +151,10 @@ def punch_gaps(alpha: np.ndarray, anchors):
     return new, alpha - new
 
 
+def _u8(x):
+    return cv2.convertScaleAbs(x, alpha=255.0)
+
+
 def _far_colour(plate: np.ndarray, rng: np.random.Generator):
     """A saturated colour far from the room's mean colour (float BGR in [0, 1])."""
     mean = plate.reshape(-1, 3).mean(axis=0) / 255
@@ -206,13 +210,13 @@ def generate_sequence(item: dict, out: Path, size=G.SIZE, frames: int = G.FRAMES
         image = big_a[..., None] * big_f + (1 - big_a[..., None]) * canvas
         if camera == "noisy":
             image = G._degrade(image, k, rng, params)
-        u8 = lambda x: cv2.convertScaleAbs(x, alpha=255.0)  # noqa: E731
-        cv2.imwrite(str(folder / "images" / f"{k:05d}.jpg"), u8(image), [cv2.IMWRITE_JPEG_QUALITY, params["jpeg_quality"]])
-        cv2.imwrite(str(folder / "alpha" / f"{k:05d}.png"), u8(big_a))
-        cv2.imwrite(str(folder / "fgr" / f"{k:05d}.jpg"), u8(big_f * (big_a > 0)[..., None]),
+        cv2.imwrite(str(folder / "images" / f"{k:05d}.jpg"), _u8(image),
+                    [cv2.IMWRITE_JPEG_QUALITY, params["jpeg_quality"]])
+        cv2.imwrite(str(folder / "alpha" / f"{k:05d}.png"), _u8(big_a))
+        cv2.imwrite(str(folder / "fgr" / f"{k:05d}.jpg"), _u8(big_f * (big_a > 0)[..., None]),
                     [cv2.IMWRITE_JPEG_QUALITY, 95])
-        cv2.imwrite(str(folder / "object" / f"{k:05d}.png"), u8(ao))
-        cv2.imwrite(str(folder / "gaps" / f"{k:05d}.png"), u8(taken))
+        cv2.imwrite(str(folder / "object" / f"{k:05d}.png"), _u8(ao))
+        cv2.imwrite(str(folder / "gaps" / f"{k:05d}.png"), _u8(taken))
     meta = {"sequence": item["name"], "generator": "matting.lab.held_object", "seed": item["seed"],
             "source": source.name, "background": {"file": item["background"].name}, "size": [w, h],
             "gaps": [list(map(float, g)) for g in anchors or []], **params,
