@@ -197,6 +197,31 @@ def room_vouch(ys, xs, lab, n, mean, var, gain, offset, noise2, y0, x0, d2, s2, 
 
 
 @njit(cache=True)
+def region_fit(ys, xs, lab, n, d2, s2, mean, gain, offset, y0, x0):
+    """Per label of the listed pixels (``lab``, 1…n−1, as for :func:`room_vouch`): the pixel
+    count, the sum of ``d2 / (3·s2)`` (how closely the region matches the plate, in units
+    of its noise σ² per channel) and the count of its pixels where the plate is clipped
+    (``B = gain·mean + offset`` ≥ 250 or ≤ 5 in every channel: there the camera's noise is
+    gone and anything as bright, or as dark, fits it). ``mean`` is frame-sized, the box's
+    top-left is ``(y0, x0)``."""
+    count = np.zeros(n, np.int64)
+    clipped = np.zeros(n, np.int64)
+    fit = np.zeros(n, np.float64)
+    for k in range(ys.size):
+        y, x = ys[k], xs[k]
+        count[lab[k]] += 1
+        fit[lab[k]] += d2[y, x] / (np.float32(3.0) * s2[y, x])
+        hi = lo = True
+        for c in range(3):
+            b = mean[y0 + y, x0 + x, c] * gain[c] + offset[c]
+            hi = hi and b >= 250
+            lo = lo and b <= 5
+        if hi or lo:
+            clipped[lab[k]] += 1
+    return count, fit, clipped
+
+
+@njit(cache=True)
 def band_pixels(view, inner, d2, s2, weight, y0, x0, core_min, rel):
     """The pixels the solve can change, as (ys, xs) int32 in row order: not ``inner`` (the
     model's sure interior), where the plate has some confidence (``weight`` above

@@ -150,6 +150,35 @@ def test_label_listed_is_opencvs_partition(seed):
     assert len(pairs) == len(set(lab.tolist())) == len(set(cv.tolist()))
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_region_fit_matches_bincount(seed):
+    rng = np.random.default_rng(350 + seed)
+    h, w = rng.integers(2, 40, 2)
+    match = (rng.random((h, w)) < 0.5).astype(np.uint8)
+    n, labels = cv2.connectedComponents(match, connectivity=4)
+    ys, xs = K.listed(match)
+    lab, _ = K.label_listed(ys, xs, np.full((h, w), -1, np.int32))
+    d2 = rng.uniform(0, 50, (h, w)).astype(np.float32)
+    s2 = rng.uniform(1, 20, (h, w)).astype(np.float32)
+    H, W = h + 5, w + 7
+    y0, x0 = int(rng.integers(0, 6)), int(rng.integers(0, 8))
+    mean = rng.choice([0.0, 3.0, 128.0, 252.0, 255.0], (H, W, 3)).astype(np.float32)
+    gain = rng.uniform(0.98, 1.02, 3).astype(np.float32)
+    offset = rng.uniform(-1, 1, 3).astype(np.float32)
+    size, fit, clipped = K.region_fit(ys, xs, lab, n, d2, s2, mean, gain, offset, y0, x0)
+    # OpenCV's labels and ours are the same partition in another numbering: compare per pixel.
+    want_size = np.bincount(labels.ravel(), minlength=n)
+    want_fit = np.bincount(labels.ravel(), (d2 / (3 * s2)).ravel().astype(np.float64), minlength=n)
+    b = _box_of(mean, y0, x0, h, w) * gain + offset
+    clip = ((b >= 250).all(axis=2) | (b <= 5).all(axis=2)) & (match > 0)
+    want_clipped = np.bincount(labels[clip], minlength=n)
+    cv = labels[ys, xs]
+    np.testing.assert_array_equal(size[lab], want_size[cv])
+    np.testing.assert_allclose(fit[lab], want_fit[cv], rtol=1e-5)
+    np.testing.assert_array_equal(clipped[lab], want_clipped[cv])
+    assert size[0] == 0
+
+
 # ---- band_pixels ---------------------------------------------------------------------------------
 @pytest.mark.parametrize("seed", range(8))
 def test_band_pixels_match_numpy(seed):
