@@ -56,6 +56,7 @@ class BgReplaceFilter:
         self._shown_seq = None  # result already uploaded
         self._bg_uploaded = None
         self._mask_tex = self._comp_tex = self._bg_tex = None
+        self._uploaded = {}  # purpose → (array, texture) of the edge options' textures
         self.active = True
         self.render_ms = 0.0
         self.renders = 0
@@ -380,9 +381,12 @@ class BgReplaceFilter:
                 return gfx.draw_source(self.source)
         elif res.background is not None:
             if res.background is not self._bg_uploaded or self._bg_tex is None:
-                self._bg_tex = gfx.upload("background", res.background, keep=2)
+                # a new picture per matte for video and blur (small), once for an image
+                self._bg_tex = gfx.upload("background", res.background, keep=3)
                 self._bg_uploaded = res.background
             kind = {"background": self._bg_tex}
+            if res.wrap is not None:
+                kind["wrap"] = self._texture("wrap", res.wrap)
         elif bg.startswith("#"):
             kind = {"colour": self.colour}
         else:  # image background not prepared yet (settings just changed): the frame as is
@@ -390,13 +394,26 @@ class BgReplaceFilter:
                 return gfx.draw_source(self.source)
             gfx.draw(old, w, h)
             return True
+        if kind and res.edge is not None:  # halo removal, light wrap
+            kind["edge"] = self._texture("edge", res.edge)
         if old:
             gfx.draw_blend(old, self._mask_tex, w, h, **kind)
         elif gfx.draw_source(self.source):
+            if "edge" in kind:
+                kind["halo"] = self.settings.halo_removal
             gfx.draw_over(self._mask_tex, w, h, **kind)
         else:
             return False
         return True
+
+    def _texture(self, purpose: str, array):
+        """The texture of ``array`` (an edge-option array of the shown matte), uploaded
+        once per array."""
+        tex = self._uploaded.get(purpose)
+        if tex is None or tex[0] is not array:
+            tex = (array, self.gfx.upload(purpose, array))
+            self._uploaded[purpose] = tex
+        return tex[1]
 
     def _count(self, drawn: int, matte: int, first: bool) -> None:
         """Once per frame: the matte's age, the picture's delay, the ring's size."""
@@ -420,3 +437,4 @@ class BgReplaceFilter:
         self.worker.stop()
         self.gfx.destroy(enter_graphics)
         self._mask_tex = self._comp_tex = self._bg_tex = None
+        self._uploaded = {}

@@ -8,7 +8,6 @@ obs_data into validated :class:`matting.settings.Settings` and the compositing p
 from __future__ import annotations
 
 from matting.errors import MattingError
-from matting.io import VIDEO_SUFFIXES
 from matting.settings import Settings
 
 _D = Settings()
@@ -33,8 +32,8 @@ DEFAULTS = {
     "temporal_strength": float(_D.temporal_strength),
     "adaptive_rate": _D.adaptive_rate,
     "edge_detail": float(_D.edge_detail),
-    # Halo removal and light wrap need the CPU composite (the GPU shader blends α·I +
-    # (1−α)·B only), so in OBS they are opt-in and the fast GPU path stays the default.
+    # Opt-in in OBS: halo removal costs the worker its colour means and the shader a
+    # second matte-sized texture (both paths do it; docs/OBS.md has the cost).
     "halo_removal": False,
     "light_wrap": 0.0,
     "known_background": bool(_D.known_background),
@@ -86,7 +85,8 @@ def settings_from_obs(data) -> tuple[Settings, str]:
         known_background=data.get_bool("known_background"),
         background_plate=data.get_string("background_plate").strip(),
     )
-    path = "cpu" if data.get_string("compositing") == "cpu" or needs_cpu_composite(settings) else "gpu"
+    # Every background and edge option has its shader: CPU compositing only when asked for.
+    path = "cpu" if data.get_string("compositing") == "cpu" else "gpu"
     return settings, path
 
 
@@ -98,13 +98,6 @@ def timing_from_obs(data) -> str:
     with the newest matte, which may trail a movement)."""
     t = data.get_string("timing")
     return t if t in TIMINGS else "sync"
-
-
-def needs_cpu_composite(settings: Settings) -> bool:
-    """Features the GPU shader does not do: a per-frame background (video, blur), the
-    estimated foreground colour (halo removal) and light wrap."""
-    return (settings.background == "blur" or settings.halo_removal or settings.light_wrap > 0
-            or settings.background.lower().endswith(tuple(VIDEO_SUFFIXES)))
 
 
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.webp *.tif *.tiff);;All files (*.*)"
@@ -177,10 +170,10 @@ def build_properties(props, filt) -> None:
     props.set_tooltip(p, "Skip the model while nothing moves at your outline; it runs at once when you move")
     p = props.add_float("edge_detail", "Edge detail (0 = soft)", 0.0, 1.0, 0.01)
     props.set_tooltip(p, "How closely the matte's edge follows the picture's edges (hair, shoulders)")
-    p = props.add_bool("halo_removal", "Halo removal (CPU compositing)")
-    props.set_tooltip(p, "Removes the old room's colour from the soft edge; composites on the CPU")
-    p = props.add_float("light_wrap", "Light wrap (CPU compositing)", 0.0, 1.0, 0.01)
-    props.set_tooltip(p, "Spills a little of the new background onto the edge; composites on the CPU")
+    p = props.add_bool("halo_removal", "Halo removal")
+    props.set_tooltip(p, "Removes the old room's colour from the soft edge")
+    p = props.add_float("light_wrap", "Light wrap", 0.0, 1.0, 0.01)
+    props.set_tooltip(p, "Spills a little of the new background onto the edge")
     p = props.add_button("capture_background", "Capture background (step out of the picture first)",
                          _on_capture, getattr(filt, "key", None))
     props.set_tooltip(p, "Averages about a second of the empty room into a plate: around you the matte is then "

@@ -110,10 +110,11 @@ class FakeGfx:
         self.draws.append(("plain", "source"))
         return True
 
-    def draw_over(self, mask, w, h, colour=None, background=None):
+    def draw_over(self, mask, w, h, colour=None, background=None, edge=None, wrap=None, halo=False):
         kind = "image" if background is not None else "colour"
         assert self.draws[-1] == ("plain", "source")  # over the frame just drawn: one drawing
         self.draws[-1] = ("over", kind)
+        self.extras = {"background": background, "edge": edge, "wrap": wrap, "halo": halo}
 
     def next_frame(self):
         self.frame += 1
@@ -140,10 +141,11 @@ class FakeGfx:
     def draw(self, tex, w, h):
         self.draws.append(("plain", tex[0]))
 
-    def draw_blend(self, image, mask, w, h, colour=None, background=None):
+    def draw_blend(self, image, mask, w, h, colour=None, background=None, edge=None, wrap=None):
         kind = "image" if background is not None else "colour" if colour is not None else "transparent"
         self.draws.append(("blend", kind))
         self.blended = image
+        self.extras = {"background": background, "edge": edge, "wrap": wrap}
 
     def destroy(self, enter=True):
         self.destroyed = True
@@ -321,6 +323,61 @@ def test_transparent_and_image_backgrounds_use_their_shaders(tmp_path):
         render_until_result(filt)
         assert filt.gfx.draws[-1] in (("blend", "image"), ("over", "image"))
         assert ("background", (720, 1280, 4)) in filt.gfx.uploads
+    finally:
+        filt.close()
+
+
+class EdgePipeline(FakePipeline):
+    """A fake pipeline with what the GPU path's edge options read: a soft matte, its box
+    and colour means, and a light-wrap gain on its grid."""
+
+    def process(self, frame, order="BGR", out=None, fuse=True):
+        _, alpha = super().process(frame, order, out, fuse)
+        h, w = alpha.shape
+        alpha[:, : w // 2] = 255
+        alpha[:, w // 2: w // 2 + 4] = 128
+        self.edge_colours = ((0, 0, w, h), (np.full((2, 2, 3), 200, np.float32), np.full((2, 2, 3), 20, np.float32)))
+        return None, alpha
+
+    def light_wrap_gain(self):
+        return np.full((90, 160), 0.25, np.float32)
+
+
+@pytest.mark.parametrize("values, bg_shape", [
+    ({"background_type": "blur"}, (90, 160, 4)),  # 1/8 of 1280×720
+    ({"background_type": "video"}, (360, 640, 4)),  # the matte's size
+    ({"background_type": "image", "halo_removal": True, "light_wrap": 0.5}, (720, 1280, 4)),
+    ({"background_type": "color", "halo_removal": True}, None),
+])
+def test_blur_video_halo_and_light_wrap_stay_on_the_gpu_path(values, bg_shape, tmp_path):
+    import cv2
+
+    img = tmp_path / "bg.png"
+    cv2.imwrite(str(img), np.full((10, 20, 3), 90, np.uint8))
+    clip = tmp_path / "bg.avi"
+    vw = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), 10, (64, 36))
+    for i in range(3):
+        vw.write(np.full((36, 64, 3), 60 * i, np.uint8))
+    vw.release()
+    values = dict(values, background_image=str(img), background_video=str(clip))
+    filt = make_filter(values, factory=lambda s: EdgePipeline(s))
+    try:
+        assert filt.path == "gpu"
+        render_until_result(filt)
+        assert filt.gfx.draws[-1][0] in ("blend", "over")
+        extras = filt.gfx.extras
+        uploads = dict(filt.gfx.uploads)
+        if bg_shape is None:
+            assert extras["background"] is None
+        else:
+            assert extras["background"] is not None and uploads["background"] == bg_shape
+        halo, light = values.get("halo_removal", False), values.get("light_wrap", 0.0)
+        assert (extras["edge"] is not None) == (halo or light > 0)
+        if extras["edge"] is not None:
+            assert uploads["edge"] == (360, 640, 4)  # the matte's size
+        assert (extras["wrap"] is not None) == (light > 0)
+        if light:
+            assert uploads["wrap"] == (90, 160, 4)
     finally:
         filt.close()
 
@@ -519,13 +576,14 @@ def test_adaptive_rate_property():
     assert P.settings_from_obs(FakeData(dict(base, adaptive_rate="saver")))[0].adaptive_rate == "saver"
 
 
-def test_features_the_shader_cannot_do_switch_to_cpu_compositing():
+def test_every_background_and_edge_option_stays_on_the_gpu_path():
     base = dict(P.DEFAULTS, background_type="color")
     assert P.settings_from_obs(FakeData(base))[1] == "gpu"
     for change in ({"halo_removal": True}, {"light_wrap": 0.3}, {"background_type": "blur"},
                    {"background_type": "video", "background_video": "/clips/loop.mp4"}):
         settings, path = P.settings_from_obs(FakeData(dict(base, **change)))
-        assert path == "cpu", change
+        assert path == "gpu", change
+        assert P.settings_from_obs(FakeData(dict(base, compositing="cpu", **change)))[1] == "cpu"
     settings, _ = P.settings_from_obs(FakeData(dict(base, background_type="blur", blur_strength=0.8)))
     assert settings.background == "blur" and settings.blur_strength == 0.8
 
