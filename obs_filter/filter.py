@@ -21,6 +21,7 @@ from matting.errors import MattingError
 from . import libobs as ol
 from .graphics import FrameRing
 from .properties import settings_from_obs, timing_from_obs
+from .shedding import DelayChooser, Shedder
 from .stats import Counters
 from .worker import Worker, short_error
 
@@ -78,6 +79,15 @@ class BgReplaceFilter:
         self._last_edit = 0.0
         self._last_stats = ""
         self.key = None  # the handler's instance key (the capture button's way back here)
+        # Giving way under load and the fixed synchronised delay (obs_filter.shedding)
+        self.shedder = Shedder()
+        self.delay = DelayChooser()
+        self.interval_s = None  # OBS's frame interval (libobs), once known
+        self._mattes = []  # recent results, oldest first: a frame is drawn with its own or an earlier one
+        self._latest_seen = None
+        self._sync_seq = None  # the frame drawn in this render (fixed delay), or None
+        self._retime = False  # settings changed: choose the delay again
+        self._picked = None  # the result drawn in this frame (later renders draw it again)
 
     # settings
     def update(self, data) -> None:
@@ -93,6 +103,7 @@ class BgReplaceFilter:
             self.log_summary()
         self.error = None
         self.settings, self.path = settings, path
+        self._retime = True  # the worker's time may differ now: measured and chosen again
         timing = timing_from_obs(data)
         if timing != self.timing:
             self.timing, self._delay_logged, self.delay_frames = timing, None, None
@@ -133,14 +144,23 @@ class BgReplaceFilter:
 
     def delay_ms(self) -> float:
         """How far the drawn picture is behind the newest frame (sync mode, CPU path)."""
-        return 1e3 * self.frame_s * (self.delay_frames or 0.0)
+        return 1e3 * (self.interval_s or self.frame_s) * (self.delay_frames or 0.0)
 
     def _timing_text(self) -> str:
+        shed = ""
+        if self.shedder.level > 1:
+            shed = (f" · giving way to OBS: a matte every {self.shedder.level} frames"
+                    f"{f' ({self.shedder.reason})' if self.shedder.reason else ''}")
+        if self._fixed_delay():
+            return (f" · picture delayed {self.delay_ms():.0f} ms = {self.delay.frames} frame(s) "
+                    f"(set it as the audio Sync Offset){shed}")
+        if self.timing == "sync" and self.path == "gpu":
+            return " · measuring the picture delay…" + shed
         if self.delay_frames is None:
-            return ""
-        if self.path == "cpu" or self.timing == "sync":
-            return f" · picture delayed {self.delay_ms():.0f} ms (set it as the audio Sync Offset)"
-        return f" · matte {self.matte_behind} frame(s) behind the picture"
+            return shed
+        if self.path == "cpu":
+            return f" · picture delayed {self.delay_ms():.0f} ms (set it as the audio Sync Offset){shed}"
+        return f" · matte {self.matte_behind} frame(s) behind the picture{shed}"
 
     def _log_delay(self) -> None:
         """Log the picture's delay when it is first known and when it changes by more than
@@ -212,9 +232,12 @@ class BgReplaceFilter:
             self.frame_s = 0.9 * self.frame_s + 0.1 * seconds
         if self.active:
             self.counters.add(ticks=1)
+            self._watch_load()
         self.counters.maybe_write(self.name, worker_frames=self.worker.total_frames, worker_ms=self.worker.total_ms,
                                   path=self.path, timing=self.timing, delay_ms=self.delay_ms(), ring=len(self.ring),
-                                  behind=self.matte_behind, behind_ms=1e3 * self.frame_s * self.matte_behind)
+                                  behind=self.matte_behind, behind_ms=1e3 * self.frame_s * self.matte_behind,
+                                  delay_frames=self.delay.frames, shed_level=self.shedder.level,
+                                  shed_changes=self.shedder.changes)
         self._since_refresh += seconds
         if self._since_refresh >= STATS_REFRESH_S:
             self._since_refresh = 0.0
@@ -256,7 +279,7 @@ class BgReplaceFilter:
             self._prepare_readback(w, h)
             tc = time.perf_counter()
         try:
-            drawn = self._draw(self.worker.latest(), w, h, self.path, first)
+            drawn = self._draw(self._pick_matte(w, h) if first else self._picked, w, h, self.path, first)
         finally:
             self._submit_read()
         if not drawn:
@@ -289,6 +312,7 @@ class BgReplaceFilter:
         self._to_stage, self._read = [], None
         # measured again for the new size or path (a slow start must not stick)
         self.stage_delay, self._stage_n, self._stage_ms = STAGE_DELAY, 0, 0.0
+        self._restart_timing()
 
     def _read_and_stage(self, w, h) -> bool:
         """Hand the worker the copy staged on an earlier frame, then stage the newest
@@ -337,6 +361,9 @@ class BgReplaceFilter:
         grid-size frame rendered straight from the source (GPU path) or the full frame
         from the ring (CPU path)."""
         t0 = time.perf_counter()
+        if not self.shedder.due(self.frame_seq):  # giving way: this frame is not read back
+            self.counters.add(shed=1)
+            return
         if self.path == "gpu":
             gh, gw = self.worker.grid(h, w)
             # its own slot until staged (STAGE_DELAY_SLOW frames later at most)
@@ -367,9 +394,10 @@ class BgReplaceFilter:
             return True
         drawn, old = self.frame_seq, None
         if self.timing == "sync":
-            old = self.ring.texture(res.seq)
+            want = res.seq if self._sync_seq is None else self._sync_seq  # the fixed delay's frame
+            old = self.ring.texture(want)
             if old:
-                drawn = res.seq
+                drawn = want
         self._count(drawn, res.seq, first)
         if new or self._mask_tex is None:
             self._mask_tex = gfx.upload("mask", res.array)
@@ -415,17 +443,86 @@ class BgReplaceFilter:
             self._uploaded[purpose] = tex
         return tex[1]
 
+    # giving way under load, and the fixed delay (obs_filter.shedding)
+    def _fixed_delay(self) -> bool:
+        """Whether the picture delay is the fixed one: synchronised GPU path, chosen."""
+        return self.timing == "sync" and self.path == "gpu" and self.delay.frames is not None
+
+    def _restart_timing(self) -> None:
+        """Start, settings or size change: read back every frame again, and choose the
+        delay again from the mattes that follow."""
+        self.shedder.reset()
+        self.delay.reset()
+        self._mattes, self._latest_seen, self._sync_seq = [], None, None
+        self.delay_frames = None
+
+    def _watch_load(self) -> None:
+        """Once a frame: OBS's and the worker's numbers to the shedder; a change is logged."""
+        probe = getattr(self.gfx, "obs_timing", None)
+        lagged = obs_ms = None
+        if probe is not None:
+            try:
+                lagged, obs_ms, interval = probe()
+                self.interval_s = interval if interval > 0 else None
+            except Exception:  # noqa: BLE001 - an OBS without these calls: the worker's time alone
+                self.gfx.obs_timing = None
+        worker_ms = self.worker.timings.get("total") if self.worker.frames else None
+        before = self.shedder.level
+        if self.shedder.update(time.monotonic(), self.interval_s or self.frame_s, lagged, obs_ms, worker_ms):
+            level = self.shedder.level
+            how = "every frame again" if level == 1 else f"every {level} frames"
+            why = f" ({self.shedder.reason})" if level > before else " (load gone)"
+            ol.log(ol.LOG_INFO, f"filter '{self.name}': giving way to OBS: reading back {how}{why}")
+
+    def _pick_matte(self, w, h):
+        """The result to draw this frame. Synchronised GPU path with its delay fixed: the
+        matte of the frame ``delay`` frames back (``_sync_seq``), or the nearest earlier
+        one when that frame has none (shedding); else the newest."""
+        if self._retime:
+            self._retime = False
+            self._restart_timing()
+        latest = self.worker.latest()
+        self._sync_seq = None
+        self._picked = latest
+        if latest is None or latest.path != self.path or latest.size != (w, h):
+            return latest
+        if latest is not self._latest_seen:
+            self._latest_seen = latest
+            self._mattes = self._mattes[-(self.ring.MAX_FRAMES + 1):] + [latest]
+            if self.timing == "sync" and self.path == "gpu" and self.delay.observe(self.frame_seq - latest.seq):
+                self._log_fixed_delay()
+        if not self._fixed_delay():
+            return latest
+        target = self.frame_seq - self.delay.frames
+        for res in reversed(self._mattes):
+            if res.seq <= target:
+                self._sync_seq, self._picked = target, res
+                return res
+        return latest  # nothing that old yet (just started): the newest over its own frame
+
+    def _log_fixed_delay(self) -> None:
+        fps = 1.0 / (self.interval_s or self.frame_s)
+        self.delay_frames = self.delay.frames
+        ol.log(ol.LOG_INFO, f"filter '{self.name}': picture delayed by {self.delay_ms():.0f} ms "
+                            f"({self.delay.frames} frame(s) at {fps:.3g} fps) to match its matte; it stays so "
+                            f"until the settings or the size change (set the same Sync Offset on the audio)")
+
     def _count(self, drawn: int, matte: int, first: bool) -> None:
         """Once per frame: the matte's age, the picture's delay, the ring's size."""
         if not first:
             return
         self.counters.age(drawn - matte)
-        behind = self.frame_seq - matte  # how old the newest matte is
+        newest = self._latest_seen.seq if self._latest_seen is not None else matte
+        behind = self.frame_seq - newest  # how old the newest matte is
         if self.timing == "sync" and self.path == "gpu":
-            self.ring.want(behind + self.ring.SLACK)  # keep its frame (and a few more) on the GPU
+            # keep the drawn frame and the newest matte's (and a few more) on the GPU
+            self.ring.want(max(behind, self.delay.frames or 0) + self.ring.SLACK)
+        self.matte_behind = behind
+        if self._fixed_delay():
+            self.delay_frames = self.delay.frames
+            return
         delay = self.frame_seq - drawn
         self.delay_frames = delay if self.delay_frames is None else 0.9 * self.delay_frames + 0.1 * delay
-        self.matte_behind = behind
         self._log_delay()
 
     def close(self, enter_graphics: bool = True) -> None:

@@ -245,6 +245,13 @@ class Graphics:
         self._texrenders, self._textures = {}, {}
         self._effect, self._params = None, {}
 
+    def obs_timing(self):
+        """OBS's render thread: (frames it missed so far, its average frame time in ms,
+        the frame interval in s)."""
+        lb = self.lib
+        return (int(lb.obs_get_lagged_frames()), lb.obs_get_average_frame_time_ns() / 1e6,
+                lb.obs_get_frame_interval_ns() / 1e9)
+
     # frames
     def drop_slots(self, prefix: str, keep: int) -> None:
         """Free the texrenders ``prefix<i>`` for i ≥ keep (the frame ring shrank)."""

@@ -869,30 +869,104 @@ def test_latency_mode_keeps_no_frames_and_never_samples_this_frame():
         filt.close()
 
 
-@pytest.mark.parametrize("timing", ["sync", "latency"])
-def test_matte_is_drawn_over_its_own_frame_in_sync_mode(timing):
-    filt = make_filter({"timing": timing}, factory=lambda s: FakePipeline(s, 0.05))
+def test_latency_mode_draws_the_current_frame_with_the_newest_matte():
+    filt = make_filter({"timing": "latency"}, factory=lambda s: FakePipeline(s, 0.05))
     try:
         render_until_result(filt)
-        for _ in range(20):  # the ring grows to the measured latency
-            frame(filt)
-            time.sleep(0.01)
-        filt.counters.ages[:] = [0] * len(filt.counters.ages)
-        for _ in range(20):
+        for _ in range(40):
             frame(filt)
             time.sleep(0.01)
         shown = filt._shown_seq  # the frame number of the matte drawn last
-        if timing == "sync":
+        # the current frame straight from the source, the matte blended over it
+        assert filt.gfx.draws[-1] == ("over", "colour")
+        assert len(filt.ring) == 0  # no frame kept
+        assert filt.frame_seq > shown and sum(filt.counters.ages[2:]) > 0
+        assert "behind the picture" in filt.stats_text()
+    finally:
+        filt.close()
+
+
+def step(filt, renders=1):
+    """One frame, then until the worker has finished what it was given (the tests below
+    see the same frames and mattes on any machine, however busy)."""
+    frame(filt, renders)
+    w = filt.worker
+
+    def done():
+        res = w.latest()
+        return w._frame is None and (w._seq == 0 or (res is not None and res.seq == w._seq))
+    assert wait_until(done), "the worker did not finish its frame"
+
+
+class Timing:
+    """OBS's frame timing as gfx.obs_timing gives it: lagged frames, average ms, interval."""
+
+    def __init__(self):
+        self.lagged, self.ms = 0, 2.0
+
+    def __call__(self):
+        return self.lagged, self.ms, 1 / 30
+
+
+def test_sync_delay_is_fixed_from_the_measured_latency_and_held():
+    from obs_filter import shedding
+
+    filt = make_filter({"timing": "sync"})
+    filt.gfx.obs_timing = timing = Timing()
+    try:
+        for _ in range(200):
+            step(filt)
+            if filt.delay.frames is not None:
+                break
+        d = filt.delay.frames
+        # read back STAGE_DELAY frames after drawing (or one more on a slow stage), seen the frame after
+        assert d is not None and 1 <= d <= 4
+        assert "picture delayed" in filt.stats_text() and f"= {d} frame(s)" in filt.stats_text()
+        filt.counters.ages[:] = [0] * len(filt.counters.ages)
+        for _ in range(40):
+            step(filt)
+            assert filt.delay.frames == d and filt.delay_frames == d
             assert filt.gfx.draws[-1] == ("blend", "colour")
-            assert filt.gfx.blended == filt.ring.texture(shown)
-            assert filt.counters.ages[0] > 0 and sum(filt.counters.ages[1:]) == 0
-            assert filt.delay_ms() > 0 and "picture delayed" in filt.stats_text()
-        else:  # the current frame straight from the source, the matte blended over it
-            assert filt.gfx.draws[-1] == ("over", "colour")
-            assert len(filt.ring) == 0  # no frame kept
-            assert filt.frame_seq > shown and sum(filt.counters.ages[2:]) > 0
-            assert "behind the picture" in filt.stats_text()
-        assert len(filt.ring) <= filt.ring.MAX_FRAMES
+            assert filt.gfx.blended == filt.ring.texture(filt.frame_seq - d)  # the frame d back
+        assert sum(filt.counters.ages[1:]) == 0 and filt.counters.ages[0] == 40  # each with its own matte
+        assert abs(filt.delay_ms() - d * 1e3 / 30) < 1e-6
+
+        # OBS misses frames: the filter reads back every 2nd, then 3rd frame; the delay holds,
+        # a frame without a matte gets the nearest earlier one
+        filt.counters.ages[:] = [0] * len(filt.counters.ages)
+        shed0 = filt.counters.values.get("shed", 0)
+        for i in range(12):
+            timing.lagged += 1
+            step(filt)
+        assert filt.shedder.level == shedding.LEVELS[-1]
+        assert "giving way to OBS" in filt.stats_text()
+        filt.counters.ages[:] = [0] * len(filt.counters.ages)
+        for _ in range(24):
+            step(filt)
+            assert filt.delay.frames == d
+        ages = filt.counters.ages
+        assert ages[0] > 0 and ages[1] > 0 and sum(ages[shedding.LEVELS[-1]:]) == 0
+        assert filt.counters.values.get("shed", 0) > shed0
+        # load gone: back to every frame, one step per calm spell
+        shedding_calm = shedding.CALM_FOR_S
+        shedding.CALM_FOR_S = 0.0
+        try:
+            for _ in range(10):
+                step(filt)
+        finally:
+            shedding.CALM_FOR_S = shedding_calm
+        assert filt.shedder.level == 1 and filt.delay.frames == d
+        filt.counters.ages[:] = [0] * len(filt.counters.ages)
+        for _ in range(2 * d + 4):
+            step(filt)
+        for _ in range(20):
+            step(filt)
+        assert filt.counters.ages[0] >= 20 and "giving way" not in filt.stats_text()
+
+        # a settings change chooses the delay again
+        filt.update(FakeData({"timing": "sync", "temporal_strength": 0.3}))
+        step(filt)
+        assert filt.delay.frames is None and "measuring the picture delay" in filt.stats_text()
     finally:
         filt.close()
 

@@ -111,12 +111,15 @@ def test_gpu_and_cpu_paths_agree_for_every_option(obs_available, tmp_path, capsy
         rc = obs.close()
         log = obs.log_text()
 
-    plain, alpha = reference(image, background="#0000ff")
+    plain, alpha = reference(image, background="#0000ff", halo_removal=False)
+    unlit, _ = reference(image, background=str(bg_path), halo_removal=True, light_wrap=0.0)
     person, back = zones(alpha)
     band = ~(person | back)
     # Each option changes the picture (the scene exercises it), so agreeing means something.
     report["halo: changes the edge, mean |d|"] = float(np.abs(refs["colour + halo"][0].astype(int)
                                                               - plain)[band].mean())
+    report["light wrap: changes the edge, mean |d|"] = float(
+        np.abs(refs["image + halo + light wrap"][0].astype(int) - unlit)[band].mean())
     report["blur: background differs from the room, mean |d|"] = float(
         np.abs(refs["blur"][0].astype(int) - image)[back].mean())
     with capsys.disabled():
@@ -127,6 +130,7 @@ def test_gpu_and_cpu_paths_agree_for_every_option(obs_available, tmp_path, capsy
     assert not oh.python_tracebacks(log), "\n".join(oh.python_tracebacks(log))
     assert "shader does not compile" not in log
     assert report["halo: changes the edge, mean |d|"] > 3
+    assert report["light wrap: changes the edge, mean |d|"] > 3
     assert report["blur: background differs from the room, mean |d|"] > 3
     # Tolerances of the e2e's colour case (tests/obs/test_obs_e2e.py): outside the soft
     # edge exact within a few levels, inside it the readback grid and the frames the
