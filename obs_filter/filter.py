@@ -88,6 +88,7 @@ class BgReplaceFilter:
         self._sync_seq = None  # the frame drawn in this render (fixed delay), or None
         self._retime = False  # settings changed: choose the delay again
         self._picked = None  # the result drawn in this frame (later renders draw it again)
+        self._worker_seen, self._worker_ms = (0, 0.0), None  # (frames, ms) last seen; mean ms a frame
 
     # settings
     def update(self, data) -> None:
@@ -455,6 +456,7 @@ class BgReplaceFilter:
         self.delay.reset()
         self._mattes, self._latest_seen, self._sync_seq = [], None, None
         self.delay_frames = None
+        self._worker_ms = None
 
     def _watch_load(self) -> None:
         """Once a frame: OBS's and the worker's numbers to the shedder; a change is logged."""
@@ -466,7 +468,15 @@ class BgReplaceFilter:
                 self.interval_s = interval if interval > 0 else None
             except Exception:  # noqa: BLE001 - an OBS without these calls: the worker's time alone
                 self.gfx.obs_timing = None
-        worker_ms = self.worker.timings.get("total") if self.worker.frames else None
+        # the worker's mean ms per frame since the last look (adaptive rate makes single frames
+        # cheap or dear)
+        w = self.worker
+        n, ms = w.total_frames, w.total_ms
+        if n > self._worker_seen[0]:
+            mean = (ms - self._worker_seen[1]) / (n - self._worker_seen[0])
+            self._worker_ms = mean if self._worker_ms is None else 0.8 * self._worker_ms + 0.2 * mean
+            self._worker_seen = (n, ms)
+        worker_ms = self._worker_ms
         before = self.shedder.level
         if self.shedder.update(time.monotonic(), self.interval_s or self.frame_s, lagged, obs_ms, worker_ms):
             level = self.shedder.level
@@ -494,9 +504,11 @@ class BgReplaceFilter:
         if not self._fixed_delay():
             return latest
         target = self.frame_seq - self.delay.frames
-        for res in reversed(self._mattes):
+        for i in range(len(self._mattes) - 1, -1, -1):
+            res = self._mattes[i]
             if res.seq <= target:
                 self._sync_seq, self._picked = target, res
+                del self._mattes[:i]  # older ones are never drawn again
                 return res
         return latest  # nothing that old yet (just started): the newest over its own frame
 
@@ -518,7 +530,7 @@ class BgReplaceFilter:
             # keep the drawn frame and the newest matte's (and a few more) on the GPU
             self.ring.want(max(behind, self.delay.frames or 0) + self.ring.SLACK)
         self.matte_behind = behind
-        if self._fixed_delay():
+        if self.timing == "sync" and self.path == "gpu":  # fixed once chosen (_pick_matte)
             self.delay_frames = self.delay.frames
             return
         delay = self.frame_seq - drawn

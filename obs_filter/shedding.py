@@ -9,7 +9,8 @@ frees the render thread (staging waits for a software renderer: 5-60 ms a frame 
 under load at 720p) and the cores (the worker runs the model on fewer frames).
 
 :class:`DelayChooser` fixes the synchronised timing's picture delay: a whole number of
-frames, chosen from the matte latency measured over the first mattes after a start,
+frames, chosen from the matte latency measured over the first mattes (after a few left
+out: a cold start is slower) after a start,
 a settings change or a resolution change, then held. Shedding never moves it: a frame
 without its own matte is drawn with the nearest earlier one.
 """
@@ -20,6 +21,7 @@ import math
 
 LEVELS = (1, 2, 3, 4)
 RAISE_AFTER_S = 0.5  # pressure seen this long (a lagged frame counts at once) raises the level
+RAISE_GAP_S = 1.0  # a further step waits this long: the last one must have had time to help
 CALM_FOR_S = 5.0  # no pressure for this long lowers the level one step
 BUSY_SHARE = 0.5  # OBS's average frame time above this share of the interval: short of time
 CALM_SHARE = 0.3  # and below this share: time to spare
@@ -36,13 +38,14 @@ class Shedder:
         self._pressure_since = None
         self._calm_since = None
         self._lagged = None  # OBS's lagged-frame counter last seen
+        self._raised = None  # when the level was last raised
 
     def reset(self) -> None:
         """Start again at every frame (new settings or size): measured afresh."""
         if self.level != 1:
             self.changes += 1
         self.level, self.reason = 1, ""
-        self._pressure_since = self._calm_since = None
+        self._pressure_since = self._calm_since = self._raised = None
 
     def due(self, seq: int) -> bool:
         return seq % self.level == 0
@@ -68,10 +71,12 @@ class Shedder:
             self._calm_since = None
             if self._pressure_since is None:
                 self._pressure_since = now
-            if (new_lag or now - self._pressure_since >= RAISE_AFTER_S) and self.level < LEVELS[-1]:
+            rested = self._raised is None or now - self._raised >= RAISE_GAP_S
+            if (new_lag or now - self._pressure_since >= RAISE_AFTER_S) and rested and self.level < LEVELS[-1]:
                 self.level += 1
                 self.changes += 1
                 self.reason = why
+                self._raised = now
                 self._pressure_since = None  # the next step needs its own evidence
                 return True
             return False
@@ -89,6 +94,7 @@ class Shedder:
         return False
 
 
+WARMUP_MATTES = 5  # the first mattes after a start are not measured (a cold cache, a model loading)
 MEASURE_MATTES = 15  # mattes whose latency chooses the delay
 MIN_DELAY = 1  # frames: the frame is read back on a later frame than it is drawn
 MAX_DELAY = 30  # = FrameRing.MAX_FRAMES: frames kept on the GPU
@@ -100,14 +106,18 @@ class DelayChooser:
     def __init__(self):
         self.frames = None
         self._latencies = []
+        self._seen = 0
 
     def reset(self) -> None:
-        self.frames, self._latencies = None, []
+        self.frames, self._latencies, self._seen = None, [], 0
 
     def observe(self, latency: int) -> bool:
         """A new matte arrived ``latency`` frames after its frame. True when this fixes
         the delay (the 90th percentile of the latencies measured, whole frames)."""
         if self.frames is not None:
+            return False
+        self._seen += 1
+        if self._seen <= WARMUP_MATTES:
             return False
         self._latencies.append(max(0, int(latency)))
         if len(self._latencies) < MEASURE_MATTES:

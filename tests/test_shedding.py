@@ -52,6 +52,8 @@ def test_the_level_is_bounded_and_reset_starts_again():
     def lagging():
         n[0] += 1
         return n[0]
+    run(sh, 0.5, lagged=lagging)
+    assert sh.level == 1 + 1  # one step at once, the next after a pause (the first may suffice)
     run(sh, 5.0, lagged=lagging)
     assert sh.level == S.LEVELS[-1]
     sh.reset()
@@ -66,16 +68,17 @@ def test_unknown_numbers_never_raise_the_level():
 
 def test_delay_is_the_90th_percentile_of_the_first_latencies_and_held():
     d = S.DelayChooser()
+    assert not any(d.observe(40) for _ in range(S.WARMUP_MATTES))  # a cold start is left out
     lat = [2] * 13 + [3, 9]  # one outlier does not set the delay
     assert not any(d.observe(x) for x in lat[:-1]) and d.frames is None
     assert d.observe(lat[-1]) and d.frames == 3
     assert not d.observe(20) and d.frames == 3  # held
     d.reset()
     assert d.frames is None
-    for _ in range(S.MEASURE_MATTES):
+    for _ in range(S.WARMUP_MATTES + S.MEASURE_MATTES):
         d.observe(0)
     assert d.frames == S.MIN_DELAY
     d.reset()
-    for _ in range(S.MEASURE_MATTES):
+    for _ in range(S.WARMUP_MATTES + S.MEASURE_MATTES):
         d.observe(500)
     assert d.frames == S.MAX_DELAY
