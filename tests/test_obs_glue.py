@@ -382,6 +382,19 @@ def test_blur_video_halo_and_light_wrap_stay_on_the_gpu_path(values, bg_shape, t
         filt.close()
 
 
+def test_halo_removal_in_lowest_latency_mode_blends_over_the_drawn_frame():
+    filt = make_filter({"timing": "latency", "halo_removal": True, "light_wrap": 0.2},
+                       factory=lambda s: EdgePipeline(s))
+    try:
+        render_until_result(filt)
+        assert filt.gfx.draws[-1] == ("over", "colour")  # this frame from the source, nothing sampled
+        assert filt.gfx.extras["edge"] is not None and filt.gfx.extras["halo"] is True
+        pipe = filt.worker.pipeline.settings
+        assert pipe.background == "#000000" and pipe.halo_removal  # opaque: the colour means are computed
+    finally:
+        filt.close()
+
+
 def _render_times(delay, n=40):
     filt = make_filter(factory=lambda s: FakePipeline(s, delay))
     try:

@@ -97,3 +97,12 @@ def test_obs_bench_backgrounds_and_cpu_hogs():
                             "cpu_hogs": 1, "cases": {"sync/blur": {"obs_render_ms": 0.5, "delays_ms": [100, 133],
                                                                    "shed_share": 0.25}}})
     assert "1 CPU hog(s)" in text and "| 100, 133 |" in text and "25%" in text
+
+
+def test_window_leaves_out_values_unknown_in_either_snapshot():
+    from obs_filter.stats import window
+
+    a = {"time": 0.0, "delay_frames": None, "shed": 1, "age_hist": [0] * 32}
+    b = {"time": 1.0, "delay_frames": 4, "shed": 3, "age_hist": [0] * 32}
+    d = window(a, b)
+    assert d["shed"] == 2 and "delay_frames" not in d

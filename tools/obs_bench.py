@@ -302,9 +302,21 @@ def measure_case(obs, case, kind, files, img, stats_dir, have_filter, key, resul
             obs.ws.create_source_filter(SRC, FLT, oh.FILTER_KIND, full)
             have_filter = True
         wait_running(stats_dir, settings["compositing"], 180)
+        if settings["compositing"] == "gpu" and settings["timing"] == "sync":
+            wait_delay(stats_dir, 120)  # measured from the first mattes, then held
         time.sleep(args.warmup)
         result["cases"][key] = measure(obs, stats_dir, args.seconds)
     return have_filter
+
+
+def wait_delay(folder: Path, timeout: float) -> None:
+    """Until the filter has chosen its synchronised delay (or ``timeout`` s: measured anyway)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        s = read_stats(folder)
+        if s and s.get("delay_frames") is not None:
+            return
+        time.sleep(0.25)
 
 
 def table(result: dict) -> str:
