@@ -179,7 +179,8 @@ def measure(obs: oh.Obs, folder: Path | None, seconds: float) -> dict:
         samples.append(obs.ws.get_stats())
         f = read_stats(folder) if folder else None
         if f:
-            delays.append(round(f.get("delay_ms", 0.0)))
+            if f.get("delay_frames") is not None or f.get("path") == "cpu" or f.get("timing") != "sync":
+                delays.append(round(f.get("delay_ms", 0.0)))  # (not while the delay is being measured)
             levels.append(f.get("shed_level", 1))
     b = read_stats(folder) if folder else None
     mean = lambda attr: sum(getattr(s, attr) for s in samples) / len(samples)  # noqa: E731
