@@ -450,9 +450,10 @@ class BgReplaceFilter:
         return self.timing == "sync" and self.path == "gpu" and self.delay.frames is not None
 
     def _restart_timing(self) -> None:
-        """Start, settings or size change: read back every frame again, and choose the
-        delay again from the mattes that follow."""
-        self.shedder.reset()
+        """Settings or size change: choose the delay again from the mattes that follow.
+        The shedding level stays: the load around OBS did not change with the settings
+        (starting again from every frame made OBS miss frames for the 3 s it took to
+        step back up, measured under load)."""
         self.delay.reset()
         self._mattes, self._latest_seen, self._sync_seq = [], None, None
         self.delay_frames = None

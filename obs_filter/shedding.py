@@ -40,13 +40,6 @@ class Shedder:
         self._lagged = None  # OBS's lagged-frame counter last seen
         self._raised = None  # when the level was last raised
 
-    def reset(self) -> None:
-        """Start again at every frame (new settings or size): measured afresh."""
-        if self.level != 1:
-            self.changes += 1
-        self.level, self.reason = 1, ""
-        self._pressure_since = self._calm_since = self._raised = None
-
     def due(self, seq: int) -> bool:
         return seq % self.level == 0
 

@@ -45,7 +45,7 @@ def test_slow_obs_frames_or_a_slow_worker_raise_the_level_after_a_while():
     assert sh.level == 1
 
 
-def test_the_level_is_bounded_and_reset_starts_again():
+def test_the_level_rises_a_step_at_a_time_and_is_bounded():
     sh = S.Shedder()
     n = [0]
 
@@ -56,8 +56,6 @@ def test_the_level_is_bounded_and_reset_starts_again():
     assert sh.level == 1 + 1  # one step at once, the next after a pause (the first may suffice)
     run(sh, 5.0, lagged=lagging)
     assert sh.level == S.LEVELS[-1]
-    sh.reset()
-    assert sh.level == 1 and sh.reason == ""
 
 
 def test_unknown_numbers_never_raise_the_level():
