@@ -29,8 +29,8 @@ from ctypes import POINTER, byref, c_char_p, c_float, c_uint8, c_uint32
 import numpy as np
 
 from .libobs import (GS_BLEND_INVSRCALPHA, GS_BLEND_ONE, GS_BLEND_OP_ADD, GS_BLEND_OP_REVERSE_SUBTRACT,
-                     GS_BLEND_SRCALPHA, GS_BLEND_ZERO, GS_CLEAR_COLOR, GS_CS_SRGB, GS_R8, GS_RGBA, GS_ZS_NONE, OBS_EFFECT_DEFAULT, OBS_SOURCE_ASYNC,
-                     OBS_SOURCE_CUSTOM_DRAW, FilterSource, lib)
+                     GS_BLEND_SRCALPHA, GS_BLEND_ZERO, GS_CLEAR_COLOR, GS_CS_SRGB, GS_R8, GS_RGBA, GS_ZS_NONE,
+                     OBS_EFFECT_DEFAULT, OBS_SOURCE_ASYNC, OBS_SOURCE_CUSTOM_DRAW, FilterSource, lib)
 
 class _Vec4:
     """A 16-byte aligned ``struct vec4`` (libobs copies it with aligned SSE loads)."""

@@ -84,6 +84,12 @@ def test_gpu_and_cpu_paths_agree_for_every_option(obs_available, tmp_path, capsy
                                       {"background": str(bg_path), "halo_removal": True, "light_wrap": 0.6}),
         "colour + halo": ({"background_type": "color", "background_color": 0xFFFF0000, "halo_removal": True},
                           {"background": "#0000ff", "halo_removal": True}),
+        # lowest latency: the frame drawn from the source, the options blended over it
+        # (light wrap in the same blend, halo removal in two more passes)
+        "image + halo + light wrap, lowest latency": (
+            {"background_type": "image", "background_image": str(bg_path), "halo_removal": True,
+             "light_wrap": 0.6, "timing": "latency"},
+            {"background": str(bg_path), "halo_removal": True, "light_wrap": 0.6}),
     }
     base = {"halo_removal": False, "light_wrap": 0.0, "timing": "sync"}
     stats = tmp_path / "stats"

@@ -74,7 +74,8 @@ def test_filter_sheds_under_cpu_hogs(obs_available, tmp_path, capsys):
             b, s1 = stats(folder), obs.ws.get_stats()
             for p in hogs:
                 p.kill()
-            report["OBS frames missed (render lag) under the hogs"] = s1.render_skipped_frames - s0.render_skipped_frames
+            missed = s1.render_skipped_frames - s0.render_skipped_frames
+            report["OBS frames missed (render lag) under the hogs"] = missed
             report["frames shed"] = b.get("shed", 0) - a.get("shed", 0)
             report["shed levels seen"] = sorted(levels)
             report["delays seen, frames"] = sorted(delays)
