@@ -68,7 +68,7 @@ class Sample:
     delay_ms: float | None = None  # the synchronised picture delay at the sample (None: being measured)
     delay_choices: int = 0  # times the delay was chosen in the interval (log lines)
     shed_level: int = 1  # read back every n-th frame, at the sample
-    shed_share: float = 0.0  # share of frames not read back in the interval
+    shed_share: float | None = None  # share of frames not read back in the interval (None: no window yet)
     age_mean: float = float("nan")  # matte age in frames over the interval
     age_max: float = float("nan")
 
@@ -160,7 +160,8 @@ def run_soak(minutes: float, interval: float = 60.0, baseline: float = 60.0, wid
                     f"| {s.render_ms:.1f} | {'-' if s.worker_ms is None else f'{s.worker_ms:.1f}'} "
                     f"| {'-' if s.worker_fps is None else f'{s.worker_fps:.1f}'} "
                     f"| {'-' if s.delay_ms is None else f'{s.delay_ms:.0f}'} ({s.delay_choices}×) "
-                    f"| {s.shed_level}, {s.shed_share:.0%} | {age} | {s.load:.1f} |")
+                    f"| {s.shed_level}, {'-' if s.shed_share is None else f'{s.shed_share:.0%}'} | {age} "
+                    f"| {s.load:.1f} |")
                 return s
 
             if baseline > 0:
