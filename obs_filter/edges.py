@@ -18,6 +18,8 @@ stored as ``(F − I)/2 + 128``, a the gain (0..255).
 
 from __future__ import annotations
 
+import sys
+
 import cv2
 import numpy as np
 
@@ -31,50 +33,55 @@ def _grid_index(grid: int, n: int) -> np.ndarray:
     return np.minimum(((np.arange(n) + 0.5) * (grid / n)).astype(np.int64), grid - 1)
 
 
-def halo_shift(frame: np.ndarray, alpha: np.ndarray, box, means) -> np.ndarray | None:
-    """``F − I`` (float32 H×W×3, 0 outside the soft edge and its α = 0 rim) for the frame the matte was
-    computed on, or None without colour means. ``means`` = (fm, bm) covering ``box`` =
-    (x0, y0, x1, y1), from the pipeline (``edge_colours``); the same blur-fusion estimate
-    ``F = F̄ + α(I − αF̄ − (1−α)B̄)`` (clamped to 0..255) as the CPU composite."""
+def halo_shift(frame: np.ndarray, alpha: np.ndarray, box, means):
+    """``F − I`` for the frame the matte was computed on, where it is not 0: the soft edge
+    and its α = 0 rim, as (rows, columns, float32 n×3), or None without colour means.
+    ``means`` = (fm, bm) covering ``box`` = (x0, y0, x1, y1), from the pipeline
+    (``edge_colours``); the same blur-fusion estimate ``F = F̄ + α(I − αF̄ − (1−α)B̄)``
+    (clamped to 0..255) as the CPU composite."""
     if means is None:
         return None
     x0, y0, x1, y1 = box
-    h, w = alpha.shape
-    out = np.zeros((h, w, 3), np.float32)
+    none = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, 3), np.float32))
     if x1 <= x0 or y1 <= y0:
-        return out
+        return none
     fm, bm = means
     a = alpha[y0:y1, x0:x1]
     # The soft edge and the pixels next to it where α = 0: there the same formula gives
     # F̄ − I, which the shader's bilinear sample needs where the full-size α is small but
     # not 0 (0 there made up to 9 levels of difference to the CPU path; 0 where α = 255,
     # as the formula gives there too).
-    band = ((a > 0) & (a < 255)).view(np.uint8)
-    ys, xs = np.nonzero(cv2.dilate(band, np.ones((3, 3), np.uint8)) & (a < 255))
-    if ys.size == 0:
-        return out
+    # (OpenCV's own mask operations: numpy's took 4.7 ms at 640×360 under load)
+    near = cv2.bitwise_and(cv2.dilate(cv2.inRange(a, 1, 254), np.ones((3, 3), np.uint8)), cv2.inRange(a, 0, 254))
+    pts = cv2.findNonZero(near)
+    if pts is None:
+        return none
+    pts = pts.reshape(-1, 2).astype(np.int64)
+    xs, ys = pts[:, 0], pts[:, 1]
     gy, gx = _grid_index(fm.shape[0], y1 - y0)[ys], _grid_index(fm.shape[1], x1 - x0)[xs]
     af = (a[ys, xs].astype(np.float32) * np.float32(1 / 255))[:, None]
     img = frame[y0 + ys, x0 + xs, :3].astype(np.float32)
     f_mean, b_mean = fm[gy, gx], bm[gy, gx]
     f = np.clip(f_mean + af * (img - af * f_mean - (1 - af) * b_mean), 0.0, 255.0)
-    out[y0 + ys, x0 + xs] = f - img
-    return out
+    return y0 + ys, x0 + xs, f - img
 
 
-def edge_texture(shape, shift: np.ndarray | None, gain: np.ndarray | None) -> np.ndarray:
+def edge_texture(shape, shift=None, gain: np.ndarray | None = None) -> np.ndarray:
     """The shader's ``edge`` texture (uint8 H×W×4): rgb ``round(shift/2) + 128`` (128: no
-    halo shift), a ``round(255·gain)`` (0: no light wrap)."""
+    halo shift; ``shift`` as :func:`halo_shift` gives it), a ``round(255·gain)`` (0: no
+    light wrap). Only the edge's pixels are computed (a dense float frame cost 17 ms at
+    640×360, measured under load)."""
     h, w = shape
-    out = np.empty((h, w, 4), np.uint8)
-    if shift is None:
-        out[:, :, :3] = 128
-    else:
-        out[:, :, :3] = np.clip(np.rint(shift * 0.5) + 128, 0, 255)
+    # whole planes at once (a strided write of 3 of 4 channels took 7 ms at 640×360)
     if gain is None:
-        out[:, :, 3] = 0
+        out = np.empty((h, w, 4), np.uint8)
+        out.view(np.uint32).fill(int.from_bytes(bytes((128, 128, 128, 0)), sys.byteorder))
     else:
-        out[:, :, 3] = np.clip(np.rint(gain * 255.0), 0, 255)
+        mid = np.full((h, w), 128, np.uint8)
+        out = cv2.merge((mid, mid, mid, cv2.convertScaleAbs(gain, alpha=255.0)))  # saturating round
+    if shift is not None:
+        ys, xs, d = shift
+        out[ys, xs, :3] = np.clip(np.rint(d * 0.5) + 128, 0, 255)
     return out
 
 

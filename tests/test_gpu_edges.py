@@ -17,6 +17,13 @@ from obs_filter import edges
 H, W = 144, 256
 
 
+def _dense(shift, shape):
+    out = np.zeros(shape + (3,), np.float32)
+    ys, xs, d = shift
+    out[ys, xs] = d
+    return out
+
+
 def _up(img, w=W, h=H):
     return cv2.resize(img.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
 
@@ -80,11 +87,11 @@ def test_halo_shift_upsampled_matches_the_cpu_composite():
 def test_halo_shift_is_zero_outside_the_soft_edge_and_without_means():
     _, small, alpha_small, _ = _scene(1)
     fm, bm = foreground_means(small[:, :, :3], alpha_small.astype(np.float32) / 255, 4)
-    shift = edges.halo_shift(small, alpha_small, (0, 0, W // 2, H // 2), (fm, bm))
+    shift = _dense(edges.halo_shift(small, alpha_small, (0, 0, W // 2, H // 2), (fm, bm)), alpha_small.shape)
     near = cv2.dilate(((alpha_small > 0) & (alpha_small < 255)).astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
     assert not shift[alpha_small == 255].any() and not shift[~near].any() and shift[near].any()
     assert edges.halo_shift(small, alpha_small, (0, 0, 0, 0), None) is None
-    assert not edges.halo_shift(small, alpha_small, (0, 0, 0, 0), (fm, bm)).any()
+    assert not edges.halo_shift(small, alpha_small, (0, 0, 0, 0), (fm, bm))[2].size
 
 
 def test_blur_background_small_matches_the_cpu_blur():
@@ -115,7 +122,7 @@ def test_light_wrap_moves_the_edge_toward_the_blurred_background():
 
 
 def test_edge_texture_encodes_shift_and_gain():
-    shift = np.array([[[-300.0, -2.0, 0.0], [1.0, 254.0, 300.0]]], np.float32)
+    shift = (np.array([0, 0]), np.array([0, 1]), np.array([[-300.0, -2.0, 0.0], [1.0, 254.0, 300.0]], np.float32))
     gain = np.array([[0.0, 1.0]], np.float32)
     tex = edges.edge_texture((1, 2), shift, gain)
     assert tex[0, :, :3].tolist() == [[0, 127, 128], [128, 255, 255]]
