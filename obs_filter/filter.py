@@ -36,6 +36,7 @@ STATS_QUIET_AFTER_EDIT_S = 3.0  # no refresh right after an edit (a refresh rebu
 STAGE_DELAY, STAGE_DELAY_SLOW = 1, 2
 STAGE_SLOW_MS = 1.0
 STAGE_SLOW_AFTER = 30  # stagings measured before deciding
+BENCH_WORKER_PAUSED = "bench_worker_paused"  # a setting only tools/obs_bench.py sets
 
 
 class BgReplaceFilter:
@@ -88,6 +89,7 @@ class BgReplaceFilter:
         self._sync_seq = None  # the frame drawn in this render (fixed delay), or None
         self._retime = False  # settings changed: choose the delay again
         self._picked = None  # the result drawn in this frame (later renders draw it again)
+        self.bench_worker_paused = False
         self._worker_seen, self._worker_ms = (0, 0.0), None  # (frames, ms) last seen; mean ms a frame
 
     # settings
@@ -104,6 +106,9 @@ class BgReplaceFilter:
             self.log_summary()
         self.error = None
         self.settings, self.path = settings, path
+        # Not in the panel: tools/obs_bench.py's "passes" case (the filter's GPU passes and
+        # readback as usual, the worker given no frame once the delay is chosen)
+        self.bench_worker_paused = data.get_bool(BENCH_WORKER_PAUSED)
         self._retime = True  # the worker's time may differ now: measured and chosen again
         timing = timing_from_obs(data)
         if timing != self.timing:
@@ -304,6 +309,8 @@ class BgReplaceFilter:
         if self._read is not None:
             frame, size, path, seq = self._read
             self._read = None
+            if self.bench_worker_paused and self.delay.frames is not None:
+                return  # benchmark: the frame was read back, the worker stays idle
             self.worker.submit(frame, size, path, seq)
 
     def _restart_ring(self, w, h) -> None:

@@ -1082,3 +1082,21 @@ def test_a_worker_stopped_while_waiting_for_the_lock_loads_no_model():
     worker.thread.join(5)
     assert not worker.thread.is_alive()
     assert made == [] and worker.pipeline is None
+
+
+def test_bench_setting_pauses_the_worker_once_the_delay_is_chosen():
+    filt = make_filter({"timing": "sync", "bench_worker_paused": True})
+    try:
+        for _ in range(200):
+            step(filt)
+            if filt.delay.frames is not None:
+                break
+        assert filt.delay.frames is not None
+        n, readbacks = filt.worker.total_frames, filt.counters.values.get("readbacks", 0)
+        for _ in range(10):
+            step(filt)
+        assert filt.worker.total_frames == n  # no more frames for the worker
+        assert filt.counters.values.get("readbacks", 0) > readbacks  # the readback goes on
+        assert filt.gfx.draws[-1] == ("blend", "colour")  # and so does the blend
+    finally:
+        filt.close()

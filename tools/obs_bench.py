@@ -13,6 +13,8 @@ for each case measures over a fixed time:
   frames (frame drawn minus frame the matte came from; mean and max).
 
 Cases: ``none`` (no filter), ``sync`` (GPU compositing, picture delayed to its matte),
+``passes`` (``sync`` with the worker idle once the delay is chosen: the filter's GPU
+passes and readback alone, without inference),
 ``latency`` (GPU compositing, newest picture with the newest matte), ``cpu`` (CPU
 compositing), ``sync_off`` (``sync`` with adaptive rate off: the model on every frame);
 for scale, ``stock_colour`` and ``stock_mask`` put OBS's own Color Correction or Image Mask
@@ -64,7 +66,13 @@ CASES = {
     "sync_off": {"compositing": "gpu", "timing": "sync", "adaptive_rate": "off"},  # the model on every frame
     "latency": {"compositing": "gpu", "timing": "latency", "adaptive_rate": "balanced"},
     "cpu": {"compositing": "cpu", "timing": "sync", "adaptive_rate": "balanced"},
+    # "sync" with the worker idle once the delay is chosen: the filter's GPU passes and
+    # readback alone (what a software renderer costs OBS without any inference)
+    "passes": {"compositing": "gpu", "timing": "sync", "adaptive_rate": "balanced", "bench_worker_paused": True},
 }
+for _case in CASES.values():
+    if _case is not None:
+        _case.setdefault("bench_worker_paused", False)
 # OBS's own effect filters on the same source, for scale (on a still source they draw it
 # directly, OBS_ALLOW_DIRECT_RENDERING; on an async one through a texture, as this filter).
 STOCK = {
