@@ -167,9 +167,10 @@ def wait_running(folder: Path, path: str, timeout: float) -> None:
     while time.monotonic() < deadline:
         s = read_stats(folder)
         if s and s.get("path") == path:
-            if first is None:
-                first = s.get("worker_frames", 0)
-            elif s.get("worker_frames", 0) > first + 2:
+            frames = s.get("worker_frames", 0)
+            if first is None or frames < first:  # (a smaller count: a new filter, a removed one's file before)
+                first = frames
+            elif frames > first + 2:
                 return
         time.sleep(0.25)
     raise RuntimeError(f"the filter did not start working on the {path} path within {timeout:.0f} s")
