@@ -21,7 +21,7 @@ import sys
 import threading
 import types
 from ctypes import (CFUNCTYPE, POINTER, Structure, c_bool, c_char_p, c_double, c_float, c_int,
-                    c_longlong, c_size_t, c_uint8, c_uint32, c_void_p)
+                    c_longlong, c_size_t, c_uint8, c_uint32, c_uint64, c_void_p)
 
 # -- constants (libobs headers, OBS 29) -------------------------------------------------
 OBS_SOURCE_TYPE_FILTER = 1
@@ -35,6 +35,7 @@ GS_ZS_NONE = 0
 GS_CLEAR_COLOR = 1 << 0
 GS_BLEND_ZERO, GS_BLEND_ONE = 0, 1
 GS_BLEND_SRCALPHA, GS_BLEND_INVSRCALPHA = 4, 5
+GS_BLEND_OP_ADD, GS_BLEND_OP_REVERSE_SUBTRACT = 0, 2  # enum gs_blend_op_type (OBS 28+)
 OBS_EFFECT_DEFAULT = 0
 OBS_COMBO_TYPE_LIST, OBS_COMBO_FORMAT_STRING = 2, 3
 OBS_PATH_FILE = 0
@@ -178,6 +179,11 @@ _FUNCS = {
     "gs_blend_state_pop": (None, []),
     "gs_blend_function": (None, [c_int, c_int]),
     "gs_blend_function_separate": (None, [c_int, c_int, c_int, c_int]),
+    "gs_blend_op": (None, [c_int]),
+    # OBS's own frame timing (what obs-websocket's GetStats reports)
+    "obs_get_lagged_frames": (c_uint32, []),
+    "obs_get_average_frame_time_ns": (c_uint64, []),
+    "obs_get_frame_interval_ns": (c_uint64, []),
     "gs_texrender_begin_with_color_space": (c_bool, [c_void_p, c_uint32, c_uint32, c_int]),
     "gs_framebuffer_srgb_enabled": (c_bool, []),
     "gs_enable_framebuffer_srgb": (None, [c_bool]),

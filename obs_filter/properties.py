@@ -18,7 +18,6 @@ from __future__ import annotations
 import textwrap
 
 from matting.errors import MattingError
-from matting.io import VIDEO_SUFFIXES
 from matting.settings import Settings
 
 from . import presets
@@ -82,8 +81,8 @@ DEFAULTS = {
     "timing": "sync",
     "roi_margin_pct": to_panel("roi_margin_pct", _D.roi_margin),
     "edge_detail_pct": to_panel("edge_detail_pct", _D.edge_detail),
-    # Halo removal and light wrap need the CPU composite (the GPU shader blends α·I +
-    # (1−α)·B only), so in OBS they are opt-in and the fast GPU path stays the default.
+    # Opt-in in OBS: halo removal costs the worker its colour means and the shader a
+    # second matte-sized texture (both paths do it; docs/OBS.md has the cost).
     "halo_removal": False,
     "light_wrap_pct": 0,
     "known_background": bool(_D.known_background),
@@ -176,7 +175,7 @@ LABELS = {
     "roi_margin_pct": "Space around you (ROI margin)",
     "edge_detail_pct": "Edge detail",
     "blur_pct": "Blur strength",
-    "light_wrap_pct": "Light wrap (CPU compositing)",
+    "light_wrap_pct": "Light wrap",
 }
 
 
@@ -225,7 +224,8 @@ def settings_from_obs(data) -> tuple[Settings, str]:
         background_plate=data.get_string("background_plate").strip(),
         **fields,
     )
-    path = "cpu" if data.get_string("compositing") == "cpu" or needs_cpu_composite(settings) else "gpu"
+    # Every background and edge option has its shader: CPU compositing only when asked for.
+    path = "cpu" if data.get_string("compositing") == "cpu" else "gpu"
     return settings, path
 
 
@@ -237,25 +237,6 @@ def timing_from_obs(data) -> str:
     with the newest matte, which may trail a movement)."""
     t = data.get_string("timing")
     return t if t in TIMINGS else "sync"
-
-
-def needs_cpu_composite(settings: Settings) -> bool:
-    """Features the GPU shader does not do: a per-frame background (video, blur), the
-    estimated foreground colour (halo removal) and light wrap."""
-    return (settings.background == "blur" or settings.halo_removal or settings.light_wrap > 0
-            or settings.background.lower().endswith(tuple(VIDEO_SUFFIXES)))
-
-
-def cpu_reason(settings: Settings | None) -> str:
-    """Why the CPU composites although the GPU shader was chosen ("" if it does not)."""
-    if settings is None or not needs_cpu_composite(settings):
-        return ""
-    bg = settings.background
-    if bg == "blur":
-        return "the blurred background"
-    if bg.lower().endswith(tuple(VIDEO_SUFFIXES)):
-        return "the video background"
-    return "halo removal" if settings.halo_removal else "light wrap"
 
 
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.webp *.tif *.tiff);;All files (*.*)"
@@ -365,7 +346,7 @@ def build_properties(props, filt) -> None:
     p = g.add_path("background_image", "Image", IMAGE_FILTER)
     props.set_tooltip(p, tip("A picture file (PNG, JPG…), scaled to the source's size as Fit says."))
     p = g.add_path("background_video", "Video", VIDEO_FILTER)
-    props.set_tooltip(p, tip("A video file, played in a loop without sound (composited on the CPU)."))
+    props.set_tooltip(p, tip("A video file, played in a loop without sound."))
     p = g.add_list("background_fit", "Fit", [("Cover (crop to fill)", "cover"), ("Contain (letterbox)", "contain"),
                                              ("Stretch", "stretch")])
     props.set_tooltip(p, tip("Cover fills the frame and crops the picture's edges; Contain shows all of it "
@@ -437,12 +418,9 @@ def build_properties(props, filt) -> None:
     p = g.add_list("device", "Run the model on", _device_items(current.device if current else ""))
     props.set_tooltip(p, tip("Only what this onnxruntime offers is listed. Automatic takes a GPU if there "
                              "is one, else the CPU."))
-    p = g.add_list("compositing", "Compositing", [
-        ("Automatic: GPU shader, CPU where a feature needs it", "gpu"), ("Always CPU (reference)", "cpu")])
-    reason = cpu_reason(current)
-    props.set_tooltip(p, tip("Where your picture and the new background are blended. The GPU shader is fast; "
-                             "blur and video backgrounds, halo removal and light wrap are done on the CPU."
-                             + (f"\nNow: the CPU, for {reason}." if reason else "")))
+    p = g.add_list("compositing", "Compositing", [("GPU shader (fast)", "gpu"), ("CPU (reference)", "cpu")])
+    props.set_tooltip(p, tip("Where your picture and the new background are blended. The GPU shader does every "
+                             "background and edge option; the CPU path is the reference, slower."))
     p = g.add_list("timing", "Timing", [("Synchronised: the picture waits for its matte", "sync"),
                                         ("Lowest latency: the matte may trail movement", "latency")])
     props.set_tooltip(p, tip("Synchronised delays the picture by the matte's latency (see the statistics; give "
@@ -455,11 +433,10 @@ def build_properties(props, filt) -> None:
     p = g.add_number("edge_detail_pct", LABELS["edge_detail_pct"], *RANGES["edge_detail_pct"], suffix=" %")
     props.set_tooltip(p, tip("How closely the matte's edge follows the picture's edges (hair, shoulders). "
                              "0 % = soft."))
-    p = g.add_bool("halo_removal", "Halo removal (CPU compositing)")
-    props.set_tooltip(p, tip("Removes the old room's colour from the soft edge; composites on the CPU."))
+    p = g.add_bool("halo_removal", "Halo removal")
+    props.set_tooltip(p, tip("Removes the old room's colour from the soft edge."))
     p = g.add_number("light_wrap_pct", LABELS["light_wrap_pct"], *RANGES["light_wrap_pct"], suffix=" %")
-    props.set_tooltip(p, tip("Spills a little of the new background onto your edge; composites on the CPU. "
-                             "0 % = off."))
+    props.set_tooltip(p, tip("Spills a little of the new background onto your edge. 0 % = off."))
     p = g.add_path("background_plate", "Empty-room picture", IMAGE_FILTER)
     props.set_tooltip(p, tip("The picture of the empty room the Capture button saved (any photo of the empty "
                              "room from this camera works)."))

@@ -38,7 +38,19 @@ def state_key(filt) -> tuple:
         return ("starting", cap_key)
     if filt.worker.frames == 0 and filt.worker.total_frames == 0:
         return ("waiting", cap_key)
-    return ("running", filt.path, _known_word(filt), cap_key)
+    return ("running", filt.path, _known_word(filt), _shedding(filt) > 1, _fixed_delay(filt), cap_key)
+
+
+def _shedding(filt) -> int:
+    """1 = a matte for every frame; N = the filter gives way to OBS with one in N."""
+    shedder = getattr(filt, "shedder", None)
+    return shedder.level if shedder is not None else 1
+
+
+def _fixed_delay(filt) -> int | None:
+    """The synchronised picture delay in frames, once chosen (held until settings change)."""
+    fixed = getattr(filt, "_fixed_delay", None)
+    return filt.delay.frames if fixed is not None and fixed() else None
 
 
 def _worker_cpu_ms(filt) -> float:
@@ -86,6 +98,11 @@ def panel_status(filt) -> tuple[str, str]:
         known = _known_word(filt)
         if known:
             text += f" · static camera: {known.replace('known background: ', '')}"
+        frames = _fixed_delay(filt)
+        if frames is not None:
+            text += f" · picture delayed {filt.delay_ms():.0f} ms = {frames} frame(s): set it as the mic's Sync Offset"
+        if _shedding(filt) > 1:
+            text += f" · giving way to OBS under load (a matte every {_shedding(filt)} frames)"
     if cap_text:  # the last capture's outcome, until the next capture or forget
         text += f" · {cap_text}"
         return text, cap_level
@@ -109,9 +126,6 @@ def details(filt) -> str:
     known = w.known_status
     if known and known != "known background: off":
         state += f" · {known}"
-    from .properties import cpu_reason
-
-    reason = cpu_reason(filt.settings) if filt.path == "cpu" else ""
     return (f"inference {t.get('inference', 0):.1f} ms · total {t.get('total', 0):.1f} ms · "
             f"worker {w.fps:.1f} fps · device {device} · render {filt.render_ms:.2f} ms · "
-            f"{filt.path.upper()} compositing{f' (for {reason})' if reason else ''}{filt._timing_text()}{state}")
+            f"{filt.path.upper()} compositing{filt._timing_text()}{state}")

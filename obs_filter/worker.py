@@ -16,6 +16,7 @@ import numpy as np
 from matting.errors import MattingError
 from matting.settings import Settings
 
+from . import edges
 from . import libobs as ol
 from .capture import COUNTDOWN_S, FRAMES as CAPTURE_DEFAULT_FRAMES, Capture
 
@@ -26,7 +27,11 @@ def short_error(exc: BaseException) -> str:
     return text[0][:300] if text else type(exc).__name__
 
 
-Result = namedtuple("Result", "seq path size array background")
+# GPU path: ``array`` is the matte; ``background`` an RGBA picture to draw behind (the
+# image once prepared at the frame's size: the same object while it lasts; a video frame
+# at the matte's size, the blur at 1/8: new each frame), ``edge`` and ``wrap`` the edge
+# options' textures (obs_filter.edges), or None. CPU path: ``array`` is the composite.
+Result = namedtuple("Result", "seq path size array background edge wrap", defaults=(None, None))
 
 # The worker's kernels run on one thread each: numba's, ONNX Runtime's and OpenCV's.
 # Inside OBS the rasteriser and OBS's own threads keep both cores busy, and a parallel
@@ -118,7 +123,9 @@ class Worker:
         self.sum_inference = self.sum_total = 0.0
         self.total_frames, self.total_ms = 0, 0.0  # never reset (obs_filter.stats)
         self.cpu_ms = 0.0  # CPU time of this thread so far (its own clock, read after each frame)
-        self._bg = None  # (spec, matting Background) for the GPU path's image backgrounds
+        self._bg = None  # (spec, matting Background) for the GPU path's image, video and blur backgrounds
+        self._wrap = None
+        self._edges = (False, 0.0)  # GPU path: (halo removal, light wrap) prepared by the worker
         self._last_done = None
         self._seq = 0
         self._applied = None  # (Settings, path) in use, for the log of changes
@@ -213,8 +220,11 @@ class Worker:
         self._result = None
 
     def _apply(self, settings: Settings, path: str) -> None:
-        # The GPU path blends on the GPU: the worker only needs the matte.
-        pipe_settings = settings.replace(background="transparent") if path == "gpu" else settings
+        # The GPU path blends on the GPU: the worker only needs the matte (and, for halo
+        # removal, the colour means, which the pipeline computes for an opaque background).
+        spec = settings.background
+        halo = settings.halo_removal and spec != "transparent"
+        pipe_settings = settings.replace(background="#000000" if halo else "transparent") if path == "gpu" else settings
         pipe_settings = pipe_settings.replace(threads=MODEL_THREADS)
         t0 = time.perf_counter()
         with _PROCESS_LOCK:
@@ -235,14 +245,21 @@ class Worker:
             if changed:
                 ol.log(ol.LOG_INFO, f"{self.thread.name}: applied {', '.join(changed)}")
         self._applied = (settings, path)
-        spec = settings.background
         if path == "gpu" and spec != "transparent" and not spec.startswith("#"):
-            if self._bg is None or self._bg[0] != (spec, settings.background_fit) or self._bg[1].outdated:
+            key = (spec, settings.background_fit)
+            if self._bg is None or self._bg[0] != key or self._bg[1].outdated:
                 from matting.background import Background
 
-                self._bg = ((spec, settings.background_fit), Background(spec, settings.background_fit))
+                if self._bg is not None:
+                    self._bg[1].close()
+                self._bg = (key, Background(spec, settings.background_fit, settings.blur_strength))
+            self._bg[1].blur_strength = settings.blur_strength
         else:
+            if self._bg is not None:
+                self._bg[1].close()
             self._bg = None
+        self._wrap = None  # (background array, its blurred copy) for a still background
+        self._edges = (halo and path == "gpu", settings.light_wrap if path == "gpu" and spec != "transparent" else 0.0)
         self._result = None  # a result of the old settings could show the old background
 
     def _capture_frame(self, cap, frame, alpha) -> None:
@@ -280,14 +297,13 @@ class Worker:
                                                      fuse=path != "gpu")
         if recorded is not None:
             self._capture_frame(cap, recorded, alpha)
-        background = None
-        if path == "gpu" and self._bg is not None:
-            w, h = size
-            background = self._bg[1].frame(h, w, 4, "RGB")  # prepared once per size, cached
+        background = edge = wrap = None
+        if path == "gpu":
+            background, edge, wrap = self._gpu_extras(frame, alpha, size)
         with self._cond:
             if epoch != self._epoch:
                 return
-            self._result = Result(seq, path, size, alpha if path == "gpu" else composite, background)
+            self._result = Result(seq, path, size, alpha if path == "gpu" else composite, background, edge, wrap)
         self.frame_error = None
         if cap is None or not cap.busy():
             self.known_status = getattr(self.pipeline, "known_background_status", "")
@@ -304,6 +320,37 @@ class Worker:
             dt = max(now - self._last_done, 1e-6)
             self.fps = 1.0 / dt if self.fps == 0 else 0.8 * self.fps + 0.2 / dt
         self._last_done = now
+
+    def _gpu_extras(self, frame, alpha, size):
+        """The GPU path's background picture and edge textures for this frame
+        (obs_filter.edges): (background, edge, wrap), each an RGBA array or None."""
+        w, h = size
+        background = wrap = edge = None
+        bg = self._bg[1] if self._bg is not None else None
+        if bg is not None:
+            if bg.kind == "blur":
+                background = edges.blur_background(bg, frame, h, w)
+            elif bg.kind == "video":  # the next frame, at the matte's size (its own array: sent on)
+                background = bg.frame(frame.shape[0], frame.shape[1], 4, "RGB").copy()
+            else:
+                background = bg.frame(h, w, 4, "RGB")  # prepared once per size, cached
+        halo, light = self._edges
+        if light > 0 and background is not None:
+            if bg.dynamic:
+                wrap = edges.wrap_image(background, h, w, small=bg.kind == "blur")
+            else:  # a still picture: blurred once
+                if self._wrap is None or self._wrap[0] is not background:
+                    self._wrap = (background, edges.wrap_image(background, h, w))
+                wrap = self._wrap[1]
+        if halo or light > 0:
+            shape = alpha.shape
+            box, means = getattr(self.pipeline, "edge_colours", ((0, 0, 0, 0), None))
+            shift = edges.halo_shift(frame, alpha, box, means) if halo else None
+            gain = None
+            if light > 0 and hasattr(self.pipeline, "light_wrap_gain"):
+                gain = edges.wrap_gain(self.pipeline.light_wrap_gain(), shape)
+            edge = edges.edge_texture(shape, shift, gain)
+        return background, edge, wrap
 
 
 def _log_onnxruntime_once() -> None:

@@ -124,10 +124,11 @@ class FakeGfx:
         self.draws.append(("plain", "source"))
         return True
 
-    def draw_over(self, mask, w, h, colour=None, background=None):
+    def draw_over(self, mask, w, h, colour=None, background=None, edge=None, wrap=None, halo=False):
         kind = "image" if background is not None else "colour"
         assert self.draws[-1] == ("plain", "source")  # over the frame just drawn: one drawing
         self.draws[-1] = ("over", kind)
+        self.extras = {"background": background, "edge": edge, "wrap": wrap, "halo": halo}
 
     def next_frame(self):
         self.frame += 1
@@ -154,10 +155,11 @@ class FakeGfx:
     def draw(self, tex, w, h):
         self.draws.append(("plain", tex[0]))
 
-    def draw_blend(self, image, mask, w, h, colour=None, background=None):
+    def draw_blend(self, image, mask, w, h, colour=None, background=None, edge=None, wrap=None):
         kind = "image" if background is not None else "colour" if colour is not None else "transparent"
         self.draws.append(("blend", kind))
         self.blended = image
+        self.extras = {"background": background, "edge": edge, "wrap": wrap}
 
     def destroy(self, enter=True):
         self.destroyed = True
@@ -338,6 +340,74 @@ def test_transparent_and_image_backgrounds_use_their_shaders(tmp_path):
         render_until_result(filt)
         assert filt.gfx.draws[-1] in (("blend", "image"), ("over", "image"))
         assert ("background", (720, 1280, 4)) in filt.gfx.uploads
+    finally:
+        filt.close()
+
+
+class EdgePipeline(FakePipeline):
+    """A fake pipeline with what the GPU path's edge options read: a soft matte, its box
+    and colour means, and a light-wrap gain on its grid."""
+
+    def process(self, frame, order="BGR", out=None, fuse=True):
+        _, alpha = super().process(frame, order, out, fuse)
+        h, w = alpha.shape
+        alpha[:, : w // 2] = 255
+        alpha[:, w // 2: w // 2 + 4] = 128
+        self.edge_colours = ((0, 0, w, h), (np.full((2, 2, 3), 200, np.float32), np.full((2, 2, 3), 20, np.float32)))
+        return None, alpha
+
+    def light_wrap_gain(self):
+        return np.full((90, 160), 0.25, np.float32)
+
+
+@pytest.mark.parametrize("values, bg_shape", [
+    ({"background_type": "blur"}, (90, 160, 4)),  # 1/8 of 1280×720
+    ({"background_type": "video"}, (360, 640, 4)),  # the matte's size
+    ({"background_type": "image", "halo_removal": True, "light_wrap": 0.5}, (720, 1280, 4)),
+    ({"background_type": "color", "halo_removal": True}, None),
+])
+def test_blur_video_halo_and_light_wrap_stay_on_the_gpu_path(values, bg_shape, tmp_path):
+    import cv2
+
+    img = tmp_path / "bg.png"
+    cv2.imwrite(str(img), np.full((10, 20, 3), 90, np.uint8))
+    clip = tmp_path / "bg.avi"
+    vw = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), 10, (64, 36))
+    for i in range(3):
+        vw.write(np.full((36, 64, 3), 60 * i, np.uint8))
+    vw.release()
+    values = dict(values, background_image=str(img), background_video=str(clip))
+    filt = make_filter(values, factory=lambda s: EdgePipeline(s))
+    try:
+        assert filt.path == "gpu"
+        render_until_result(filt)
+        assert filt.gfx.draws[-1][0] in ("blend", "over")
+        extras = filt.gfx.extras
+        uploads = dict(filt.gfx.uploads)
+        if bg_shape is None:
+            assert extras["background"] is None
+        else:
+            assert extras["background"] is not None and uploads["background"] == bg_shape
+        halo, light = values.get("halo_removal", False), values.get("light_wrap", 0.0)
+        assert (extras["edge"] is not None) == (halo or light > 0)
+        if extras["edge"] is not None:
+            assert uploads["edge"] == (360, 640, 4)  # the matte's size
+        assert (extras["wrap"] is not None) == (light > 0)
+        if light:
+            assert uploads["wrap"] == (90, 160, 4)
+    finally:
+        filt.close()
+
+
+def test_halo_removal_in_lowest_latency_mode_blends_over_the_drawn_frame():
+    filt = make_filter({"timing": "latency", "halo_removal": True, "light_wrap": 0.2},
+                       factory=lambda s: EdgePipeline(s))
+    try:
+        render_until_result(filt)
+        assert filt.gfx.draws[-1] == ("over", "colour")  # this frame from the source, nothing sampled
+        assert filt.gfx.extras["edge"] is not None and filt.gfx.extras["halo"] is True
+        pipe = filt.worker.pipeline.settings
+        assert pipe.background == "#000000" and pipe.halo_removal  # opaque: the colour means are computed
     finally:
         filt.close()
 
@@ -730,13 +800,14 @@ def test_settings_saved_with_the_old_keys_still_load():
     assert s.background == "transparent"
 
 
-def test_features_the_shader_cannot_do_switch_to_cpu_compositing():
+def test_every_background_and_edge_option_stays_on_the_gpu_path():
     base = dict(P.DEFAULTS, background_type="color")
     assert P.settings_from_obs(FakeData(base))[1] == "gpu"
     for change in ({"halo_removal": True}, {"light_wrap": 0.3}, {"background_type": "blur"},
                    {"background_type": "video", "background_video": "/clips/loop.mp4"}):
         settings, path = P.settings_from_obs(FakeData(dict(base, **change)))
-        assert path == "cpu", change
+        assert path == "gpu", change
+        assert P.settings_from_obs(FakeData(dict(base, compositing="cpu", **change)))[1] == "cpu"
     settings, _ = P.settings_from_obs(FakeData(dict(base, background_type="blur", blur_strength=0.8)))
     assert settings.background == "blur" and settings.blur_strength == 0.8
 
@@ -1023,30 +1094,108 @@ def test_latency_mode_keeps_no_frames_and_never_samples_this_frame():
         filt.close()
 
 
-@pytest.mark.parametrize("timing", ["sync", "latency"])
-def test_matte_is_drawn_over_its_own_frame_in_sync_mode(timing):
-    filt = make_filter({"timing": timing}, factory=lambda s: FakePipeline(s, 0.05))
+def test_latency_mode_draws_the_current_frame_with_the_newest_matte():
+    filt = make_filter({"timing": "latency"}, factory=lambda s: FakePipeline(s, 0.05))
     try:
         render_until_result(filt)
-        for _ in range(20):  # the ring grows to the measured latency
-            frame(filt)
-            time.sleep(0.01)
-        filt.counters.ages[:] = [0] * len(filt.counters.ages)
-        for _ in range(20):
+        for _ in range(40):
             frame(filt)
             time.sleep(0.01)
         shown = filt._shown_seq  # the frame number of the matte drawn last
-        if timing == "sync":
+        # the current frame straight from the source, the matte blended over it
+        assert filt.gfx.draws[-1] == ("over", "colour")
+        assert len(filt.ring) == 0  # no frame kept
+        assert filt.frame_seq > shown and sum(filt.counters.ages[2:]) > 0
+        assert "behind the picture" in filt.stats_text()
+    finally:
+        filt.close()
+
+
+def step(filt, renders=1):
+    """One frame, then until the worker has finished what it was given (the tests below
+    see the same frames and mattes on any machine, however busy)."""
+    frame(filt, renders)
+    w = filt.worker
+
+    def done():
+        res = w.latest()
+        return w._frame is None and (w._seq == 0 or (res is not None and res.seq == w._seq))
+    assert wait_until(done), "the worker did not finish its frame"
+
+
+class Timing:
+    """OBS's frame timing as gfx.obs_timing gives it: lagged frames, average ms, interval."""
+
+    def __init__(self):
+        self.lagged, self.ms = 0, 2.0
+
+    def __call__(self):
+        return self.lagged, self.ms, 1 / 30
+
+
+def test_sync_delay_is_fixed_from_the_measured_latency_and_held():
+    from obs_filter import shedding
+
+    filt = make_filter({"timing": "sync"})
+    filt.gfx.obs_timing = timing = Timing()
+    try:
+        for _ in range(200):
+            step(filt)
+            if filt.delay.frames is not None:
+                break
+        d = filt.delay.frames
+        # read back STAGE_DELAY frames after drawing (or one more on a slow stage), seen the frame after
+        assert d is not None and 1 <= d <= 4
+        assert "picture delayed" in filt.stats_text() and f"= {d} frame(s)" in filt.stats_text()
+        filt.counters.ages[:] = [0] * len(filt.counters.ages)
+        for _ in range(40):
+            step(filt)
+            assert filt.delay.frames == d and filt.delay_frames == d
             assert filt.gfx.draws[-1] == ("blend", "colour")
-            assert filt.gfx.blended == filt.ring.texture(shown)
-            assert filt.counters.ages[0] > 0 and sum(filt.counters.ages[1:]) == 0
-            assert filt.delay_ms() > 0 and "picture delayed" in filt.stats_text()
-        else:  # the current frame straight from the source, the matte blended over it
-            assert filt.gfx.draws[-1] == ("over", "colour")
-            assert len(filt.ring) == 0  # no frame kept
-            assert filt.frame_seq > shown and sum(filt.counters.ages[2:]) > 0
-            assert "behind the picture" in filt.stats_text()
-        assert len(filt.ring) <= filt.ring.MAX_FRAMES
+            assert filt.gfx.blended == filt.ring.texture(filt.frame_seq - d)  # the frame d back
+        assert sum(filt.counters.ages[1:]) == 0 and filt.counters.ages[0] == 40  # each with its own matte
+        assert abs(filt.delay_ms() - d * 1e3 / 30) < 1e-6
+
+        # OBS misses frames: the filter reads back every 2nd, then 3rd frame; the delay holds,
+        # a frame without a matte gets the nearest earlier one
+        filt.counters.ages[:] = [0] * len(filt.counters.ages)
+        shed0 = filt.counters.values.get("shed", 0)
+        gap, shedding.RAISE_GAP_S = shedding.RAISE_GAP_S, 0.0  # a step each missed frame
+        try:
+            for i in range(12):
+                timing.lagged += 1
+                step(filt)
+        finally:
+            shedding.RAISE_GAP_S = gap
+        assert filt.shedder.level == shedding.LEVELS[-1]
+        assert "giving way to OBS" in filt.stats_text()
+        filt.counters.ages[:] = [0] * len(filt.counters.ages)
+        for _ in range(24):
+            step(filt)
+            assert filt.delay.frames == d
+        ages = filt.counters.ages
+        assert ages[0] > 0 and ages[1] > 0 and sum(ages[shedding.LEVELS[-1]:]) == 0
+        assert filt.counters.values.get("shed", 0) > shed0
+        # load gone: back to every frame, one step per calm spell
+        shedding_calm = shedding.CALM_FOR_S
+        shedding.CALM_FOR_S = 0.0
+        try:
+            for _ in range(10):
+                step(filt)
+        finally:
+            shedding.CALM_FOR_S = shedding_calm
+        assert filt.shedder.level == 1 and filt.delay.frames == d
+        filt.counters.ages[:] = [0] * len(filt.counters.ages)
+        for _ in range(2 * d + 4):
+            step(filt)
+        for _ in range(20):
+            step(filt)
+        assert filt.counters.ages[0] >= 20 and "giving way" not in filt.stats_text()
+
+        # a settings change chooses the delay again
+        filt.update(FakeData({"timing": "sync", "temporal_strength": 0.3}))
+        step(filt)
+        assert filt.delay.frames is None and "measuring the picture delay" in filt.stats_text()
     finally:
         filt.close()
 
@@ -1244,3 +1393,21 @@ def test_old_and_new_keys_mixed_in_a_settings_storm_only_give_settings_errors():
             assert getattr(s, key) == pytest.approx(value, abs=0.005)
         elif key in P.PERCENT_KEYS:
             assert getattr(s, P.PERCENT_KEYS[key]) == pytest.approx(value / 100)
+
+
+def test_bench_setting_pauses_the_worker_once_the_delay_is_chosen():
+    filt = make_filter({"timing": "sync", "bench_worker_paused": True})
+    try:
+        for _ in range(200):
+            step(filt)
+            if filt.delay.frames is not None:
+                break
+        assert filt.delay.frames is not None
+        n, readbacks = filt.worker.total_frames, filt.counters.values.get("readbacks", 0)
+        for _ in range(10):
+            step(filt)
+        assert filt.worker.total_frames == n  # no more frames for the worker
+        assert filt.counters.values.get("readbacks", 0) > readbacks  # the readback goes on
+        assert filt.gfx.draws[-1] == ("blend", "colour")  # and so does the blend
+    finally:
+        filt.close()
