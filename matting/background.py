@@ -134,23 +134,35 @@ class Background:
                 raise BackgroundError(f"background video stopped giving frames: {self.spec}")
         return frame
 
+    def blur_small(self, image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+        """The "blur" background at ``size`` (width, height: 1/8 of the frame), 3 channels
+        in the image's order, from ``image`` (the frame, or the frame already shrunk: an
+        area average of an area average is the same). A blur that wide looks the same
+        computed small, at 1/64 of the cost; the caller upsamples it (bilinear)."""
+        # All channels, then drop a 4th: a strided 3-of-4 view is copied slowly by OpenCV.
+        small = shrink(image, size)
+        small = np.ascontiguousarray(small[:, :, :3])
+        sigma = 0.5 + 6.0 * self.blur_strength
+        return cv2.GaussianBlur(small, (0, 0), sigma, borderType=cv2.BORDER_REPLICATE)
+
     def _blurred(self, image: np.ndarray | None, channels: int, key) -> np.ndarray:
-        """The current frame, strongly blurred (computed at 1/8 size: a blur that wide
-        looks the same, at 1/64 of the cost)."""
+        """The current frame, strongly blurred (:meth:`blur_small`, upsampled)."""
         if image is None:
             raise BackgroundError("a 'blur' background needs the current frame")
         h, w = image.shape[:2]
-        # All channels, then drop a 4th: a strided 3-of-4 view is copied slowly by OpenCV.
-        small = shrink(image, (max(1, w // 8), max(1, h // 8)))
-        small = np.ascontiguousarray(small[:, :, :3])
-        sigma = 0.5 + 6.0 * self.blur_strength
-        small = cv2.GaussianBlur(small, (0, 0), sigma, borderType=cv2.BORDER_REPLICATE)
+        small = self.blur_small(image, blur_size(h, w))
         if self._cache_key != key:
             self._cache, self._cache_key = np.empty((h, w, channels), np.uint8), key
             if channels == 4:
                 self._cache[:, :, 3] = 255
         self._cache[:, :, :3] = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
         return self._cache
+
+
+def blur_size(height: int, width: int) -> tuple[int, int]:
+    """(width, height) at which the "blur" background and light wrap's blurred background
+    are computed for a frame: 1/8 of it."""
+    return max(1, width // 8), max(1, height // 8)
 
 
 def _file_stamp(path: Path):

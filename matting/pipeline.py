@@ -62,8 +62,9 @@ EDGE_TRUST = 0.15
 # every frame (matting.postprocess.temporal_fuse).
 HYSTERESIS = 0.25
 FLUSH = 0.5 / 255  # grid alpha below this is 0 (it rounds to 0 in the matte)
+WRAP_SIGMA = 2.0  # light wrap's blur of the new background, in pixels of its 1/8 size
 # The model's crop is at least the frame's short side / MIN_CROP per side: context for a
-# small whole body (issue 32; chosen by tune, docs/EVALUATION.md).
+# small whole body (issue 32; searched by tune, docs/EVALUATION.md; unchanged).
 MIN_CROP = 8
 REFINE_SIDE = 240  # longest side of the matte's box on which refinement is computed
 ORDERS = ("BGR", "RGB")
@@ -233,6 +234,7 @@ class Pipeline:
         self._pasted = None
         self._prev_gray = None
         self._carry = None  # (alpha, box, foreground) of the last model run
+        self.edge_colours = ((0, 0, 0, 0), None)  # the last frame's matte box and halo colour means
         self._last_redetect = 0
         self.tracker.reset()
         self.segmenter.reset_state()
@@ -301,6 +303,7 @@ class Pipeline:
         alpha, abox, foreground = self._refine(frame, small)
         alpha, abox, foreground = self.known_bg.process(frame, small, self._alpha_grid, alpha, abox, foreground,
                                                               order)
+        self.edge_colours = (abox, foreground)  # for a caller that composites elsewhere (fuse=False)
         self.model_runs += 1
         if self.adaptive.policy is not None:
             alpha.flags.writeable = False  # carried to later frames: nobody may change it
@@ -330,6 +333,7 @@ class Pipeline:
         """A frame without the model (adaptive rate): the last run's matte and edge
         colours, composited with this frame's pixels."""
         alpha, abox, foreground = self._carry
+        self.edge_colours = (abox, foreground)
         self._prev_gray = gray
         t4 = time.perf_counter()
         result = self._composite(frame, alpha, out, order, channels, abox, foreground) if fuse else None
@@ -492,22 +496,27 @@ class Pipeline:
         self.tracker.observe(((lx0 + bx0) * self._sx, (ly0 + by0) * self._sy,
                               (lx0 + bx1) * self._sx, (ly0 + by1) * self._sy))
 
+    def light_wrap_gain(self) -> np.ndarray:
+        """Light wrap's gain on the grid: ``k = light_wrap·α·(1 − blur(α))``, largest just
+        inside the edge (float32, grid-sized)."""
+        a = self._alpha_grid
+        r = 2 * EDGE_RADIUS + 1
+        return self.settings.light_wrap * a * (1 - cv2.blur(a, (r, r)))
+
     def _light_wrap(self, result: np.ndarray, bg: np.ndarray, box) -> None:
         """Spill a little of the blurred new background onto the person's edge, so they
-        look lit by the new scene: ``out += k·(blur(B) − out)`` with
-        ``k = light_wrap·α·(1 − blur(α))``, which is largest just inside the edge."""
+        look lit by the new scene: ``out += k·(blur(B) − out)`` (:meth:`light_wrap_gain`)."""
         x0, y0, x1, y1 = box
         if x1 <= x0 or y1 <= y0:
             return
         grid_box = (slice(int(y0 / self._sy), max(int(y0 / self._sy) + 1, int(math.ceil(y1 / self._sy)))),
                     slice(int(x0 / self._sx), max(int(x0 / self._sx) + 1, int(math.ceil(x1 / self._sx)))))
-        a = self._alpha_grid
-        r = 2 * EDGE_RADIUS + 1
-        k = self.settings.light_wrap * a * (1 - cv2.blur(a, (r, r)))
+        k = self.light_wrap_gain()
         k = cv2.resize(k[grid_box], (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR)[:, :, None]
         region = result[y0:y1, x0:x1, :3]
         small_bg = shrink(bg[y0:y1, x0:x1, :3], (max(1, (x1 - x0) // 8), max(1, (y1 - y0) // 8)))
-        wrap = cv2.resize(cv2.GaussianBlur(small_bg, (0, 0), 2), (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR)
+        wrap = cv2.resize(cv2.GaussianBlur(small_bg, (0, 0), WRAP_SIGMA), (x1 - x0, y1 - y0),
+                          interpolation=cv2.INTER_LINEAR)
         region[...] = (region + k * (wrap.astype(np.float32) - region) + 0.5).astype(np.uint8)
 
     def _helper(self):

@@ -42,8 +42,8 @@ from numba import njit
 
 from .errors import InputError
 from .plate_band import (FULL_WEIGHT, OPAQUE, band_foreground, band_fuse, band_pixels, band_project, band_sample,
-                         band_spread, band_window_mean, fill_means, label_listed, listed, residuals, room_vouch,
-                         touching_core, u8_above, u8_at_least)
+                         band_spread, band_window_mean, fill_means, label_listed, listed, region_fit, residuals,
+                         room_vouch, touching_core, u8_above, u8_at_least)
 from .scratch import Scratch
 
 MAX_WEIGHT = 30.0  # the running mean's memory: 1/MAX_WEIGHT is its slowest learning rate
@@ -76,6 +76,12 @@ ROOM_RADIUS = 3  # px at 720p: window of the room test (texture of the plate, re
 ROOM_RESID = 4.0  # a window is the room seen unchanged if its residual |I − B|² is below this × the noise
 ROOM_TEXTURE = 16.0  # … and the plate's colour variance there is above this × the noise (textured)
 ROOM_PIXELS = 20  # px at 720p: such pixels a plate-matching region of the matte needs to be the room
+# A flat plate-matching region is the room too when it is large and fits the plate to the
+# noise: held-out hole regions (generated, 720p) fit at 0.38–0.59 on clean cameras, the
+# person's own plate-matching regions at 0.88–1.7 (up to 621 px); noisy-camera holes
+# fit at 0.68–1.1 and are left to the model.
+ROOM_FLAT_PIXELS = 300  # px at 720p
+ROOM_FLAT_FIT = 0.7  # mean |I − B|² / (3σ²) over the region
 SOLVE_ITERATIONS = 1  # steps of propagating F outwards from the pixels just solved
 PROPAGATE_RADIUS = 6  # px at 720p: window over which each step spreads F (2 → 6: a-static 1.96 → 1.86)
 SAMPLE_RADIUS = 10  # px at 720p: window of the opaque colours each pixel's F is chosen among …
@@ -323,7 +329,8 @@ def near_person(person: np.ndarray, r: int) -> np.ndarray:
     return near
 
 
-def room_regions(match, d2, s2, noise2, mean, var, gain, offset, box, radius: int, pixels: int, index):
+def room_regions(match, d2, s2, noise2, mean, var, gain, offset, box, radius: int, pixels: int, index,
+                 flat_pixels: int | None = None):
     """Where the model's matte covers the room: ``(ys, xs, room)``, the pixels of the box
     ``(x0, y0, x1, y1)`` to fade (a list, row order) and per pixel 1 if it is the room, or
     None where there is none. ``match`` is :func:`matting.plate_band.residuals`'s ``match``
@@ -341,14 +348,23 @@ def room_regions(match, d2, s2, noise2, mean, var, gain, offset, box, radius: in
     flat seat of a chair the model took for the person goes with the chair's textured
     edges, while a shirt of the wall's colour over a flat wall has no texture to vouch for
     it and stays. The matching pixels are few: they are listed, labelled and tested on the
-    list alone."""
+    list alone.
+
+    A flat region is the room as well when it has at least ``flat_pixels`` pixels and fits
+    the plate to the noise (mean ``|I − B|²/(3σ²)`` ≤ ``ROOM_FLAT_FIT``; a lookalike
+    within the match's ``SNAP_SIGMAS`` fits worse on average) and is not mostly clipped
+    (a white shirt before a white wall, both at 255, would fit): a hole through the person
+    over a plain wall (issue 33)."""
     ys, xs = listed(match)
     if ys.size < pixels:  # no region can have enough pixels to vouch for it
         return None
     lab, n = label_listed(ys, xs, index)
     count = room_vouch(ys, xs, lab, n, mean, var, gain, offset, np.float32(noise2), box[1], box[0], d2, s2, radius,
-                       np.float32(3 * ROOM_RESID), np.float32(3 * ROOM_TEXTURE))
+                       np.float32(3 * ROOM_RESID), np.float32(3 * ROOM_TEXTURE), pixels)
     room = count >= pixels
+    if flat_pixels is not None:
+        size, fit, clipped = region_fit(ys, xs, lab, n, d2, s2, mean, gain, offset, box[1], box[0])
+        room |= (size >= flat_pixels) & (fit <= ROOM_FLAT_FIT * size) & (2 * clipped < size)
     room[0] = False
     return (ys, xs, room[lab].view(np.uint8)) if room.any() else None
 
@@ -664,7 +680,8 @@ class KnownBackground:
             self._index = np.full((h, w), -1, np.int32)  # the labelling's scratch, kept all −1
         room = room_regions(match, d2, s2, noise2, self.plate.mean, self.plate.var, self.gain, self.offset,
                             (x0, y0, x1, y1), max(1, round(ROOM_RADIUS * scale)),
-                            max(1, round(ROOM_PIXELS * scale * scale)), self._index[:bh, :bw])
+                            max(1, round(ROOM_PIXELS * scale * scale)), self._index[:bh, :bw],
+                            max(1, round(ROOM_FLAT_PIXELS * scale * scale)))
         if room is not None:
             fade_regions(view, *room, np.float32(1 - self.activity))
         # Deep inside the person the model is right and the projection is not (eyes,
@@ -677,19 +694,28 @@ class KnownBackground:
         # A learnt plate is sure of only part of the box; where it is not, the fusion would
         # leave the model's α, so those pixels are not solved (on a held-out 1080p sequence
         # whose model matte is soft over a fifth of the box, that was 250 ms a frame).
-        ys, xs = band_pixels(view, inner, d2, s2, self.plate.weight, y0, x0, rel)
+        ys, xs = band_pixels(view, inner, d2, s2, self.plate.weight, y0, x0, _CORE_MIN, rel)
         new_box = (x0, y0, x1, y1)
         if foreground is not None:
             # Halo-removal colours where the composite reads them, from the grid means;
             # the fusion below overwrites the solved pixels with the exact ones.
             fmg, bmg = foreground
-            fm, bm = np.empty((bh, bw, 3), np.float32), np.empty((bh, bw, 3), np.float32)
+            # Kept buffers, two sets in turn (the pipeline may still hold the last frame's
+            # colours): fresh box-sized arrays page-faulted on every first touch, 2–10 ms a
+            # frame at 720p on this machine (measured).
+            fm, bm = (self._buffer(f"{k}{self._frame % 2}", (bh, bw, 3)) for k in ("fm", "bm"))
             fill_means(view, rel, fmg, bmg, *_grid_map(fmg.shape, box, new_box), fm, bm)
         else:
             fm = bm = np.zeros((0, 0, 3), np.float32)
         if ys.size:
             self._solve(frame, small, grid_alpha, view, inner, d2, s2, ys, xs, new_box, fm, bm)
         return alpha, new_box, (fm, bm) if foreground is not None else None
+
+    def _buffer(self, name, shape):
+        """A C-contiguous float32 array of ``shape`` (a box of the frame, 3 channels) at the
+        start of a kept frame-sized buffer."""
+        n = int(np.prod(shape))
+        return self._scratch.get(name, (self.plate.mean.size,))[:n].reshape(shape)
 
     def _solve(self, frame, small, grid_alpha, view, inner, d2, s2, ys, xs, box, fm, bm):
         """The known-background matte at the band's pixels ``(ys, xs)`` of ``box``, fused

@@ -19,15 +19,21 @@ import time
 from matting.errors import MattingError
 
 from . import libobs as ol
+from . import status
+from .capture import COUNTDOWN_S
 from .graphics import FrameRing
 from .properties import settings_from_obs, timing_from_obs
+from .shedding import DelayChooser, Shedder
 from .stats import Counters
 from .worker import Worker, short_error
 
 MIN_SIDE = 16  # smaller sources are passed through (nothing to segment)
 MAX_SIDE = 8192  # = matting.pipeline.MAX_SIDE; larger sources are passed through
-STATS_REFRESH_S = 2.0  # how often an open properties panel gets new stats
-STATS_QUIET_AFTER_EDIT_S = 3.0  # no refresh right after an edit (a refresh rebuilds the panel)
+# The panel is rebuilt only when the filter's state changes (obs_filter.status), at most
+# once per PANEL_MIN_INTERVAL_S (a capture's countdown needs one a second) and not within
+# PANEL_QUIET_AFTER_EDIT_S of an edit (the refresh waits: a rebuild closes open widgets).
+PANEL_MIN_INTERVAL_S = 0.9
+PANEL_QUIET_AFTER_EDIT_S = 1.5
 # A frame is staged for readback STAGE_DELAY frames after it was drawn: 1 on a GPU (its
 # copy is queued, nothing waits). A software renderer rasterises behind the render thread
 # and makes staging wait for it (2-10 ms a frame at 720p with llvmpipe); when staging
@@ -35,6 +41,7 @@ STATS_QUIET_AFTER_EDIT_S = 3.0  # no refresh right after an edit (a refresh rebu
 STAGE_DELAY, STAGE_DELAY_SLOW = 1, 2
 STAGE_SLOW_MS = 1.0
 STAGE_SLOW_AFTER = 30  # stagings measured before deciding
+BENCH_WORKER_PAUSED = "bench_worker_paused"  # a setting only tools/obs_bench.py sets
 
 
 class BgReplaceFilter:
@@ -56,11 +63,14 @@ class BgReplaceFilter:
         self._shown_seq = None  # result already uploaded
         self._bg_uploaded = None
         self._mask_tex = self._comp_tex = self._bg_tex = None
+        self._uploaded = {}  # purpose → (array, texture) of the edge options' textures
         self.active = True
         self.render_ms = 0.0
         self.renders = 0
         self.sum_render = self.sum_capture = self.sum_read = self.sum_draw = 0.0  # ms, for the summary line
-        self._since_refresh = 0.0
+        self._panel_state = None  # obs_filter.status.state_key at the last panel refresh
+        self._panel_at = 0.0
+        self.panel_refreshes = 0  # obs_source_update_properties calls (tests count them)
         self.counters = Counters()
         self.timing = "sync"  # or "latency" (obs_filter.properties)
         self.ring = FrameRing()  # the last frames on the GPU
@@ -75,8 +85,18 @@ class BgReplaceFilter:
         self.matte_behind = 0  # frames between the newest matte's frame and now
         self._delay_logged = None  # (ms, monotonic time) of the last delay log line
         self._last_edit = 0.0
-        self._last_stats = ""
         self.key = None  # the handler's instance key (the capture button's way back here)
+        # Giving way under load and the fixed synchronised delay (obs_filter.shedding)
+        self.shedder = Shedder()
+        self.delay = DelayChooser()
+        self.interval_s = None  # OBS's frame interval (libobs), once known
+        self._mattes = []  # recent results, oldest first: a frame is drawn with its own or an earlier one
+        self._latest_seen = None
+        self._sync_seq = None  # the frame drawn in this render (fixed delay), or None
+        self._retime = False  # settings changed: choose the delay again
+        self._picked = None  # the result drawn in this frame (later renders draw it again)
+        self.bench_worker_paused = False
+        self._worker_seen, self._worker_ms = (0, 0.0), None  # (frames, ms) last seen; mean ms a frame
 
     # settings
     def update(self, data) -> None:
@@ -92,6 +112,10 @@ class BgReplaceFilter:
             self.log_summary()
         self.error = None
         self.settings, self.path = settings, path
+        # Not in the panel: tools/obs_bench.py's "passes" case (the filter's GPU passes and
+        # readback as usual, the worker given no frame once the delay is chosen)
+        self.bench_worker_paused = data.get_bool(BENCH_WORKER_PAUSED)
+        self._retime = True  # the worker's time may differ now: measured and chosen again
         timing = timing_from_obs(data)
         if timing != self.timing:
             self.timing, self._delay_logged, self.delay_frames = timing, None, None
@@ -113,7 +137,15 @@ class BgReplaceFilter:
         safe = re.sub(r"[^A-Za-z0-9_-]+", "_", self.name)[:40] or "filter"
         path = os.path.join(folder, f"plate-{safe}-{int(time.time())}.png")
         self.worker.capture_background(path)
-        ol.log(ol.LOG_INFO, f"filter '{self.name}': capturing the background (step out of the picture)")
+        ol.log(ol.LOG_INFO, f"filter '{self.name}': capturing the background after a "
+                            f"{COUNTDOWN_S:.0f}-second countdown (step out of the picture)")
+
+    def forget_background(self) -> None:
+        """The panel's "Forget captured background" button: the plate is dropped and its
+        path cleared from the settings (the file stays where Capture saved it)."""
+        self.worker.forget_background()
+        self.source.set_setting("background_plate", "")
+        ol.log(ol.LOG_INFO, f"filter '{self.name}': captured background forgotten")
 
     def _store_captured_plate(self) -> None:
         path, self.worker.captured = self.worker.captured, None
@@ -132,14 +164,23 @@ class BgReplaceFilter:
 
     def delay_ms(self) -> float:
         """How far the drawn picture is behind the newest frame (sync mode, CPU path)."""
-        return 1e3 * self.frame_s * (self.delay_frames or 0.0)
+        return 1e3 * (self.interval_s or self.frame_s) * (self.delay_frames or 0.0)
 
     def _timing_text(self) -> str:
+        shed = ""
+        if self.shedder.level > 1:
+            shed = (f" · giving way to OBS: a matte every {self.shedder.level} frames"
+                    f"{f' ({self.shedder.reason})' if self.shedder.reason else ''}")
+        if self._fixed_delay():
+            return (f" · picture delayed {self.delay_ms():.0f} ms = {self.delay.frames} frame(s) "
+                    f"(set it as the audio Sync Offset){shed}")
+        if self.timing == "sync" and self.path == "gpu":
+            return " · measuring the picture delay…" + shed
         if self.delay_frames is None:
-            return ""
-        if self.path == "cpu" or self.timing == "sync":
-            return f" · picture delayed {self.delay_ms():.0f} ms (set it as the audio Sync Offset)"
-        return f" · matte {self.matte_behind} frame(s) behind the picture"
+            return shed
+        if self.path == "cpu":
+            return f" · picture delayed {self.delay_ms():.0f} ms (set it as the audio Sync Offset){shed}"
+        return f" · matte {self.matte_behind} frame(s) behind the picture{shed}"
 
     def _log_delay(self) -> None:
         """Log the picture's delay when it is first known and when it changes by more than
@@ -154,20 +195,8 @@ class BgReplaceFilter:
                                 f"(set the same Sync Offset on the audio)")
 
     def stats_text(self) -> str:
-        msg = self.message()
-        if msg:
-            return f"Error: {msg} (the frame passes through unchanged)"
-        if self.settings is None or self.worker.frames == 0:
-            return "Loading the model…" if self.active else "Paused (source hidden)"
-        t = self.worker.timings
-        device = (self.worker.provider or "?").replace("ExecutionProvider", "")
-        state = "" if self.active else " · paused"
-        known = self.worker.known_status
-        if known and known != "known background: off":
-            state += f" · {known}"
-        return (f"inference {t.get('inference', 0):.1f} ms · total {t.get('total', 0):.1f} ms · "
-                f"worker {self.worker.fps:.1f} fps · device {device} · render {self.render_ms:.2f} ms · "
-                f"{self.path.upper()} compositing{self._timing_text()}{state}")
+        """The numbers line (obs_filter.status.details)."""
+        return status.details(self)
 
     def log_summary(self) -> None:
         w = self.worker
@@ -211,16 +240,28 @@ class BgReplaceFilter:
             self.frame_s = 0.9 * self.frame_s + 0.1 * seconds
         if self.active:
             self.counters.add(ticks=1)
+            self._watch_load()
         self.counters.maybe_write(self.name, worker_frames=self.worker.total_frames, worker_ms=self.worker.total_ms,
                                   path=self.path, timing=self.timing, delay_ms=self.delay_ms(), ring=len(self.ring),
-                                  behind=self.matte_behind, behind_ms=1e3 * self.frame_s * self.matte_behind)
-        self._since_refresh += seconds
-        if self._since_refresh >= STATS_REFRESH_S:
-            self._since_refresh = 0.0
-            text = self.stats_text()
-            if text != self._last_stats and time.monotonic() - self._last_edit > STATS_QUIET_AFTER_EDIT_S:
-                self._last_stats = text
-                self.source.update_properties()
+                                  behind=self.matte_behind, behind_ms=1e3 * self.frame_s * self.matte_behind,
+                                  delay_frames=self.delay.frames, shed_level=self.shedder.level,
+                                  shed_changes=self.shedder.changes)
+        self._refresh_panel()
+
+    def _refresh_panel(self) -> None:
+        """Rebuild an open panel when the filter's state changed (never for numbers)."""
+        status.sample_cpu(self)
+        state = status.state_key(self)
+        if state == self._panel_state:
+            return
+        now = time.monotonic()
+        if now - self._panel_at < PANEL_MIN_INTERVAL_S or now - self._last_edit < PANEL_QUIET_AFTER_EDIT_S:
+            return  # checked again on the next frame
+        first = self._panel_state is None
+        self._panel_state, self._panel_at = state, now
+        if not first:  # the panel built with the filter already shows its first state
+            self.panel_refreshes += 1
+            self.source.update_properties()
 
     def video_render(self) -> None:
         """Called once per render of the filter, which OBS may do several times a frame
@@ -255,7 +296,7 @@ class BgReplaceFilter:
             self._prepare_readback(w, h)
             tc = time.perf_counter()
         try:
-            drawn = self._draw(self.worker.latest(), w, h, self.path, first)
+            drawn = self._draw(self._pick_matte(w, h) if first else self._picked, w, h, self.path, first)
         finally:
             self._submit_read()
         if not drawn:
@@ -279,6 +320,8 @@ class BgReplaceFilter:
         if self._read is not None:
             frame, size, path, seq = self._read
             self._read = None
+            if self.bench_worker_paused and self.delay.frames is not None:
+                return  # benchmark: the frame was read back, the worker stays idle
             self.worker.submit(frame, size, path, seq)
 
     def _restart_ring(self, w, h) -> None:
@@ -288,6 +331,7 @@ class BgReplaceFilter:
         self._to_stage, self._read = [], None
         # measured again for the new size or path (a slow start must not stick)
         self.stage_delay, self._stage_n, self._stage_ms = STAGE_DELAY, 0, 0.0
+        self._restart_timing()
 
     def _read_and_stage(self, w, h) -> bool:
         """Hand the worker the copy staged on an earlier frame, then stage the newest
@@ -336,6 +380,9 @@ class BgReplaceFilter:
         grid-size frame rendered straight from the source (GPU path) or the full frame
         from the ring (CPU path)."""
         t0 = time.perf_counter()
+        if not self.shedder.due(self.frame_seq):  # giving way: this frame is not read back
+            self.counters.add(shed=1)
+            return
         if self.path == "gpu":
             gh, gw = self.worker.grid(h, w)
             # its own slot until staged (STAGE_DELAY_SLOW frames later at most)
@@ -366,9 +413,10 @@ class BgReplaceFilter:
             return True
         drawn, old = self.frame_seq, None
         if self.timing == "sync":
-            old = self.ring.texture(res.seq)
+            want = res.seq if self._sync_seq is None else self._sync_seq  # the fixed delay's frame
+            old = self.ring.texture(want)
             if old:
-                drawn = res.seq
+                drawn = want
         self._count(drawn, res.seq, first)
         if new or self._mask_tex is None:
             self._mask_tex = gfx.upload("mask", res.array)
@@ -380,9 +428,12 @@ class BgReplaceFilter:
                 return gfx.draw_source(self.source)
         elif res.background is not None:
             if res.background is not self._bg_uploaded or self._bg_tex is None:
-                self._bg_tex = gfx.upload("background", res.background, keep=2)
+                # a new picture per matte for video and blur (small), once for an image
+                self._bg_tex = gfx.upload("background", res.background, keep=3)
                 self._bg_uploaded = res.background
             kind = {"background": self._bg_tex}
+            if res.wrap is not None:
+                kind["wrap"] = self._texture("wrap", res.wrap)
         elif bg.startswith("#"):
             kind = {"colour": self.colour}
         else:  # image background not prepared yet (settings just changed): the frame as is
@@ -390,25 +441,119 @@ class BgReplaceFilter:
                 return gfx.draw_source(self.source)
             gfx.draw(old, w, h)
             return True
+        if kind and res.edge is not None:  # halo removal, light wrap
+            kind["edge"] = self._texture("edge", res.edge)
         if old:
             gfx.draw_blend(old, self._mask_tex, w, h, **kind)
         elif gfx.draw_source(self.source):
+            if "edge" in kind:
+                kind["halo"] = self.settings.halo_removal
             gfx.draw_over(self._mask_tex, w, h, **kind)
         else:
             return False
         return True
+
+    def _texture(self, purpose: str, array):
+        """The texture of ``array`` (an edge-option array of the shown matte), uploaded
+        once per array."""
+        tex = self._uploaded.get(purpose)
+        if tex is None or tex[0] is not array:
+            tex = (array, self.gfx.upload(purpose, array))
+            self._uploaded[purpose] = tex
+        return tex[1]
+
+    # giving way under load, and the fixed delay (obs_filter.shedding)
+    def _fixed_delay(self) -> bool:
+        """Whether the picture delay is the fixed one: synchronised GPU path, chosen."""
+        return self.timing == "sync" and self.path == "gpu" and self.delay.frames is not None
+
+    def _restart_timing(self) -> None:
+        """Settings or size change: choose the delay again from the mattes that follow.
+        The shedding level stays: the load around OBS did not change with the settings
+        (starting again from every frame made OBS miss frames for the 3 s it took to
+        step back up, measured under load)."""
+        self.delay.reset()
+        self._mattes, self._latest_seen, self._sync_seq = [], None, None
+        self.delay_frames = None
+        self._worker_ms = None
+
+    def _watch_load(self) -> None:
+        """Once a frame: OBS's and the worker's numbers to the shedder; a change is logged."""
+        probe = getattr(self.gfx, "obs_timing", None)
+        lagged = obs_ms = None
+        if probe is not None:
+            try:
+                lagged, obs_ms, interval = probe()
+                self.interval_s = interval if interval > 0 else None
+            except Exception:  # noqa: BLE001 - an OBS without these calls: the worker's time alone
+                self.gfx.obs_timing = None
+        # the worker's mean ms per frame since the last look (adaptive rate makes single frames
+        # cheap or dear)
+        w = self.worker
+        n, ms = w.total_frames, w.total_ms
+        if n > self._worker_seen[0]:
+            mean = (ms - self._worker_seen[1]) / (n - self._worker_seen[0])
+            self._worker_ms = mean if self._worker_ms is None else 0.8 * self._worker_ms + 0.2 * mean
+            self._worker_seen = (n, ms)
+        worker_ms = self._worker_ms
+        before = self.shedder.level
+        if self.shedder.update(time.monotonic(), self.interval_s or self.frame_s, lagged, obs_ms, worker_ms):
+            level = self.shedder.level
+            how = "every frame again" if level == 1 else f"every {level} frames"
+            why = f" ({self.shedder.reason})" if level > before else " (load gone)"
+            ol.log(ol.LOG_INFO, f"filter '{self.name}': giving way to OBS: reading back {how}{why}")
+
+    def _pick_matte(self, w, h):
+        """The result to draw this frame. Synchronised GPU path with its delay fixed: the
+        matte of the frame ``delay`` frames back (``_sync_seq``), or the nearest earlier
+        one when that frame has none (shedding); else the newest."""
+        if self._retime:
+            self._retime = False
+            self._restart_timing()
+        latest = self.worker.latest()
+        self._sync_seq = None
+        self._picked = latest
+        if latest is None or latest.path != self.path or latest.size != (w, h):
+            return latest
+        if latest is not self._latest_seen:
+            self._latest_seen = latest
+            self._mattes = self._mattes[-(self.ring.MAX_FRAMES + 1):] + [latest]
+            if self.timing == "sync" and self.path == "gpu" and self.delay.observe(self.frame_seq - latest.seq):
+                self._log_fixed_delay()
+        if not self._fixed_delay():
+            return latest
+        target = self.frame_seq - self.delay.frames
+        for i in range(len(self._mattes) - 1, -1, -1):
+            res = self._mattes[i]
+            if res.seq <= target:
+                self._sync_seq, self._picked = target, res
+                del self._mattes[:i]  # older ones are never drawn again
+                return res
+        return latest  # nothing that old yet (just started): the newest over its own frame
+
+    def _log_fixed_delay(self) -> None:
+        fps = 1.0 / (self.interval_s or self.frame_s)
+        self.delay_frames = self.delay.frames
+        ol.log(ol.LOG_INFO, f"filter '{self.name}': picture delayed by {self.delay_ms():.0f} ms "
+                            f"({self.delay.frames} frame(s) at {fps:.3g} fps) to match its matte; it stays so "
+                            f"until the settings or the size change (set the same Sync Offset on the audio)")
 
     def _count(self, drawn: int, matte: int, first: bool) -> None:
         """Once per frame: the matte's age, the picture's delay, the ring's size."""
         if not first:
             return
         self.counters.age(drawn - matte)
-        behind = self.frame_seq - matte  # how old the newest matte is
+        newest = self._latest_seen.seq if self._latest_seen is not None else matte
+        behind = self.frame_seq - newest  # how old the newest matte is
         if self.timing == "sync" and self.path == "gpu":
-            self.ring.want(behind + self.ring.SLACK)  # keep its frame (and a few more) on the GPU
+            # keep the drawn frame and the newest matte's (and a few more) on the GPU
+            self.ring.want(max(behind, self.delay.frames or 0) + self.ring.SLACK)
+        self.matte_behind = behind
+        if self.timing == "sync" and self.path == "gpu":  # fixed once chosen (_pick_matte)
+            self.delay_frames = self.delay.frames
+            return
         delay = self.frame_seq - drawn
         self.delay_frames = delay if self.delay_frames is None else 0.9 * self.delay_frames + 0.1 * delay
-        self.matte_behind = behind
         self._log_delay()
 
     def close(self, enter_graphics: bool = True) -> None:
@@ -420,3 +565,4 @@ class BgReplaceFilter:
         self.worker.stop()
         self.gfx.destroy(enter_graphics)
         self._mask_tex = self._comp_tex = self._bg_tex = None
+        self._uploaded = {}

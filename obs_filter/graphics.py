@@ -28,9 +28,9 @@ from ctypes import POINTER, byref, c_char_p, c_float, c_uint8, c_uint32
 
 import numpy as np
 
-from .libobs import (GS_BLEND_INVSRCALPHA, GS_BLEND_ONE, GS_BLEND_SRCALPHA, GS_BLEND_ZERO, GS_CLEAR_COLOR, GS_CS_SRGB,
-                     GS_R8, GS_RGBA, GS_ZS_NONE, OBS_EFFECT_DEFAULT, OBS_SOURCE_ASYNC,
-                     OBS_SOURCE_CUSTOM_DRAW, FilterSource, lib)
+from .libobs import (GS_BLEND_INVSRCALPHA, GS_BLEND_ONE, GS_BLEND_OP_ADD, GS_BLEND_OP_REVERSE_SUBTRACT,
+                     GS_BLEND_SRCALPHA, GS_BLEND_ZERO, GS_CLEAR_COLOR, GS_CS_SRGB, GS_R8, GS_RGBA, GS_ZS_NONE,
+                     OBS_EFFECT_DEFAULT, OBS_SOURCE_ASYNC, OBS_SOURCE_CUSTOM_DRAW, FilterSource, lib)
 
 class _Vec4:
     """A 16-byte aligned ``struct vec4`` (libobs copies it with aligned SSE loads)."""
@@ -47,12 +47,23 @@ class _Vec4:
 
 
 # The GPU compositing path: α from an 8-bit mask (bilinear, like the CPU path's upsample),
-# out = α·image + (1−α)·background, in straight alpha like any OBS texture.
+# out = α·image + (1−α)·background, in straight alpha like any OBS texture. The background
+# is sampled bilinearly: a frame-sized picture exactly, a smaller one (a video frame at
+# the matte's size, the blur at 1/8) upsampled as the CPU path's OpenCV resize does.
+#
+# The edge options (the *Edge techniques) read one more matte-sized RGBA texture, ``edge``:
+# its rgb is the halo correction ``F − I`` (the estimated foreground colour minus the
+# frame, at the matte's size) stored as ``(F − I)/2 + 128``, so the full-size foreground is
+# ``F = I + up(F_small − I_small)``, used inside the soft edge only (α < 1, as the CPU
+# kernel does); its a is the light-wrap gain k, and the picture moves by k toward ``wrap``,
+# the new background blurred (small, upsampled here): ``out += k·(wrap − out)``.
 BLEND_EFFECT = b"""
 uniform float4x4 ViewProj;
 uniform texture2d image;
 uniform texture2d mask;
 uniform texture2d bg;
+uniform texture2d edge;
+uniform texture2d wrap;
 uniform float4 bg_color;
 
 sampler_state point_clamp { Filter = Point; AddressU = Clamp; AddressV = Clamp; };
@@ -68,6 +79,12 @@ VertData VSDefault(VertData v)
     return o;
 }
 
+// F - I inside the soft edge (0 where the matte is 1: the frame's own colour there)
+float3 HaloShift(float4 e, float a)
+{
+    return step(a, 0.9995) * (e.rgb - 0.5019608) * 2.0;
+}
+
 float4 PSColor(VertData v) : TARGET
 {
     float4 c = image.Sample(point_clamp, v.uv);
@@ -78,9 +95,30 @@ float4 PSColor(VertData v) : TARGET
 float4 PSImage(VertData v) : TARGET
 {
     float4 c = image.Sample(point_clamp, v.uv);
-    float4 b = bg.Sample(point_clamp, v.uv);
+    float4 b = bg.Sample(linear_clamp, v.uv);
     float a = mask.Sample(linear_clamp, v.uv).r;
     return float4(lerp(b.rgb, c.rgb, a), lerp(b.a, c.a, a));
+}
+
+float4 PSColorEdge(VertData v) : TARGET
+{
+    float4 c = image.Sample(point_clamp, v.uv);
+    float a = mask.Sample(linear_clamp, v.uv).r;
+    float4 e = edge.Sample(linear_clamp, v.uv);
+    float3 f = saturate(c.rgb + HaloShift(e, a));
+    float3 o = lerp(bg_color.rgb, f, a);
+    return float4(lerp(o, bg_color.rgb, e.a), lerp(1.0, c.a, a));
+}
+
+float4 PSImageEdge(VertData v) : TARGET
+{
+    float4 c = image.Sample(point_clamp, v.uv);
+    float4 b = bg.Sample(linear_clamp, v.uv);
+    float a = mask.Sample(linear_clamp, v.uv).r;
+    float4 e = edge.Sample(linear_clamp, v.uv);
+    float3 f = saturate(c.rgb + HaloShift(e, a));
+    float3 o = lerp(b.rgb, f, a);
+    return float4(lerp(o, wrap.Sample(linear_clamp, v.uv).rgb, e.a), lerp(b.a, c.a, a));
 }
 
 float4 PSTransparent(VertData v) : TARGET
@@ -99,13 +137,55 @@ float4 PSOverColor(VertData v) : TARGET
 
 float4 PSOverImage(VertData v) : TARGET
 {
-    return float4(bg.Sample(point_clamp, v.uv).rgb, mask.Sample(linear_clamp, v.uv).r);
+    return float4(bg.Sample(linear_clamp, v.uv).rgb, mask.Sample(linear_clamp, v.uv).r);
+}
+
+// With light wrap, premultiplied for colour factors (1, s): out = C + s*I with
+// s = (1 - k)*a and C = (1 - k)*(1 - a)*B + k*W, i.e. lerp(a*I + (1 - a)*B, W, k).
+float4 PSOverColorEdge(VertData v) : TARGET
+{
+    float a = mask.Sample(linear_clamp, v.uv).r;
+    float k = edge.Sample(linear_clamp, v.uv).a;
+    return float4((1.0 - k) * (1.0 - a) * bg_color.rgb + k * bg_color.rgb, (1.0 - k) * a);
+}
+
+float4 PSOverImageEdge(VertData v) : TARGET
+{
+    float a = mask.Sample(linear_clamp, v.uv).r;
+    float k = edge.Sample(linear_clamp, v.uv).a;
+    float3 b = bg.Sample(linear_clamp, v.uv).rgb;
+    return float4((1.0 - k) * (1.0 - a) * b + k * wrap.Sample(linear_clamp, v.uv).rgb, (1.0 - k) * a);
+}
+
+// Halo removal over a frame already drawn: the term (1 - k)*a*(F - I), its positive part
+// added and its negative part subtracted (two passes: a blend cannot add a signed value).
+float3 HaloTerm(VertData v)
+{
+    float a = mask.Sample(linear_clamp, v.uv).r;
+    float4 e = edge.Sample(linear_clamp, v.uv);
+    return (1.0 - e.a) * a * HaloShift(e, a);
+}
+
+float4 PSHaloAdd(VertData v) : TARGET
+{
+    return float4(max(HaloTerm(v), 0.0), 0.0);
+}
+
+float4 PSHaloSub(VertData v) : TARGET
+{
+    return float4(max(-HaloTerm(v), 0.0), 0.0);
 }
 
 technique Color { pass { vertex_shader = VSDefault(v); pixel_shader = PSColor(v); } }
+technique ColorEdge { pass { vertex_shader = VSDefault(v); pixel_shader = PSColorEdge(v); } }
 technique OverColor { pass { vertex_shader = VSDefault(v); pixel_shader = PSOverColor(v); } }
+technique OverColorEdge { pass { vertex_shader = VSDefault(v); pixel_shader = PSOverColorEdge(v); } }
 technique OverImage { pass { vertex_shader = VSDefault(v); pixel_shader = PSOverImage(v); } }
+technique OverImageEdge { pass { vertex_shader = VSDefault(v); pixel_shader = PSOverImageEdge(v); } }
+technique HaloAdd { pass { vertex_shader = VSDefault(v); pixel_shader = PSHaloAdd(v); } }
+technique HaloSub { pass { vertex_shader = VSDefault(v); pixel_shader = PSHaloSub(v); } }
 technique Image { pass { vertex_shader = VSDefault(v); pixel_shader = PSImage(v); } }
+technique ImageEdge { pass { vertex_shader = VSDefault(v); pixel_shader = PSImageEdge(v); } }
 technique Transparent { pass { vertex_shader = VSDefault(v); pixel_shader = PSTransparent(v); } }
 """
 
@@ -141,7 +221,7 @@ class Graphics:
                 msg = err.value.decode(errors="replace") if err.value else "unknown error"
                 raise RuntimeError(f"the blend shader does not compile: {msg}")
             self._effect = eff
-            for name in (b"image", b"mask", b"bg", b"bg_color"):
+            for name in (b"image", b"mask", b"bg", b"edge", b"wrap", b"bg_color"):
                 self._params[name] = self.lib.gs_effect_get_param_by_name(eff, name)
         return self._effect
 
@@ -164,6 +244,13 @@ class Graphics:
                 self.lib.obs_leave_graphics()
         self._texrenders, self._textures = {}, {}
         self._effect, self._params = None, {}
+
+    def obs_timing(self):
+        """OBS's render thread: (frames it missed so far, its average frame time in ms,
+        the frame interval in s)."""
+        lb = self.lib
+        return (int(lb.obs_get_lagged_frames()), lb.obs_get_average_frame_time_ns() / 1e6,
+                lb.obs_get_frame_interval_ns() / 1e9)
 
     # frames
     def drop_slots(self, prefix: str, keep: int) -> None:
@@ -272,9 +359,12 @@ class Graphics:
         finally:
             lb.gs_enable_framebuffer_srgb(previous)
 
-    def draw_blend(self, image, mask, width: int, height: int, colour=None, background=None) -> None:
+    def draw_blend(self, image, mask, width: int, height: int, colour=None, background=None, edge=None,
+                   wrap=None) -> None:
         """Blend ``image`` over a colour (r, g, b in 0..1), a background texture, or
-        nothing (transparent: the mask becomes the alpha), using the R8 ``mask``."""
+        nothing (transparent: the mask becomes the alpha), using the R8 ``mask``; with
+        ``edge`` (the matte-sized halo / light-wrap texture, see BLEND_EFFECT) and ``wrap``
+        (the blurred background; a colour is its own) the edge options too."""
         lb = self.lib
         eff = self.effect()
         p = self._params
@@ -288,6 +378,11 @@ class Graphics:
             tech = b"Color"
         else:
             tech = b"Transparent"
+        if edge is not None and tech != b"Transparent":
+            lb.gs_effect_set_texture(p[b"edge"], edge)
+            if background is not None:
+                lb.gs_effect_set_texture(p[b"wrap"], wrap or background)
+            tech += b"Edge"
         # Blend the sRGB-encoded values (as the CPU path does), never linearised: the same
         # picture on SDR and HDR canvases, and the same as the CPU path.
         previous = lb.gs_framebuffer_srgb_enabled()
@@ -298,10 +393,12 @@ class Graphics:
         finally:
             lb.gs_enable_framebuffer_srgb(previous)
 
-    def draw_over(self, mask, width: int, height: int, colour=None, background=None) -> None:
+    def draw_over(self, mask, width: int, height: int, colour=None, background=None, edge=None, wrap=None,
+                  halo: bool = False) -> None:
         """Blend a colour (r, g, b in 0..1) or a background texture over what was just
         drawn (:meth:`draw_source`), by the R8 ``mask``: out = a·drawn + (1 − a)·bg,
-        the drawn alpha kept. The same sRGB-value blend as :meth:`draw_blend`."""
+        the drawn alpha kept. The same sRGB-value blend as :meth:`draw_blend`, with the
+        same edge options (``halo``: ``edge`` holds a halo correction: two more passes)."""
         lb = self.lib
         eff = self.effect()
         p = self._params
@@ -312,14 +409,27 @@ class Graphics:
         else:
             lb.gs_effect_set_vec4(p[b"bg_color"], self._colour.set(*(colour or (0.0, 0.0, 0.0)), 1.0))
             tech = b"OverColor"
+        if edge is not None:
+            lb.gs_effect_set_texture(p[b"edge"], edge)
+            if background is not None:
+                lb.gs_effect_set_texture(p[b"wrap"], wrap or background)
+            passes = [(tech + b"Edge", GS_BLEND_ONE, GS_BLEND_SRCALPHA, GS_BLEND_OP_ADD)]
+            if halo:
+                passes += [(b"HaloAdd", GS_BLEND_ONE, GS_BLEND_ONE, GS_BLEND_OP_ADD),
+                           (b"HaloSub", GS_BLEND_ONE, GS_BLEND_ONE, GS_BLEND_OP_REVERSE_SUBTRACT)]
+        else:
+            passes = [(tech, GS_BLEND_INVSRCALPHA, GS_BLEND_SRCALPHA, GS_BLEND_OP_ADD)]
         previous = lb.gs_framebuffer_srgb_enabled()
         lb.gs_enable_framebuffer_srgb(False)
         lb.gs_blend_state_push()
-        lb.gs_blend_function_separate(GS_BLEND_INVSRCALPHA, GS_BLEND_SRCALPHA, GS_BLEND_ZERO, GS_BLEND_ONE)
         try:
-            while lb.gs_effect_loop(eff, tech):
-                lb.gs_draw_sprite(mask, 0, width, height)
+            for name, src, dst, op in passes:
+                lb.gs_blend_function_separate(src, dst, GS_BLEND_ZERO, GS_BLEND_ONE)  # the drawn alpha stays
+                lb.gs_blend_op(op)
+                while lb.gs_effect_loop(eff, name):
+                    lb.gs_draw_sprite(mask, 0, width, height)
         finally:
+            lb.gs_blend_op(GS_BLEND_OP_ADD)
             lb.gs_blend_state_pop()
             lb.gs_enable_framebuffer_srgb(previous)
 

@@ -21,7 +21,7 @@ import sys
 import threading
 import types
 from ctypes import (CFUNCTYPE, POINTER, Structure, c_bool, c_char_p, c_double, c_float, c_int,
-                    c_longlong, c_size_t, c_uint8, c_uint32, c_void_p)
+                    c_longlong, c_size_t, c_uint8, c_uint32, c_uint64, c_void_p)
 
 # -- constants (libobs headers, OBS 29) -------------------------------------------------
 OBS_SOURCE_TYPE_FILTER = 1
@@ -35,11 +35,13 @@ GS_ZS_NONE = 0
 GS_CLEAR_COLOR = 1 << 0
 GS_BLEND_ZERO, GS_BLEND_ONE = 0, 1
 GS_BLEND_SRCALPHA, GS_BLEND_INVSRCALPHA = 4, 5
+GS_BLEND_OP_ADD, GS_BLEND_OP_REVERSE_SUBTRACT = 0, 2  # enum gs_blend_op_type (OBS 28+)
 OBS_EFFECT_DEFAULT = 0
 OBS_COMBO_TYPE_LIST, OBS_COMBO_FORMAT_STRING = 2, 3
 OBS_PATH_FILE = 0
 OBS_TEXT_INFO = 3
 OBS_TEXT_INFO_NORMAL, OBS_TEXT_INFO_WARNING, OBS_TEXT_INFO_ERROR = 0, 1, 2
+OBS_GROUP_NORMAL, OBS_GROUP_CHECKABLE = 1, 2
 LOG_ERROR, LOG_WARNING, LOG_INFO, LOG_DEBUG = 100, 200, 300, 400
 
 STORE_NAME = "_obs_bg_replace_store"
@@ -123,6 +125,11 @@ _FUNCS = {
     "obs_data_release": (None, [c_void_p]),
     "obs_data_create": (c_void_p, []),
     "obs_data_set_string": (None, [c_void_p, c_char_p, c_char_p]),
+    "obs_data_set_int": (None, [c_void_p, c_char_p, c_longlong]),
+    "obs_data_set_double": (None, [c_void_p, c_char_p, c_double]),
+    "obs_data_set_bool": (None, [c_void_p, c_char_p, c_bool]),
+    "obs_data_has_user_value": (c_bool, [c_void_p, c_char_p]),
+    "obs_data_erase": (None, [c_void_p, c_char_p]),
     "obs_source_update": (None, [c_void_p, c_void_p]),
     "os_get_config_path_ptr": (c_void_p, [c_char_p]),
     # properties
@@ -130,6 +137,11 @@ _FUNCS = {
     "obs_properties_get": (c_void_p, [c_void_p, c_char_p]),
     "obs_properties_add_bool": (c_void_p, [c_void_p, c_char_p, c_char_p]),
     "obs_properties_add_float_slider": (c_void_p, [c_void_p, c_char_p, c_char_p, c_double, c_double, c_double]),
+    "obs_properties_add_float": (c_void_p, [c_void_p, c_char_p, c_char_p, c_double, c_double, c_double]),
+    "obs_properties_add_int": (c_void_p, [c_void_p, c_char_p, c_char_p, c_int, c_int, c_int]),
+    "obs_properties_add_group": (c_void_p, [c_void_p, c_char_p, c_char_p, c_int, c_void_p]),
+    "obs_property_int_set_suffix": (None, [c_void_p, c_char_p]),
+    "obs_property_float_set_suffix": (None, [c_void_p, c_char_p]),
     "obs_properties_add_text": (c_void_p, [c_void_p, c_char_p, c_char_p, c_int]),
     "obs_properties_add_path": (c_void_p, [c_void_p, c_char_p, c_char_p, c_int, c_char_p, c_char_p]),
     "obs_properties_add_list": (c_void_p, [c_void_p, c_char_p, c_char_p, c_int, c_int]),
@@ -167,6 +179,11 @@ _FUNCS = {
     "gs_blend_state_pop": (None, []),
     "gs_blend_function": (None, [c_int, c_int]),
     "gs_blend_function_separate": (None, [c_int, c_int, c_int, c_int]),
+    "gs_blend_op": (None, [c_int]),
+    # OBS's own frame timing (what obs-websocket's GetStats reports)
+    "obs_get_lagged_frames": (c_uint32, []),
+    "obs_get_average_frame_time_ns": (c_uint64, []),
+    "obs_get_frame_interval_ns": (c_uint64, []),
     "gs_texrender_begin_with_color_space": (c_bool, [c_void_p, c_uint32, c_uint32, c_int]),
     "gs_framebuffer_srgb_enabled": (c_bool, []),
     "gs_enable_framebuffer_srgb": (None, [c_bool]),
@@ -343,6 +360,24 @@ class Data:
     def set_string(self, name: str, value: str) -> None:
         self.lib.obs_data_set_string(self.ptr, name.encode(), value.encode())
 
+    def set_value(self, name: str, value) -> None:
+        """Set a bool, int, float or string (by the Python type)."""
+        key = name.encode()
+        if isinstance(value, bool):
+            self.lib.obs_data_set_bool(self.ptr, key, value)
+        elif isinstance(value, int):
+            self.lib.obs_data_set_int(self.ptr, key, value)
+        elif isinstance(value, float):
+            self.lib.obs_data_set_double(self.ptr, key, value)
+        else:
+            self.lib.obs_data_set_string(self.ptr, key, str(value).encode())
+
+    def has_user_value(self, name: str) -> bool:
+        return bool(self.lib.obs_data_has_user_value(self.ptr, name.encode()))
+
+    def erase(self, name: str) -> None:
+        self.lib.obs_data_erase(self.ptr, name.encode())
+
     def set_default(self, name: str, value) -> None:
         key = name.encode()
         if isinstance(value, bool):
@@ -385,10 +420,32 @@ class Properties:
     def add_bool(self, name, desc):
         return self.lib.obs_properties_add_bool(self.ptr, name.encode(), desc.encode())
 
-    def add_info(self, name, text, error=False):
+    def add_number(self, name, desc, lo, hi, step, suffix=""):
+        """A spin box (not a slider: OBS shows a number's tooltip on its spin box only, and
+        a lone spin box spans the row). Whole numbers if ``lo``, ``hi`` and ``step`` are ints."""
+        if all(isinstance(v, int) for v in (lo, hi, step)):
+            p = self.lib.obs_properties_add_int(self.ptr, name.encode(), desc.encode(), lo, hi, step)
+            if suffix:
+                self.lib.obs_property_int_set_suffix(p, suffix.encode())
+        else:
+            p = self.lib.obs_properties_add_float(self.ptr, name.encode(), desc.encode(), lo, hi, step)
+            if suffix:
+                self.lib.obs_property_float_set_suffix(p, suffix.encode())
+        return p
+
+    def add_group(self, name, desc, checkable=False):
+        """A group box; returns (its property, a Properties to fill). A checkable group's
+        check box is the bool setting ``name``."""
+        content = Properties()
+        p = self.lib.obs_properties_add_group(self.ptr, name.encode(), desc.encode(),
+                                              OBS_GROUP_CHECKABLE if checkable else OBS_GROUP_NORMAL, content.ptr)
+        return p, content
+
+    def add_info(self, name, text, error=False, warning=False):
         p = self.lib.obs_properties_add_text(self.ptr, name.encode(), text.encode("utf-8", "replace"),
                                              OBS_TEXT_INFO)
-        self.lib.obs_property_text_set_info_type(p, OBS_TEXT_INFO_ERROR if error else OBS_TEXT_INFO_NORMAL)
+        kind = OBS_TEXT_INFO_ERROR if error else OBS_TEXT_INFO_WARNING if warning else OBS_TEXT_INFO_NORMAL
+        self.lib.obs_property_text_set_info_type(p, kind)
         return p
 
     def add_button(self, name, text, func, key):

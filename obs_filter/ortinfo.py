@@ -72,3 +72,18 @@ def describe() -> str:
     return (f"onnxruntime {ort.__version__} ({getattr(ort, 'get_device', lambda: '?')()}) from "
             f"{os.path.dirname(ort.__file__)}; providers {', '.join(ort.get_available_providers())}; "
             f"native libraries loaded: {', '.join(libs) if libs else 'none found'}")
+
+
+def available_devices(providers=None) -> list[str]:
+    """The panel's device values this onnxruntime build offers: "auto" and "cpu" always,
+    then "cuda" / "dml" / "coreml" only where the build has that execution provider."""
+    from matting.model import PROVIDERS
+
+    if providers is None:
+        try:
+            import onnxruntime as ort
+
+            providers = ort.get_available_providers()
+        except Exception:  # noqa: BLE001 - no onnxruntime: the CPU is all there is
+            providers = []
+    return ["auto"] + [d for d, p in PROVIDERS.items() if d not in ("auto", "cpu") and p in providers] + ["cpu"]

@@ -59,7 +59,8 @@ class Counters:
 def window(a: dict, b: dict) -> dict:
     """What happened between two snapshots ``a`` (earlier) and ``b``: count differences,
     seconds, and matte age mean / max over the window."""
-    out = {k: b[k] - a.get(k, 0.0) for k in b if isinstance(b[k], (int, float))}
+    num = lambda v: isinstance(v, (int, float))  # noqa: E731 - values that may be None are left out
+    out = {k: b[k] - a.get(k, 0.0) for k in b if num(b[k]) and num(a.get(k, 0.0))}
     hist = [y - x for x, y in zip(a.get("age_hist", [0] * AGE_BINS), b["age_hist"])]
     n = sum(hist)
     out["age_frames"] = n

@@ -16,7 +16,9 @@ import numpy as np
 from matting.errors import MattingError
 from matting.settings import Settings
 
+from . import edges
 from . import libobs as ol
+from .capture import COUNTDOWN_S, FRAMES as CAPTURE_DEFAULT_FRAMES, Capture
 
 
 def short_error(exc: BaseException) -> str:
@@ -25,7 +27,11 @@ def short_error(exc: BaseException) -> str:
     return text[0][:300] if text else type(exc).__name__
 
 
-Result = namedtuple("Result", "seq path size array background")
+# GPU path: ``array`` is the matte; ``background`` an RGBA picture to draw behind (the
+# image once prepared at the frame's size: the same object while it lasts; a video frame
+# at the matte's size, the blur at 1/8: new each frame), ``edge`` and ``wrap`` the edge
+# options' textures (obs_filter.edges), or None. CPU path: ``array`` is the composite.
+Result = namedtuple("Result", "seq path size array background edge wrap", defaults=(None, None))
 
 # The worker's kernels run on one thread each: numba's, ONNX Runtime's and OpenCV's.
 # Inside OBS the rasteriser and OBS's own threads keep both cores busy, and a parallel
@@ -87,7 +93,7 @@ def _default_grid(h, w):
     return max(1, round(h / f)), max(1, round(w / f))
 
 
-CAPTURE_FRAMES = 30  # frames averaged into a captured plate (about a second)
+CAPTURE_FRAMES = CAPTURE_DEFAULT_FRAMES  # frames averaged into a captured plate (about a second)
 
 # numba's default threading layer must not be entered from two threads at once, and two
 # filters would only fight over the same cores: one pipeline runs at a time.
@@ -116,12 +122,16 @@ class Worker:
         self.frames = 0
         self.sum_inference = self.sum_total = 0.0
         self.total_frames, self.total_ms = 0, 0.0  # never reset (obs_filter.stats)
-        self._bg = None  # (spec, matting Background) for the GPU path's image backgrounds
+        self.cpu_ms = 0.0  # CPU time of this thread so far (its own clock, read after each frame)
+        self._bg = None  # (spec, matting Background) for the GPU path's image, video and blur backgrounds
+        self._wrap = None
+        self._edges = (False, 0.0)  # GPU path: (halo removal, light wrap) prepared by the worker
         self._last_done = None
         self._seq = 0
         self._applied = None  # (Settings, path) in use, for the log of changes
         self.known_status = ""  # the pipeline's known-background status line
-        self._capture = None  # (path, frames so far) while capturing the room
+        self.capture = None  # obs_filter.capture.Capture of the last "Capture" press
+        self._forget = False  # "Forget captured background" pressed: drop the plate
         self.captured = None  # path of the last plate captured (the filter stores it)
         self.thread = threading.Thread(target=self._run, name=name, daemon=True)
         self.thread.start()
@@ -142,11 +152,18 @@ class Worker:
             self._cond.notify()
             return self._seq
 
-    def capture_background(self, path: str) -> None:
-        """Average the next ``CAPTURE_FRAMES`` frames into the known background's plate and
-        save it to ``path``; :attr:`captured` is then set to the path."""
+    def capture_background(self, path: str, countdown_s: float = COUNTDOWN_S) -> None:
+        """After a countdown, average the next ``CAPTURE_FRAMES`` frames into the known
+        background's plate and save it to ``path`` (:attr:`captured` is then set to the
+        path), unless the model's matte finds a person in them (obs_filter.capture)."""
         with self._cond:
-            self._capture = (path, [])
+            self.capture = Capture(path, countdown_s, CAPTURE_FRAMES)
+
+    def forget_background(self) -> None:
+        """Drop the captured plate (the known background goes back to learning or off)."""
+        with self._cond:
+            self._forget, self.capture = True, None
+            self._cond.notify()
 
     def latest(self):
         return self._result
@@ -203,8 +220,11 @@ class Worker:
         self._result = None
 
     def _apply(self, settings: Settings, path: str) -> None:
-        # The GPU path blends on the GPU: the worker only needs the matte.
-        pipe_settings = settings.replace(background="transparent") if path == "gpu" else settings
+        # The GPU path blends on the GPU: the worker only needs the matte (and, for halo
+        # removal, the colour means, which the pipeline computes for an opaque background).
+        spec = settings.background
+        halo = settings.halo_removal and spec != "transparent"
+        pipe_settings = settings.replace(background="#000000" if halo else "transparent") if path == "gpu" else settings
         pipe_settings = pipe_settings.replace(threads=MODEL_THREADS)
         t0 = time.perf_counter()
         with _PROCESS_LOCK:
@@ -225,45 +245,67 @@ class Worker:
             if changed:
                 ol.log(ol.LOG_INFO, f"{self.thread.name}: applied {', '.join(changed)}")
         self._applied = (settings, path)
-        spec = settings.background
         if path == "gpu" and spec != "transparent" and not spec.startswith("#"):
-            if self._bg is None or self._bg[0] != (spec, settings.background_fit) or self._bg[1].outdated:
+            key = (spec, settings.background_fit)
+            if self._bg is None or self._bg[0] != key or self._bg[1].outdated:
                 from matting.background import Background
 
-                self._bg = ((spec, settings.background_fit), Background(spec, settings.background_fit))
+                if self._bg is not None:
+                    self._bg[1].close()
+                self._bg = (key, Background(spec, settings.background_fit, settings.blur_strength))
+            self._bg[1].blur_strength = settings.blur_strength
         else:
+            if self._bg is not None:
+                self._bg[1].close()
             self._bg = None
+        self._wrap = None  # (background array, its blurred copy) for a still background
+        self._edges = (halo and path == "gpu", settings.light_wrap if path == "gpu" and spec != "transparent" else 0.0)
         self._result = None  # a result of the old settings could show the old background
 
-    def _capture_frame(self, frame) -> None:
-        path, frames = self._capture
-        frames.append(frame[:, :, :3].copy())
-        self.known_status = f"known background: capturing ({len(frames)}/{CAPTURE_FRAMES})"
-        if len(frames) < CAPTURE_FRAMES:
+    def _capture_frame(self, cap, frame, alpha) -> None:
+        """One recorded frame with its matte; when enough: the plate, or a refusal."""
+        self.known_status = f"known background: capturing ({len(cap.frames) + 1}/{cap.want})"
+        if not cap.add(frame, alpha):
             return
-        self._capture = None
-        self.pipeline.capture_background(frames, order="RGB")
-        self.pipeline.known_bg.save(path)
-        self.captured = path
-        ol.log(ol.LOG_INFO, f"{self.thread.name}: background plate captured from {len(frames)} frames → {path}")
+        refusal = cap.verdict()
+        if refusal:
+            cap.finish("refused", refusal)
+            ol.log(ol.LOG_WARNING, f"{self.thread.name}: {refusal}")
+            return
+        try:
+            self.pipeline.capture_background(cap.frames, order="RGB")
+            self.pipeline.known_bg.save(cap.path)
+        except (MattingError, OSError) as exc:
+            cap.finish("failed", f"Capture failed: {short_error(exc)}")
+            ol.log(ol.LOG_WARNING, f"{self.thread.name}: {cap.message}")
+            return
+        n = len(cap.frames)
+        cap.finish("captured", "Empty room captured")
+        self.captured = cap.path
+        ol.log(ol.LOG_INFO, f"{self.thread.name}: background plate captured from {n} frames → {cap.path}")
 
     def _process(self, seq, frame, size, path, epoch) -> None:
-        if self._capture is not None:
-            self._capture_frame(frame)  # before a CPU composite overwrites the frame
+        if self._forget:
+            self._forget = False
+            self.pipeline.set_background_plate(None)
+        cap = self.capture
+        # copied before a CPU composite overwrites the frame
+        recorded = frame[:, :, :3].copy() if cap is not None and cap.recording() else None
         with _PROCESS_LOCK:
             # The GPU path blends on the GPU: the matte alone (no composite to allocate and fill).
             composite, alpha = self.pipeline.process(frame, order="RGB", out=None if path == "gpu" else frame,
                                                      fuse=path != "gpu")
-        background = None
-        if path == "gpu" and self._bg is not None:
-            w, h = size
-            background = self._bg[1].frame(h, w, 4, "RGB")  # prepared once per size, cached
+        if recorded is not None:
+            self._capture_frame(cap, recorded, alpha)
+        background = edge = wrap = None
+        if path == "gpu":
+            background, edge, wrap = self._gpu_extras(frame, alpha, size)
         with self._cond:
             if epoch != self._epoch:
                 return
-            self._result = Result(seq, path, size, alpha if path == "gpu" else composite, background)
+            self._result = Result(seq, path, size, alpha if path == "gpu" else composite, background, edge, wrap)
         self.frame_error = None
-        if self._capture is None:
+        if cap is None or not cap.busy():
             self.known_status = getattr(self.pipeline, "known_background_status", "")
         t = dict(getattr(self.pipeline, "timings", {}) or {})
         self.timings = t
@@ -272,11 +314,43 @@ class Worker:
         self.sum_total += t.get("total", 0.0)
         self.total_frames += 1
         self.total_ms += t.get("total", 0.0)
+        self.cpu_ms = 1e3 * time.thread_time()
         now = time.perf_counter()
         if self._last_done is not None:
             dt = max(now - self._last_done, 1e-6)
             self.fps = 1.0 / dt if self.fps == 0 else 0.8 * self.fps + 0.2 / dt
         self._last_done = now
+
+    def _gpu_extras(self, frame, alpha, size):
+        """The GPU path's background picture and edge textures for this frame
+        (obs_filter.edges): (background, edge, wrap), each an RGBA array or None."""
+        w, h = size
+        background = wrap = edge = None
+        bg = self._bg[1] if self._bg is not None else None
+        if bg is not None:
+            if bg.kind == "blur":
+                background = edges.blur_background(bg, frame, h, w)
+            elif bg.kind == "video":  # the next frame, at the matte's size (its own array: sent on)
+                background = bg.frame(frame.shape[0], frame.shape[1], 4, "RGB").copy()
+            else:
+                background = bg.frame(h, w, 4, "RGB")  # prepared once per size, cached
+        halo, light = self._edges
+        if light > 0 and background is not None:
+            if bg.dynamic:
+                wrap = edges.wrap_image(background, h, w, small=bg.kind == "blur")
+            else:  # a still picture: blurred once
+                if self._wrap is None or self._wrap[0] is not background:
+                    self._wrap = (background, edges.wrap_image(background, h, w))
+                wrap = self._wrap[1]
+        if halo or light > 0:
+            shape = alpha.shape
+            box, means = getattr(self.pipeline, "edge_colours", ((0, 0, 0, 0), None))
+            shift = edges.halo_shift(frame, alpha, box, means) if halo else None
+            gain = None
+            if light > 0 and hasattr(self.pipeline, "light_wrap_gain"):
+                gain = edges.wrap_gain(self.pipeline.light_wrap_gain(), shape)
+            edge = edges.edge_texture(shape, shift, gain)
+        return background, edge, wrap
 
 
 def _log_onnxruntime_once() -> None:

@@ -30,25 +30,39 @@ from matting.settings import Settings  # noqa: E402
 
 # -- fakes --------------------------------------------------------------------------------
 class FakeData:
+    """obs_data: user values over defaults (the filter's DEFAULTS, as OBS sets them)."""
+
     def __init__(self, values=None):
-        self.values = dict(P.DEFAULTS)
-        self.values.update(values or {})
+        self.defaults = dict(P.DEFAULTS)
+        self.values = dict(values or {})  # the user values
         self.ptr = self  # ol.Data is the identity in the fakes
 
+    def _get(self, k, empty):
+        return self.values.get(k, self.defaults.get(k, empty))
+
     def get_string(self, k):
-        return str(self.values.get(k, ""))
+        return str(self._get(k, ""))
 
     def get_int(self, k):
-        return int(self.values.get(k, 0))
+        return int(self._get(k, 0))
 
     def get_double(self, k):
-        return float(self.values.get(k, 0.0))
+        return float(self._get(k, 0.0))
 
     def get_bool(self, k):
-        return bool(self.values.get(k, False))
+        return bool(self._get(k, False))
 
     def set_default(self, k, v):
-        self.values.setdefault(k, v)
+        self.defaults[k] = v
+
+    def set_value(self, k, v):
+        self.values[k] = v
+
+    def has_user_value(self, k):
+        return k in self.values
+
+    def erase(self, k):
+        self.values.pop(k, None)
 
 
 class FakeSource:
@@ -110,10 +124,11 @@ class FakeGfx:
         self.draws.append(("plain", "source"))
         return True
 
-    def draw_over(self, mask, w, h, colour=None, background=None):
+    def draw_over(self, mask, w, h, colour=None, background=None, edge=None, wrap=None, halo=False):
         kind = "image" if background is not None else "colour"
         assert self.draws[-1] == ("plain", "source")  # over the frame just drawn: one drawing
         self.draws[-1] = ("over", kind)
+        self.extras = {"background": background, "edge": edge, "wrap": wrap, "halo": halo}
 
     def next_frame(self):
         self.frame += 1
@@ -140,10 +155,11 @@ class FakeGfx:
     def draw(self, tex, w, h):
         self.draws.append(("plain", tex[0]))
 
-    def draw_blend(self, image, mask, w, h, colour=None, background=None):
+    def draw_blend(self, image, mask, w, h, colour=None, background=None, edge=None, wrap=None):
         kind = "image" if background is not None else "colour" if colour is not None else "transparent"
         self.draws.append(("blend", kind))
         self.blended = image
+        self.extras = {"background": background, "edge": edge, "wrap": wrap}
 
     def destroy(self, enter=True):
         self.destroyed = True
@@ -194,7 +210,8 @@ def quiet_log(monkeypatch):
 def make_filter(values=None, factory=None, w=1280, h=720):
     src = FakeSource(w, h)
     filt = F.BgReplaceFilter(src, FakeGfx(), factory or (lambda s: FakePipeline(s)), grid)
-    filt.update(FakeData(values))
+    # a colour background unless the test says otherwise (the panel's default is transparent)
+    filt.update(FakeData({"background_type": "color", **(values or {})}))
     return filt
 
 
@@ -228,14 +245,15 @@ def test_defaults_map_to_matting_defaults():
     s, path = P.settings_from_obs(FakeData())
     assert path == "gpu"
     d = Settings()
-    assert s.background == d.background == "#00b140"
+    assert s.background == "transparent"  # as OBS filters do (the library's own default is a colour)
     for k in ("model", "device", "smooth_alpha", "smooth_beta", "roi_margin", "min_area", "keep_largest",
               "temporal_strength"):
         assert getattr(s, k) == getattr(d, k), k
 
 
 def test_settings_mapping():
-    s, path = P.settings_from_obs(FakeData({"background_color": 0xFF0000FF, "compositing": "cpu",
+    s, path = P.settings_from_obs(FakeData({"background_type": "color", "background_color": 0xFF0000FF,
+                                               "compositing": "cpu",
                                                "model": "custom", "model_path": "/m/x.onnx", "device": "cuda",
                                                "temporal_strength": 0.25}))
     assert (s.background, path, s.model, s.device, s.temporal_strength) == ("#ff0000", "cpu", "/m/x.onnx",
@@ -248,7 +266,8 @@ def test_settings_mapping():
 @pytest.mark.parametrize("values, words", [
     ({"background_type": "image", "background_image": ""}, "choose an image"),
     ({"model": "custom", "model_path": ""}, "custom .onnx"),
-    ({"smooth_alpha": 0.0}, "smooth_alpha"),
+    ({"smooth_alpha": 0.0}, "Follow speed (α): expected 1 % to 100 %, got 0 %"),  # an old key, migrated
+    ({"steadiness": 99}, "Edge steadiness"),
     ({"device": "tpu"}, "device"),
 ])
 def test_bad_settings_pass_through_with_one_message(values, words, quiet_log):
@@ -321,6 +340,74 @@ def test_transparent_and_image_backgrounds_use_their_shaders(tmp_path):
         render_until_result(filt)
         assert filt.gfx.draws[-1] in (("blend", "image"), ("over", "image"))
         assert ("background", (720, 1280, 4)) in filt.gfx.uploads
+    finally:
+        filt.close()
+
+
+class EdgePipeline(FakePipeline):
+    """A fake pipeline with what the GPU path's edge options read: a soft matte, its box
+    and colour means, and a light-wrap gain on its grid."""
+
+    def process(self, frame, order="BGR", out=None, fuse=True):
+        _, alpha = super().process(frame, order, out, fuse)
+        h, w = alpha.shape
+        alpha[:, : w // 2] = 255
+        alpha[:, w // 2: w // 2 + 4] = 128
+        self.edge_colours = ((0, 0, w, h), (np.full((2, 2, 3), 200, np.float32), np.full((2, 2, 3), 20, np.float32)))
+        return None, alpha
+
+    def light_wrap_gain(self):
+        return np.full((90, 160), 0.25, np.float32)
+
+
+@pytest.mark.parametrize("values, bg_shape", [
+    ({"background_type": "blur"}, (90, 160, 4)),  # 1/8 of 1280×720
+    ({"background_type": "video"}, (360, 640, 4)),  # the matte's size
+    ({"background_type": "image", "halo_removal": True, "light_wrap": 0.5}, (720, 1280, 4)),
+    ({"background_type": "color", "halo_removal": True}, None),
+])
+def test_blur_video_halo_and_light_wrap_stay_on_the_gpu_path(values, bg_shape, tmp_path):
+    import cv2
+
+    img = tmp_path / "bg.png"
+    cv2.imwrite(str(img), np.full((10, 20, 3), 90, np.uint8))
+    clip = tmp_path / "bg.avi"
+    vw = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), 10, (64, 36))
+    for i in range(3):
+        vw.write(np.full((36, 64, 3), 60 * i, np.uint8))
+    vw.release()
+    values = dict(values, background_image=str(img), background_video=str(clip))
+    filt = make_filter(values, factory=lambda s: EdgePipeline(s))
+    try:
+        assert filt.path == "gpu"
+        render_until_result(filt)
+        assert filt.gfx.draws[-1][0] in ("blend", "over")
+        extras = filt.gfx.extras
+        uploads = dict(filt.gfx.uploads)
+        if bg_shape is None:
+            assert extras["background"] is None
+        else:
+            assert extras["background"] is not None and uploads["background"] == bg_shape
+        halo, light = values.get("halo_removal", False), values.get("light_wrap", 0.0)
+        assert (extras["edge"] is not None) == (halo or light > 0)
+        if extras["edge"] is not None:
+            assert uploads["edge"] == (360, 640, 4)  # the matte's size
+        assert (extras["wrap"] is not None) == (light > 0)
+        if light:
+            assert uploads["wrap"] == (90, 160, 4)
+    finally:
+        filt.close()
+
+
+def test_halo_removal_in_lowest_latency_mode_blends_over_the_drawn_frame():
+    filt = make_filter({"timing": "latency", "halo_removal": True, "light_wrap": 0.2},
+                       factory=lambda s: EdgePipeline(s))
+    try:
+        render_until_result(filt)
+        assert filt.gfx.draws[-1] == ("over", "colour")  # this frame from the source, nothing sampled
+        assert filt.gfx.extras["edge"] is not None and filt.gfx.extras["halo"] is True
+        pipe = filt.worker.pipeline.settings
+        assert pipe.background == "#000000" and pipe.halo_removal  # opaque: the colour means are computed
     finally:
         filt.close()
 
@@ -426,14 +513,66 @@ def test_hide_pauses_and_forgets_state():
         filt.close()
 
 
-def test_stats_refresh_is_throttled():
+def test_the_panel_is_refreshed_only_when_the_state_changes(monkeypatch):
+    """Rebuilding the panel closes an open dropdown: never for moving numbers."""
     filt = make_filter()
     try:
+        from obs_filter import status
+
         render_until_result(filt)
         filt._last_edit = 0.0
-        for _ in range(10):
-            filt.video_tick(0.5)  # 5 s
-        assert 1 <= filt.source.prop_updates <= 3
+        # the panel catches up with the state (refreshes are at least 0.9 s apart)
+        assert wait_until(lambda: (frame(filt), filt._panel_state == status.state_key(filt))[1], 5)
+        base = filt.source.prop_updates
+        assert base <= 2  # starting → waiting → running, each once at most
+        for _ in range(40):
+            frame(filt)
+            time.sleep(0.01)
+        assert filt.source.prop_updates == base == filt.panel_refreshes
+        # a state change (an error) refreshes once; its end refreshes once more
+        filt.size_error = "source size 1x1 is outside 16..8192 pixels per side"
+        for _ in range(5):
+            filt.video_tick(0.1)
+        monkeypatch.setattr(F, "PANEL_MIN_INTERVAL_S", 0.0)
+        filt.video_tick(0.1)
+        assert filt.source.prop_updates == base + 1
+        filt.size_error = None
+        filt.video_tick(0.1)
+        filt.video_tick(0.1)
+        assert filt.source.prop_updates == base + 2
+        # not within the quiet time after an edit: it comes after
+        filt.size_error = "x"
+        filt._last_edit = time.monotonic()
+        filt.video_tick(0.1)
+        assert filt.source.prop_updates == base + 2
+        filt._last_edit = 0.0
+        filt.video_tick(0.1)
+        assert filt.source.prop_updates == base + 3
+    finally:
+        filt.close()
+
+
+def test_status_words_a_streamer_understands():
+    from obs_filter import status
+
+    assert status.panel_status(None) == ("Not running", "info")
+    filt = make_filter(factory=lambda s: FakePipeline(s, 0.02))
+    try:
+        text, _ = status.panel_status(filt)
+        assert text in ("Starting: loading the model…", "Waiting for the first matte…")
+        render_until_result(filt)
+        for _ in range(5):
+            frame(filt)
+            time.sleep(0.05)
+        text, level = status.panel_status(filt)
+        assert text.startswith("Running, ") and " fps" in text and level == "info"
+        # the CPU share: over a second or more of frames after the first one
+        assert wait_until(lambda: (frame(filt), time.sleep(0.02), "CPU " in status.panel_status(filt)[0])[2], 5)
+        assert "% of one core" in status.panel_status(filt)[0]
+        assert "inference" in status.details(filt) and "device CPU" in status.details(filt)
+        filt.source.is_showing = False
+        frame(filt)
+        assert status.panel_status(filt)[0] == "Paused (the source is hidden)"
     finally:
         filt.close()
 
@@ -451,14 +590,25 @@ def test_close_stops_worker_and_frees_gpu():
 
 
 class FakeProps:
-    def __init__(self):
-        self.items = {}
-        self.visible = {}
-        self.callbacks = {}
+    def __init__(self, root=None):
+        self.root = root or self  # a group's content records into its panel
+        self.items = {} if root is None else root.items
+        self.visible = {} if root is None else root.visible
+        self.callbacks = {} if root is None else root.callbacks
+        self.order = [] if root is None else root.order
 
     def _add(self, name, **kw):
+        assert name not in self.items, name
         self.items[name] = kw
+        self.order.append(name)
         return name
+
+    def add_group(self, name, desc, checkable=False):
+        self._add(name, desc=desc, group=True, checkable=checkable)
+        return name, FakeProps(self.root)
+
+    def add_number(self, name, desc, lo, hi, step, suffix=""):
+        return self._add(name, desc=desc, range=(lo, hi), step=step, suffix=suffix)
 
     def add_list(self, name, desc, items):
         return self._add(name, desc=desc, items=items)
@@ -475,8 +625,8 @@ class FakeProps:
     def add_bool(self, name, desc):
         return self._add(name, desc=desc)
 
-    def add_info(self, name, text, error=False):
-        return self._add(name, text=text, error=error)
+    def add_info(self, name, text, error=False, warning=False):
+        return self._add(name, text=text, error=error, warning=warning)
 
     def set_tooltip(self, prop, text):
         self.items[prop]["tooltip"] = text
@@ -499,33 +649,165 @@ def test_properties_cover_the_settings_within_their_ranges():
         assert name in props.items, name
     assert props.items["stats"]["text"] == "Not running"
     devices = [v for _, v in props.items["device"]["items"]]
-    assert devices == ["auto", "dml", "cuda", "coreml", "cpu"]
-    lo, hi = props.items["temporal_strength"]["range"]
-    for v in (lo, hi):  # the slider's ends are valid settings
-        Settings(temporal_strength=v)
+    assert devices[0] == "auto" and devices[-1] == "cpu"
+    for key, field in P.PERCENT_KEYS.items():  # the spin boxes' ends are valid settings
+        assert props.items[key]["range"] == P.RANGES[key][:2]
+        for v in P.RANGES[key][:2]:
+            Settings(**{field: v / 100})
     props.callbacks["background_type"](props, FakeData({"background_type": "image"}))
     assert props.visible == {"background_image": True, "background_video": False, "background_fit": True,
-                             "blur_strength": False, "background_color": False}
+                             "blur_pct": False, "background_color": False, "background_help": False}
     props.callbacks["background_type"](props, FakeData({"background_type": "blur"}))
-    assert [k for k, v in props.visible.items() if v] == ["blur_strength"]
+    assert [k for k, v in props.visible.items() if v] == ["blur_pct"]
 
 
-def test_adaptive_rate_property():
+def test_the_panel_is_grouped_with_advanced_folded_and_every_control_explained():
     props = FakeProps()
     P.build_properties(props, None)
-    assert sorted(v for _, v in props.items["adaptive_rate"]["items"]) == ["balanced", "off", "saver"]
-    assert P.DEFAULTS["adaptive_rate"] == Settings().adaptive_rate == "balanced"
-    base = dict(P.DEFAULTS, background_type="color")
-    assert P.settings_from_obs(FakeData(dict(base, adaptive_rate="saver")))[0].adaptive_rate == "saver"
+    groups = [n for n in props.order if props.items[n].get("group")]
+    assert [props.items[g]["desc"] for g in groups] == ["Background", "Tuning", "Static camera",
+                                                                 "Advanced (tick to show)"]
+    assert props.items["show_advanced"]["checkable"] and P.DEFAULTS["show_advanced"] is False
+    # folded: every advanced control hidden; unfolded: shown (the custom model path only for "custom")
+    props.callbacks["show_advanced"](props, FakeData())
+    assert not any(props.visible[n] for n in P.ADVANCED)
+    props.callbacks["show_advanced"](props, FakeData({"show_advanced": True}))
+    assert all(props.visible[n] for n in P.ADVANCED if n != "model_path") and not props.visible["model_path"]
+    # OBS shows no tooltip on a button: each has a visible line of text right under it
+    for name, item in props.items.items():
+        if item.get("group") or "text" in item:
+            continue
+        if "key" in item:  # a button
+            nxt = props.order[props.order.index(name) + 1]
+            assert "text" in props.items[nxt], name
+        else:
+            assert item.get("tooltip"), f"{name} has no tooltip"
+            assert all(len(line) <= 72 for line in item["tooltip"].splitlines()), name  # wrapped
+    # streamer words: the symbol beside a plain name, units on the numbers
+    assert props.items["follow_speed"]["desc"] == "Follow speed (α)" and props.items["follow_speed"]["suffix"] == " %"
+    assert "(β)" in props.items["follow_trend"]["desc"]
+    assert "%" in props.items["min_blob"]["suffix"]
 
 
-def test_features_the_shader_cannot_do_switch_to_cpu_compositing():
+def test_device_list_offers_only_what_this_onnxruntime_has():
+    from obs_filter import ortinfo
+
+    assert ortinfo.available_devices(["CPUExecutionProvider"]) == ["auto", "cpu"]
+    assert ortinfo.available_devices(["CUDAExecutionProvider", "CPUExecutionProvider"]) == ["auto", "cuda", "cpu"]
+    import onnxruntime as ort
+
+    props = FakeProps()
+    P.build_properties(props, None)
+    offered = [v for _, v in props.items["device"]["items"]]
+    assert offered == ortinfo.available_devices(ort.get_available_providers())
+    if "DmlExecutionProvider" not in ort.get_available_providers():
+        assert "dml" not in offered and "coreml" not in offered or sys.platform == "darwin"
+
+
+def test_presets_are_consistent_data():
+    from obs_filter import presets
+
+    assert set(presets.PRESETS) == {"quality", "balanced", "light"}
+    for name, values in presets.PRESETS.items():
+        assert set(values) == set(presets.PRESET_KEYS), name
+        data = FakeData(dict(values))
+        s, _ = P.settings_from_obs(data)  # each preset is a valid setting
+        assert presets.preset_of(P.panel_values(data)) == name
+        assert name in presets.LABELS
+    # the default preset is the defaults, which are the library's tuned values
+    assert presets.preset_of(P.panel_values(FakeData())) == presets.DEFAULT_PRESET == P.DEFAULTS["preset"]
+    s, _ = P.settings_from_obs(FakeData())
+    d = Settings()
+    for k in ("smooth_alpha", "smooth_beta", "min_area", "temporal_strength", "adaptive_rate", "model"):
+        assert getattr(s, k) == getattr(d, k), k
+
+
+def test_picking_a_preset_writes_its_values_and_moving_one_shows_custom():
+    props = FakeProps()
+    P.build_properties(props, None)
+    data = FakeData()
+    # OBS calls every modified callback when it builds the panel: nothing changes then
+    for name in ("preset", "follow_speed", "steadiness", "adaptive_rate", "model"):
+        assert props.callbacks[name](props, data) is False, name
+    assert set(data.values) <= {"settings_version"}
+    data.set_value("preset", "light")  # picked
+    assert props.callbacks["preset"](props, data) is True
+    assert data.get_string("adaptive_rate") == "saver" and data.get_string("model") == "landscape"
+    assert props.callbacks["preset"](props, data) is False  # the rebuilt panel: stays
+    data.set_value("follow_speed", 55)  # a value moved by hand
+    assert props.callbacks["follow_speed"](props, data) is True and data.get_string("preset") == "custom"
+    data.set_value("follow_speed", 56)  # moved again: no second rebuild
+    assert props.callbacks["follow_speed"](props, data) is False and data.get_string("preset") == "custom"
+    assert props.callbacks["preset"](props, data) is False  # custom writes nothing
+    assert data.get_int("follow_speed") == 56
+    data.set_value("follow_speed", 80)  # back to the preset's values: its name again
+    assert props.callbacks["follow_speed"](props, data) is True and data.get_string("preset") == "light"
+    data.set_value("model", "general")  # a preset value in Advanced counts too
+    assert props.callbacks["model"](props, data) is True and data.get_string("preset") == "custom"
+    s, _ = P.settings_from_obs(data)
+    assert s.model == "general" and s.smooth_alpha == 0.8 and s.adaptive_rate == "saver"
+
+
+def test_a_script_picking_a_preset_or_moving_a_value_gets_what_the_panel_would_do():
+    # (obs-websocket's SetSourceFilterSettings runs no panel callback: the update does it)
+    data = FakeData({"preset": "quality"})
+    s, _ = P.settings_from_obs(data)
+    assert s.adaptive_rate == "off" and data.values["preset_applied"] == "quality"
+    data.set_value("follow_speed", 40)
+    s, _ = P.settings_from_obs(data)
+    assert s.smooth_alpha == 0.4 and data.values["preset"] == "custom"
+    props = FakeProps()
+    P.build_properties(props, None)
+    assert props.callbacks["preset"](props, data) is False  # the panel built later writes nothing
+    assert data.get_int("follow_speed") == 40
+    data.set_value("preset", "light")
+    P.settings_from_obs(data)
+    assert data.get_int("follow_speed") == 80 and data.get_string("model") == "landscape"
+
+
+def test_settings_saved_with_the_old_keys_still_load():
+    # saved before the panel had percent keys and presets: fractions under the field names
+    old = {"smooth_alpha": 0.5, "smooth_beta": 0.3, "min_area": 0.002, "temporal_strength": 0.6,
+           "roi_margin": 0.25, "edge_detail": 0.9, "blur_strength": 0.7, "light_wrap": 0.2,
+           "background_type": "color"}
+    data = FakeData(old)
+    s, _ = P.settings_from_obs(data)
+    assert (s.smooth_alpha, s.smooth_beta, s.min_area, s.temporal_strength, s.roi_margin, s.edge_detail,
+            s.blur_strength, s.light_wrap) == (0.5, 0.3, 0.002, 0.6, 0.25, 0.9, 0.7, 0.2)
+    assert s.background == "#00b140"
+    assert not any(k in data.values for k in P.PERCENT_KEYS.values())  # converted, erased
+    assert data.values["follow_speed"] == 50 and data.values["min_blob"] == 0.2
+    assert data.values["preset"] == "custom"  # its values are not a preset's: kept, not overwritten
+    # an old filter with the tuned values gets the preset they match
+    data = FakeData({"temporal_strength": 0.9, "background_type": "color"})
+    P.settings_from_obs(data)
+    assert data.get_string("preset") == "balanced" and data.values["steadiness"] == 90
+    # a script setting an old key later still wins (the newest write)
+    data.set_value("temporal_strength", 0.0)
+    s, _ = P.settings_from_obs(data)
+    assert s.temporal_strength == 0.0 and data.values["preset"] == "custom"
+    # a new filter gets only the version mark (and is transparent)
+    data = FakeData()
+    s, _ = P.settings_from_obs(data)
+    assert data.values == {"settings_version": P.SETTINGS_VERSION} and s.background == "transparent"
+    # an old one that never chose a background keeps the old default, a colour
+    data = FakeData({"min_area": 0.02})
+    s, _ = P.settings_from_obs(data)
+    assert s.background == "#00b140" and data.values["background_type"] == "color"
+    s, _ = P.settings_from_obs(FakeData({"settings_version": 2, "min_blob": 2.0}))  # a new one: transparent
+    assert s.background == "transparent"
+    s, _ = P.settings_from_obs(FakeData({"show_advanced": True, "device": "cpu"}))  # new keys: new code
+    assert s.background == "transparent"
+
+
+def test_every_background_and_edge_option_stays_on_the_gpu_path():
     base = dict(P.DEFAULTS, background_type="color")
     assert P.settings_from_obs(FakeData(base))[1] == "gpu"
     for change in ({"halo_removal": True}, {"light_wrap": 0.3}, {"background_type": "blur"},
                    {"background_type": "video", "background_video": "/clips/loop.mp4"}):
         settings, path = P.settings_from_obs(FakeData(dict(base, **change)))
-        assert path == "cpu", change
+        assert path == "gpu", change
+        assert P.settings_from_obs(FakeData(dict(base, compositing="cpu", **change)))[1] == "cpu"
     settings, _ = P.settings_from_obs(FakeData(dict(base, background_type="blur", blur_strength=0.8)))
     assert settings.background == "blur" and settings.blur_strength == 0.8
 
@@ -573,8 +855,9 @@ def test_script_reload_rebinds_and_keeps_filters_working(fake_obs, monkeypatch, 
     old_filter_mod = sys.modules["obs_filter.filter"]
     mod.script_load(None)
     src = FakeSource()
+    src.data = FakeData({"background_type": "color"})
     sources[src.ptr] = src
-    key = st.handler.create(FakeData(), src.ptr)
+    key = st.handler.create(src.data, src.ptr)
     filt = st.instances[key]
     render_until_result(filt)
 
@@ -811,30 +1094,108 @@ def test_latency_mode_keeps_no_frames_and_never_samples_this_frame():
         filt.close()
 
 
-@pytest.mark.parametrize("timing", ["sync", "latency"])
-def test_matte_is_drawn_over_its_own_frame_in_sync_mode(timing):
-    filt = make_filter({"timing": timing}, factory=lambda s: FakePipeline(s, 0.05))
+def test_latency_mode_draws_the_current_frame_with_the_newest_matte():
+    filt = make_filter({"timing": "latency"}, factory=lambda s: FakePipeline(s, 0.05))
     try:
         render_until_result(filt)
-        for _ in range(20):  # the ring grows to the measured latency
-            frame(filt)
-            time.sleep(0.01)
-        filt.counters.ages[:] = [0] * len(filt.counters.ages)
-        for _ in range(20):
+        for _ in range(40):
             frame(filt)
             time.sleep(0.01)
         shown = filt._shown_seq  # the frame number of the matte drawn last
-        if timing == "sync":
+        # the current frame straight from the source, the matte blended over it
+        assert filt.gfx.draws[-1] == ("over", "colour")
+        assert len(filt.ring) == 0  # no frame kept
+        assert filt.frame_seq > shown and sum(filt.counters.ages[2:]) > 0
+        assert "behind the picture" in filt.stats_text()
+    finally:
+        filt.close()
+
+
+def step(filt, renders=1):
+    """One frame, then until the worker has finished what it was given (the tests below
+    see the same frames and mattes on any machine, however busy)."""
+    frame(filt, renders)
+    w = filt.worker
+
+    def done():
+        res = w.latest()
+        return w._frame is None and (w._seq == 0 or (res is not None and res.seq == w._seq))
+    assert wait_until(done), "the worker did not finish its frame"
+
+
+class Timing:
+    """OBS's frame timing as gfx.obs_timing gives it: lagged frames, average ms, interval."""
+
+    def __init__(self):
+        self.lagged, self.ms = 0, 2.0
+
+    def __call__(self):
+        return self.lagged, self.ms, 1 / 30
+
+
+def test_sync_delay_is_fixed_from_the_measured_latency_and_held():
+    from obs_filter import shedding
+
+    filt = make_filter({"timing": "sync"})
+    filt.gfx.obs_timing = timing = Timing()
+    try:
+        for _ in range(200):
+            step(filt)
+            if filt.delay.frames is not None:
+                break
+        d = filt.delay.frames
+        # read back STAGE_DELAY frames after drawing (or one more on a slow stage), seen the frame after
+        assert d is not None and 1 <= d <= 4
+        assert "picture delayed" in filt.stats_text() and f"= {d} frame(s)" in filt.stats_text()
+        filt.counters.ages[:] = [0] * len(filt.counters.ages)
+        for _ in range(40):
+            step(filt)
+            assert filt.delay.frames == d and filt.delay_frames == d
             assert filt.gfx.draws[-1] == ("blend", "colour")
-            assert filt.gfx.blended == filt.ring.texture(shown)
-            assert filt.counters.ages[0] > 0 and sum(filt.counters.ages[1:]) == 0
-            assert filt.delay_ms() > 0 and "picture delayed" in filt.stats_text()
-        else:  # the current frame straight from the source, the matte blended over it
-            assert filt.gfx.draws[-1] == ("over", "colour")
-            assert len(filt.ring) == 0  # no frame kept
-            assert filt.frame_seq > shown and sum(filt.counters.ages[2:]) > 0
-            assert "behind the picture" in filt.stats_text()
-        assert len(filt.ring) <= filt.ring.MAX_FRAMES
+            assert filt.gfx.blended == filt.ring.texture(filt.frame_seq - d)  # the frame d back
+        assert sum(filt.counters.ages[1:]) == 0 and filt.counters.ages[0] == 40  # each with its own matte
+        assert abs(filt.delay_ms() - d * 1e3 / 30) < 1e-6
+
+        # OBS misses frames: the filter reads back every 2nd, then 3rd frame; the delay holds,
+        # a frame without a matte gets the nearest earlier one
+        filt.counters.ages[:] = [0] * len(filt.counters.ages)
+        shed0 = filt.counters.values.get("shed", 0)
+        gap, shedding.RAISE_GAP_S = shedding.RAISE_GAP_S, 0.0  # a step each missed frame
+        try:
+            for i in range(12):
+                timing.lagged += 1
+                step(filt)
+        finally:
+            shedding.RAISE_GAP_S = gap
+        assert filt.shedder.level == shedding.LEVELS[-1]
+        assert "giving way to OBS" in filt.stats_text()
+        filt.counters.ages[:] = [0] * len(filt.counters.ages)
+        for _ in range(24):
+            step(filt)
+            assert filt.delay.frames == d
+        ages = filt.counters.ages
+        assert ages[0] > 0 and ages[1] > 0 and sum(ages[shedding.LEVELS[-1]:]) == 0
+        assert filt.counters.values.get("shed", 0) > shed0
+        # load gone: back to every frame, one step per calm spell
+        shedding_calm = shedding.CALM_FOR_S
+        shedding.CALM_FOR_S = 0.0
+        try:
+            for _ in range(10):
+                step(filt)
+        finally:
+            shedding.CALM_FOR_S = shedding_calm
+        assert filt.shedder.level == 1 and filt.delay.frames == d
+        filt.counters.ages[:] = [0] * len(filt.counters.ages)
+        for _ in range(2 * d + 4):
+            step(filt)
+        for _ in range(20):
+            step(filt)
+        assert filt.counters.ages[0] >= 20 and "giving way" not in filt.stats_text()
+
+        # a settings change chooses the delay again
+        filt.update(FakeData({"timing": "sync", "temporal_strength": 0.3}))
+        step(filt)
+        assert filt.delay.frames is None and "measuring the picture delay" in filt.stats_text()
     finally:
         filt.close()
 
@@ -875,6 +1236,9 @@ class KnownPipeline(FakePipeline):
 
     def capture_background(self, frames, order=None):
         self.known_bg.capture(frames, order)
+
+    def set_background_plate(self, image):
+        self.known_bg.set_plate(image) if image is not None else self.known_bg.clear()
 
     @property
     def known_background_status(self):
@@ -933,3 +1297,117 @@ def test_a_worker_stopped_while_waiting_for_the_lock_loads_no_model():
     worker.thread.join(5)
     assert not worker.thread.is_alive()
     assert made == [] and worker.pipeline is None
+
+
+class PersonPipeline(KnownPipeline):
+    """Someone stands in the middle of the picture (a third of it) in the model's matte."""
+
+    def process(self, frame, order="BGR", out=None, fuse=True):
+        composite, alpha = super().process(frame, order, out, fuse)
+        h, w = alpha.shape
+        alpha[:, w // 3: 2 * w // 3] = 255
+        return composite, alpha
+
+
+def test_capture_counts_down_and_refuses_a_picture_with_someone_in_it(tmp_path, monkeypatch):
+    from obs_filter import status
+
+    for mod in _libobs_modules():
+        monkeypatch.setattr(mod, "config_dir", lambda name: str(tmp_path), raising=False)
+    filt = make_filter(factory=PersonPipeline)
+    try:
+        render_until_result(filt)
+        t0 = time.monotonic()
+        filt.capture_background()
+        frame(filt)
+        text, level = status.panel_status(filt)
+        assert text == "Capture: step out of the picture, 3…" and level == "warning"
+        assert filt.worker.capture.state_key() == ("countdown", 3)
+        assert wait_until(lambda: (frame(filt), not filt.worker.capture.busy())[1], 20)
+        assert time.monotonic() - t0 >= 3.0  # nothing recorded before the countdown ended
+        text, level = status.panel_status(filt)
+        assert "Capture refused: someone is still in the picture" in text and level == "warning"
+        assert "33 % of it" in text
+        assert not getattr(filt.source, "set_settings", None)  # no plate stored
+        assert not list(tmp_path.glob("*.png")) and filt.worker.pipeline.known_bg.plate is None
+    finally:
+        filt.close()
+
+
+def test_an_empty_room_is_captured_and_can_be_forgotten(tmp_path, monkeypatch):
+    from obs_filter import capture, status
+
+    for mod in _libobs_modules():
+        monkeypatch.setattr(mod, "config_dir", lambda name: str(tmp_path), raising=False)
+    filt = make_filter(factory=KnownPipeline)
+    try:
+        render_until_result(filt)
+        filt.capture_background()
+        assert wait_until(lambda: (frame(filt), getattr(filt.source, "set_settings", None))[1], 20)
+        assert "Empty room captured" in status.panel_status(filt)[0]
+        assert filt.worker.pipeline.known_bg.plate is not None
+        filt.update(filt.source.data)
+        filt.forget_background()
+        assert filt.source.set_settings[-1] == ("background_plate", "")
+        filt.update(filt.source.data)
+        assert wait_until(lambda: (frame(filt), filt.worker.pipeline.known_bg.plate is None)[1], 5)
+        assert "captured" not in status.panel_status(filt)[0]
+    finally:
+        filt.close()
+    # the rule: a person in a minority of the frames leaves no trace in the median plate
+    cap = capture.Capture("x.png", 0.0, 8, now=0.0)
+    person = np.full((10, 10), 255, np.uint8)
+    empty = np.zeros((10, 10), np.uint8)
+    for alpha in [person] + [empty] * 7:
+        cap.add(np.zeros((10, 10, 3), np.uint8), alpha)
+    assert cap.verdict() is None
+    for _ in range(2):
+        cap.add(np.zeros((10, 10, 3), np.uint8), person)
+    assert cap.verdict() is not None  # 3 of 10 frames
+
+
+def test_old_and_new_keys_mixed_in_a_settings_storm_only_give_settings_errors():
+    """Scripts (and tests/obs/test_obs_hostile.py) still set the old keys; mixed with the
+    new ones in any order, a change gives valid Settings or a SettingsError, never another
+    exception, and the newest write of a value wins."""
+    from matting.errors import MattingError
+
+    variants = [
+        {"temporal_strength": 0.0}, {"temporal_strength": 0.9}, {"edge_detail": 0.0}, {"edge_detail": 1.0},
+        {"light_wrap": 0.5}, {"min_area": 0.1}, {"smooth_alpha": 0.01}, {"roi_margin": 1.0},
+        {"temporal_strength": 5.0}, {"steadiness": 40}, {"follow_speed": 100}, {"min_blob": 0.3},
+        {"preset": "quality"}, {"preset": "custom"}, {"blur_strength": 0.2}, {"blur_pct": 70},
+        {"background_type": "blur"}, {"compositing": "cpu"}, {"model": "landscape"},
+    ]
+    rng = np.random.default_rng(0)
+    data = FakeData({"background_type": "color"})
+    for _ in range(300):
+        change = variants[int(rng.integers(len(variants)))]
+        data.values.update(change)
+        try:
+            s, _ = P.settings_from_obs(data)
+        except MattingError:
+            continue
+        key, value = next(iter(change.items()))
+        if key in P.PERCENT_KEYS.values():
+            assert getattr(s, key) == pytest.approx(value, abs=0.005)
+        elif key in P.PERCENT_KEYS:
+            assert getattr(s, P.PERCENT_KEYS[key]) == pytest.approx(value / 100)
+
+
+def test_bench_setting_pauses_the_worker_once_the_delay_is_chosen():
+    filt = make_filter({"timing": "sync", "bench_worker_paused": True})
+    try:
+        for _ in range(200):
+            step(filt)
+            if filt.delay.frames is not None:
+                break
+        assert filt.delay.frames is not None
+        n, readbacks = filt.worker.total_frames, filt.counters.values.get("readbacks", 0)
+        for _ in range(10):
+            step(filt)
+        assert filt.worker.total_frames == n  # no more frames for the worker
+        assert filt.counters.values.get("readbacks", 0) > readbacks  # the readback goes on
+        assert filt.gfx.draws[-1] == ("blend", "colour")  # and so does the blend
+    finally:
+        filt.close()

@@ -62,3 +62,47 @@ def test_obs_bench_options():
     text = obs_bench.table({"size": "640x360", "fps": 10, "seconds": 1, "source": "still", "load_before": (1, 1, 1),
                             "load_after": (2, 2, 2), "cases": {"none": {"obs_render_ms": 0.5, "active_fps": 10.0}}})
     assert "| none | 0.50 |" in text and "–" in text
+
+
+def test_obs_bench_backgrounds_and_cpu_hogs():
+    sys.path.insert(0, str(ROOT / "tools"))
+    import time
+
+    import obs_bench
+
+    assert obs_bench.parse_background("image+halo") == ("image", {"halo_removal": True, "light_wrap": 0.0})
+    assert obs_bench.parse_background("blur+wrap+halo")[1] == {"halo_removal": True, "light_wrap": 0.5}
+    files = {"image": "/x/bg.png", "video": "/x/bg.avi"}
+    assert obs_bench.background_settings("video", files)["background_video"] == "/x/bg.avi"
+    for bad in ("plaid", "image+sparkle"):
+        with pytest.raises(ValueError):
+            obs_bench.parse_background(bad)
+        with pytest.raises(SystemExit):
+            obs_bench.main(["--background", bad])
+    with pytest.raises(SystemExit):
+        obs_bench.main(["--cpu-hog", "-1"])
+    # hogs run until stopped, and each also ends by itself after its limit
+    hogs = obs_bench.start_hogs(2, 60)
+    try:
+        assert all(p.poll() is None for p in hogs)
+    finally:
+        obs_bench.stop_hogs(hogs)
+    assert all(p.returncode is not None for p in hogs)
+    short = obs_bench.start_hogs(1, 0.2)
+    deadline = time.monotonic() + 30
+    while short[0].poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert short[0].returncode == 0
+    text = obs_bench.table({"size": "640x360", "fps": 10, "seconds": 1, "source": "still", "load_before": (1, 1, 1),
+                            "cpu_hogs": 1, "cases": {"sync/blur": {"obs_render_ms": 0.5, "delays_ms": [100, 133],
+                                                                   "shed_share": 0.25}}})
+    assert "1 CPU hog(s)" in text and "| 100, 133 |" in text and "25%" in text
+
+
+def test_window_leaves_out_values_unknown_in_either_snapshot():
+    from obs_filter.stats import window
+
+    a = {"time": 0.0, "delay_frames": None, "shed": 1, "age_hist": [0] * 32}
+    b = {"time": 1.0, "delay_frames": 4, "shed": 3, "age_hist": [0] * 32}
+    d = window(a, b)
+    assert d["shed"] == 2 and "delay_frames" not in d

@@ -323,6 +323,49 @@ def test_room_regions_removes_the_room_the_model_took_but_keeps_a_flat_lookalike
     assert not regions(np.full((h, w), P.FULL_WEIGHT - 1, np.float32)).any()
 
 
+def test_room_regions_takes_a_large_hole_over_a_flat_wall_that_fits_to_the_noise():
+    """Issue 33: a hole through the person over a plain wall is the room when it is large
+    and fits the plate to the noise; a region of the wall's colour that fits it only
+    within the match's tolerance (a shirt a few grey levels off) stays."""
+    rng = np.random.default_rng(4)
+    h, w = 120, 160
+    plate = np.full((h, w, 3), 120, np.float32)
+    image = np.clip(plate + rng.normal(0, 1.5, plate.shape) + 0.5, 0, 255).astype(np.uint8)
+    yy, xx = np.mgrid[:h, :w]
+    person = (yy - 60) ** 2 + (xx - 80) ** 2 < 50 ** 2
+    image[person] = (30, 60, 200)
+    hole = (yy - 45) ** 2 + (xx - 65) ** 2 < 12 ** 2  # the wall seen through the person
+    image[hole] = np.clip(plate[hole] + rng.normal(0, 1.5, (hole.sum(), 3)) + 0.5, 0, 255).astype(np.uint8)
+    shirt = (yy - 75) ** 2 + (xx - 95) ** 2 < 12 ** 2  # the wall's colour, 5 levels off
+    image[shirt] = np.clip(plate[shirt] + np.float32([5, -5, 5]) + rng.normal(0, 1.5, (shirt.sum(), 3)) + 0.5,
+                           0, 255).astype(np.uint8)
+    view = (person * 255).astype(np.uint8)
+    var, slope = np.zeros((h, w), np.float32), np.zeros((h, w), np.float32)
+    one, zero = np.ones(3, np.float32), np.zeros(3, np.float32)
+    weight = np.full((h, w), P.FULL_WEIGHT, np.float32)
+    d2, s2 = np.empty((h, w), np.float32), np.empty((h, w), np.float32)
+    match = np.empty((h, w), np.uint8)
+    noise2 = np.float32(4.0 ** 2)
+    P.residuals(image, plate, var, slope, weight, one, zero, noise2, 6, view, 0, 0, d2, s2, match)
+    assert match[shirt].mean() > 0.9 and match[hole].mean() > 0.9  # both match within the tolerance
+    index = np.full((h, w), -1, np.int32)
+    assert P.room_regions(match, d2, s2, noise2, plate, var, one, zero, (0, 0, w, h), 3, 20, index) is None
+    ys, xs, flags = P.room_regions(match, d2, s2, noise2, plate, var, one, zero, (0, 0, w, h), 3, 20, index, 300)
+    room = np.zeros((h, w), bool)
+    room[ys, xs] = flags > 0
+    assert room[hole].mean() > 0.9
+    assert not room[shirt].any() and not room[person & ~hole].any()
+    # smaller than the minimum size: left to the model
+    assert P.room_regions(match, d2, s2, noise2, plate, var, one, zero, (0, 0, w, h), 3, 20, index, 1000) is None
+    # a clipped wall (255): anything as bright fits it, so it is left to the model
+    white = np.full_like(plate, 255)
+    image2 = image.copy()
+    image2[~person | hole] = 255
+    P.residuals(image2, white, var, slope, weight, one, zero, noise2, 6, view, 0, 0, d2, s2, match)
+    assert match[hole].all()
+    assert P.room_regions(match, d2, s2, noise2, white, var, one, zero, (0, 0, w, h), 3, 20, index, 300) is None
+
+
 def textured_room(h=120, w=160, seed=5):
     """A flat wall with one textured poster (a tenth of the view): a pan changes too
     few pixels for the frame-to-frame and the overall disagreement checks."""

@@ -119,11 +119,15 @@ def test_room_vouch_matches_box_filters(seed):
     # Thresholds near the data's typical values, so both outcomes occur.
     resid, texture = np.float32(rng.uniform(0.5, 3)), np.float32(rng.uniform(0.5, 200))
     rest = (mean, var, gain, offset, np.float32(4.0), y0, x0, d2, s2, radius, resid, texture)
-    got, want = K.room_vouch(ys, xs, lab, n, *rest), room_vouch_numpy(labels, n, *rest)
+    big = ys.size + 1  # a cap no count reaches: every pixel tested
+    got, want = K.room_vouch(ys, xs, lab, n, *rest, big), room_vouch_numpy(labels, n, *rest)
     # Per listed pixel, the count of its region; float32 window sums in another order: a
     # pixel right at a threshold may flip.
     got_px, want_px = got[lab], want[labels[ys, xs]]
     assert np.abs(got_px - want_px).sum() <= max(1, 0.01 * want_px.sum())
+    # With a cap, each count is the uncapped one stopped there (the caller's threshold).
+    for cap in (1, 3, 10):
+        np.testing.assert_array_equal(K.room_vouch(ys, xs, lab, n, *rest, cap), np.minimum(got, cap))
 
 
 @pytest.mark.parametrize("seed", range(8))
@@ -146,25 +150,63 @@ def test_label_listed_is_opencvs_partition(seed):
     assert len(pairs) == len(set(lab.tolist())) == len(set(cv.tolist()))
 
 
-# ---- band_pixels ---------------------------------------------------------------------------------
 @pytest.mark.parametrize("seed", range(4))
+def test_region_fit_matches_bincount(seed):
+    rng = np.random.default_rng(350 + seed)
+    h, w = rng.integers(2, 40, 2)
+    match = (rng.random((h, w)) < 0.5).astype(np.uint8)
+    n, labels = cv2.connectedComponents(match, connectivity=4)
+    ys, xs = K.listed(match)
+    lab, _ = K.label_listed(ys, xs, np.full((h, w), -1, np.int32))
+    d2 = rng.uniform(0, 50, (h, w)).astype(np.float32)
+    s2 = rng.uniform(1, 20, (h, w)).astype(np.float32)
+    H, W = h + 5, w + 7
+    y0, x0 = int(rng.integers(0, 6)), int(rng.integers(0, 8))
+    mean = rng.choice([0.0, 3.0, 128.0, 252.0, 255.0], (H, W, 3)).astype(np.float32)
+    gain = rng.uniform(0.98, 1.02, 3).astype(np.float32)
+    offset = rng.uniform(-1, 1, 3).astype(np.float32)
+    size, fit, clipped = K.region_fit(ys, xs, lab, n, d2, s2, mean, gain, offset, y0, x0)
+    # OpenCV's labels and ours are the same partition in another numbering: compare per pixel.
+    want_size = np.bincount(labels.ravel(), minlength=n)
+    want_fit = np.bincount(labels.ravel(), (d2 / (3 * s2)).ravel().astype(np.float64), minlength=n)
+    b = _box_of(mean, y0, x0, h, w) * gain + offset
+    clip = ((b >= 250).all(axis=2) | (b <= 5).all(axis=2)) & (match > 0)
+    want_clipped = np.bincount(labels[clip], minlength=n)
+    cv = labels[ys, xs]
+    np.testing.assert_array_equal(size[lab], want_size[cv])
+    np.testing.assert_allclose(fit[lab], want_fit[cv], rtol=1e-5)
+    np.testing.assert_array_equal(clipped[lab], want_clipped[cv])
+    assert size[0] == 0
+
+
+# ---- band_pixels ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("seed", range(8))
 def test_band_pixels_match_numpy(seed):
     rng = np.random.default_rng(400 + seed)
     h, w = rng.integers(1, 40, 2)
-    view = rng.choice([0, 0, 1, 128, 255], (h, w)).astype(np.uint8)
+    # Some boxes mostly empty, so that differences far from the matte occur.
+    view = rng.choice([0, 0, 1, 128, 255] if seed % 2 else [0] * 20 + [1, 128, 255], (h, w)).astype(np.uint8)
     inner = (rng.random((h, w)) < 0.3).astype(np.uint8)
     d2 = rng.uniform(0, 100, (h, w)).astype(np.float32)
     s2 = rng.uniform(1, 20, (h, w)).astype(np.float32)
     rel = np.full((h, w), 7, np.uint8)
     y0, x0 = rng.integers(0, 5, 2)
     weight = rng.choice([0.0, K.FULL_WEIGHT / 2, K.FULL_WEIGHT / 2 + 0.5, 30.0], (h + 9, w + 9)).astype(np.float32)
-    ys, xs = K.band_pixels(view, inner, d2, s2, weight, y0, x0, rel)
+    ys, xs = K.band_pixels(view, inner, d2, s2, weight, y0, x0, 128, rel)
     sure = weight[y0:y0 + h, x0:x0 + w] > K.FULL_WEIGHT / 2
-    want = (inner == 0) & sure & ((view > 0) | (d2 >= SNAP * s2))
+    on = (inner == 0) & sure & ((view > 0) | (d2 >= SNAP * s2))
+    # The differing pixels outside the matte count where their 8-connected component of
+    # listed pixels holds one with some α or touches the core (OpenCV's labelling).
+    _, lab = cv2.connectedComponents(on.astype(np.uint8), connectivity=8)
+    core_near = cv2.dilate((view >= 128).astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    good = np.unique(lab[on & ((view > 0) | core_near)])
+    want = on & ((view > 0) | np.isin(lab, good))
     wy, wx = np.nonzero(want)
     np.testing.assert_array_equal(ys, wy)
     np.testing.assert_array_equal(xs, wx)
     np.testing.assert_array_equal(rel, want.astype(np.uint8))
+    if seed % 2 == 0:
+        assert (on & ~want).any() or not (on & (view == 0)).any()
 
 
 # ---- band_foreground: box filters at full resolution, a bilinear wide map ------------------------

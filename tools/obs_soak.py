@@ -9,13 +9,17 @@ source showing a moving person (an mp4 written at run time, nothing from ../shar
 colour background) for ``--minutes``. Each interval it samples OBS's resident memory
 (/proc), OBS's render-skipped and rendered frame counters (obs-websocket GetStats), the
 filter's status line (worker frame time and fps, logged every second by
-tests/obs/stats_probe.py) and the machine's load average, and prints one table row.
+tests/obs/stats_probe.py), the filter's own counters (obs_filter/stats.py: the
+synchronised picture delay, how many times it was chosen in the interval, the shedding
+level and the share of frames shed, the matte age) and the machine's load average, and
+prints one table row.
 
 Criteria (the first interval after the filter is added is the warm-up):
   * RSS at the end ≤ RSS after warm-up + 20 MB;
   * render-skipped frames do not appear over time: the skipped share of frames in the
     second half of the intervals exceeds that of the first half by ≤ 2 percentage points;
   * the worker's frame time does not drift: median of the second half ≤ 1.3 × the first;
+  * the synchronised picture delay, chosen once from the first mattes, holds (no further choice);
   * a clean exit, no Python traceback, OBS's leak count no higher than at the start of
     OBS without the script (a separate short run).
 Exit status 0 when all hold, 1 otherwise. This machine is shared: the load column says how
@@ -25,6 +29,8 @@ busy it was.
 from __future__ import annotations
 
 import argparse
+import json
+import math
 import os
 import re
 import statistics
@@ -35,10 +41,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests" / "obs"))
+sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "obs")]
 
 import obs_harness as oh  # noqa: E402
 import person_clip  # noqa: E402
+
+from obs_filter.stats import STATS_DIR_ENV, window  # noqa: E402
 
 PROBE = ROOT / "tests" / "obs" / "stats_probe.py"
 SOURCE, FILTER = "clip", "bg"
@@ -57,6 +65,12 @@ class Sample:
     worker_ms: float | None  # median of the filter's per-frame total over the interval
     worker_fps: float | None
     load: float
+    delay_ms: float | None = None  # the synchronised picture delay at the sample (None: being measured)
+    delay_choices: int = 0  # times the delay was chosen in the interval (log lines)
+    shed_level: int = 1  # read back every n-th frame, at the sample
+    shed_share: float | None = None  # share of frames not read back in the interval (None: no window yet)
+    age_mean: float = float("nan")  # matte age in frames over the interval
+    age_max: float = float("nan")
 
 
 @dataclass
@@ -100,35 +114,54 @@ def run_soak(minutes: float, interval: float = 60.0, baseline: float = 60.0, wid
         media = {"id": "ffmpeg_source", "name": SOURCE,
                  "settings": {"local_file": str(clip), "is_local_file": True, "looping": True,
                               "restart_on_activate": True, "hw_decode": False}}
-        env = {"OBS_BG_STATS_PROBE": f"{SOURCE}:{FILTER}", "OBS_BG_STATS_PROBE_MS": "1000"}
+        stats_dir = work / "stats"
+        stats_dir.mkdir(exist_ok=True)
+        env = {"OBS_BG_STATS_PROBE": f"{SOURCE}:{FILTER}", "OBS_BG_STATS_PROBE_MS": "1000",
+               STATS_DIR_ENV: str(stats_dir)}
         home = work / "home"
         home.mkdir(exist_ok=True)
         out(f"soak: {width}x{height}@{fps}, looping media source, {baseline:.0f} s without the filter, "
             f"then {minutes:g} min with it, sampled every {interval:.0f} s")
         out("| t (min) | filter | OBS RSS (MB) | render-skipped / rendered frames | OBS render ms "
-            "| worker ms (median) | worker fps | load avg |")
-        out("|---|---|---|---|---|---|---|---|")
+            "| worker ms (median) | worker fps | delay ms (chosen n×) | shed level, share | matte age mean / max "
+            "| load avg |")
+        out("|---|---|---|---|---|---|---|---|---|---|---|")
         with oh.Obs(home, still, width, height, fps, env=env, extra_sources=[media], extra_scripts=[PROBE]) as obs:
             t0 = time.monotonic()
             last = obs.ws.get_stats()
             mark = len(obs.live_log())
+            counters = None
 
             def sample(filter_on: bool) -> Sample:
-                nonlocal last, mark
+                nonlocal last, mark, counters
                 st = obs.ws.get_stats()
                 log = obs.live_log()
                 totals, wfps = _probe_values(log, mark)
+                choices = len(re.findall(r"picture delayed by \d+ ms \(\d+ frame", log[mark:]))
                 mark = len(log)
                 s = Sample((time.monotonic() - t0) / 60, filter_on, obs.rss_mb(),
                            st.render_skipped_frames - last.render_skipped_frames,
                            st.render_total_frames - last.render_total_frames, st.average_frame_render_time,
                            statistics.median(totals) if totals else None,
-                           statistics.median(wfps) if wfps else None, os.getloadavg()[0])
+                           statistics.median(wfps) if wfps else None, os.getloadavg()[0], delay_choices=choices)
+                now = _read_counters(stats_dir)
+                if now:
+                    s.delay_ms = now.get("delay_ms") if now.get("delay_frames") is not None else None
+                    s.shed_level = now.get("shed_level", 1)
+                    if counters:
+                        d = window(counters, now)
+                        s.shed_share = d.get("shed", 0) / max(d.get("ticks", 0), 1)
+                        s.age_mean, s.age_max = d["age_mean"], d["age_max"]
+                    counters = now
                 last = st
                 res.samples.append(s)
+                age = "-" if math.isnan(s.age_mean) else f"{s.age_mean:.2f} / {s.age_max:.0f}"
                 out(f"| {s.t_min:.1f} | {'on' if filter_on else 'off'} | {s.rss_mb:.1f} | {s.skipped} / {s.frames} "
                     f"| {s.render_ms:.1f} | {'-' if s.worker_ms is None else f'{s.worker_ms:.1f}'} "
-                    f"| {'-' if s.worker_fps is None else f'{s.worker_fps:.1f}'} | {s.load:.1f} |")
+                    f"| {'-' if s.worker_fps is None else f'{s.worker_fps:.1f}'} "
+                    f"| {'-' if s.delay_ms is None else f'{s.delay_ms:.0f}'} ({s.delay_choices}×) "
+                    f"| {s.shed_level}, {'-' if s.shed_share is None else f'{s.shed_share:.0%}'} | {age} "
+                    f"| {s.load:.1f} |")
                 return s
 
             if baseline > 0:
@@ -149,6 +182,13 @@ def run_soak(minutes: float, interval: float = 60.0, baseline: float = 60.0, wid
         if tmp:
             tmp.cleanup()
     return res
+
+
+def _read_counters(folder: Path) -> dict | None:
+    try:
+        return json.loads((folder / f"{FILTER}.json").read_text())
+    except (OSError, ValueError):
+        return None
 
 
 def judge(res: Result, drift: float = 1.3, skip_growth: float = 0.02) -> None:
@@ -175,6 +215,9 @@ def judge(res: Result, drift: float = 1.3, skip_growth: float = 0.02) -> None:
     w2 = [s.worker_ms for s in second if s.worker_ms is not None]
     if w1 and w2 and statistics.median(w2) > drift * statistics.median(w1):
         res.failures.append(f"worker frame time drifted {statistics.median(w1):.1f} → {statistics.median(w2):.1f} ms")
+    moved = sum(s.delay_choices for s in on) - 1  # chosen once (when the first mattes came), then held
+    if moved > 0:
+        res.failures.append(f"the synchronised delay was chosen again {moved} time(s)")
     if any(s.frames == 0 for s in res.samples):
         res.failures.append("OBS rendered no frames in some interval (hang)")
     if res.rc != 0:

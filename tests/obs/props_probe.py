@@ -37,12 +37,13 @@ def _probe_filter(filt):
     props = obs.obs_source_properties(filt)
     settings = obs.obs_source_get_settings(filt)
     try:
-        stats = obs.obs_property_description(obs.obs_properties_get(props, "stats")) or ""
+        # the numbers line (Advanced → statistics, as of the panel's build)
+        stats = obs.obs_property_description(obs.obs_properties_get(props, "details")) or ""
         if "inference" not in stats:
             return  # not running yet: try again on the next tick
         names = [n for n in ("background_type", "background_image", "background_color", "model", "model_path",
-                             "device", "compositing", "smooth_alpha", "smooth_beta", "roi_margin", "min_area",
-                             "keep_largest", "temporal_strength", "stats")
+                             "device", "compositing", "follow_speed", "follow_trend", "roi_margin_pct", "min_blob",
+                             "keep_largest", "steadiness", "stats")
                  if obs.obs_properties_get(props, n) is not None]
         obs.obs_data_set_string(settings, "background_type", "image")
         obs.obs_property_modified(obs.obs_properties_get(props, "background_type"), settings)
@@ -73,7 +74,7 @@ def _known_probe():
             return
         props = obs.obs_source_properties(filt)
         try:
-            stats = obs.obs_property_description(obs.obs_properties_get(props, "stats")) or ""
+            stats = obs.obs_property_description(obs.obs_properties_get(props, "details")) or ""
             if "inference" in stats and not _pressed:
                 _pressed = True
                 obs.obs_property_button_clicked(obs.obs_properties_get(props, "capture_background"), filt)

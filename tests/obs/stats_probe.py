@@ -25,7 +25,7 @@ def _probe():
                 continue
             props = obs.obs_source_properties(filt)
             try:
-                prop = obs.obs_properties_get(props, "stats")
+                prop = obs.obs_properties_get(props, "details")  # the numbers (Advanced → statistics)
                 text = obs.obs_property_description(prop) if prop is not None else None
                 obs.script_log(obs.LOG_INFO, f"stats-probe {source_name}/{filter_name}: {text}")
             finally:

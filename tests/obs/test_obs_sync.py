@@ -56,15 +56,29 @@ def wait_frames(folder, n: int, timeout: float = 120.0) -> dict:
     raise AssertionError(f"the worker did not finish {n} frames in {timeout:.0f} s")
 
 
-def shots(obs, clip, n: int, folder):
-    """n screenshots → [(picture x, matte x, IoU, ms the newest matte is behind)]."""
+def shots(obs, clip, n: int, folder, delays=None):
+    """n screenshots → [(picture x, matte x, IoU, ms the newest matte is behind)]; the
+    picture delays the filter reported meanwhile are added to ``delays``."""
     out = []
     for _ in range(n):
         shot = obs.screenshot(SRC)[:, :, :3]
-        behind = stats(folder).get("behind_ms", 0.0)
-        out.append(person_clip.offsets(clip, shot, is_blue) + (behind,))
+        s = stats(folder)
+        if delays is not None:
+            delays.add(round(s.get("delay_ms", 0.0), 1))
+        out.append(person_clip.offsets(clip, shot, is_blue) + (s.get("behind_ms", 0.0),))
         time.sleep(0.2)
     return out
+
+
+def wait_delay(folder, timeout: float = 120.0) -> dict:
+    """Until the filter has chosen its synchronised delay."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        s = stats(folder)
+        if s.get("delay_frames") is not None:
+            return s
+        time.sleep(0.3)
+    raise AssertionError(f"the filter chose no picture delay in {timeout:.0f} s")
 
 
 @pytest.mark.filterwarnings("ignore:open_source_projector:DeprecationWarning")
@@ -81,12 +95,19 @@ def test_sync_latency_and_one_readback_per_frame(obs_available, tmp_path, capsys
         obs.ws.create_source_filter(SRC, FLT, oh.FILTER_KIND, {"background_type": "color",
                                                                 "background_color": BLUE, "timing": "sync"})
         wait_frames(stats_dir, 8, 180)  # model loaded, tracking settled, frame ring sized
+        wait_delay(stats_dir)
         time.sleep(2.0)
-        sync = shots(obs, clip, 6, stats_dir)
+        a = stats(stats_dir)
+        delays = set()
+        sync = shots(obs, clip, 6, stats_dir, delays)
         s = stats(stats_dir)
+        d = window(a, s)
         report["sync: |picture x - matte x| px"] = [abs(p - m) for p, m, _, _ in sync]
         report["sync: IoU"] = [round(i, 3) for _, _, i, _ in sync]
         report["sync: delay ms"] = round(s["delay_ms"], 1)
+        report["sync: delays seen, ms"] = sorted(delays)
+        report["sync: frames shed"] = d.get("shed", 0)
+        report["sync: matte age max"] = d["age_max"]
 
         obs.ws.set_source_filter_settings(SRC, FLT, {"timing": "latency"}, True)
         wait_frames(stats_dir, 5)
@@ -113,6 +134,9 @@ def test_sync_latency_and_one_readback_per_frame(obs_available, tmp_path, capsys
         ticks = b["ticks"] - a["ticks"]
         report["projector: renders per frame"] = round((b["renders"] - a["renders"]) / ticks, 2)
         report["projector: readbacks per frame"] = round((b["readbacks"] - a["readbacks"]) / ticks, 3)
+        # the filter may give way under load: then once per frame it did not shed
+        report["projector: readbacks per frame read back"] = round(
+            (b["readbacks"] - a["readbacks"]) / max(ticks - (b.get("shed", 0) - a.get("shed", 0)), 1), 3)
         report["projector: OBS frames"] = ticks
         rc = obs.close()
         log = obs.log_text()
@@ -125,11 +149,20 @@ def test_sync_latency_and_one_readback_per_frame(obs_available, tmp_path, capsys
     assert not oh.python_tracebacks(log), oh.python_tracebacks(log)
     assert "to match its matte" in log  # the delay is logged for the audio offset
     # Sync: the matte sits on the person in the picture (the model's edge may differ from
-    # the clip's cutout by a pixel or two).
-    assert statistics.median(report["sync: |picture x - matte x| px"]) <= 3, report
-    assert max(report["sync: |picture x - matte x| px"]) <= 6, report
-    assert min(report["sync: IoU"]) >= 0.85, report
+    # the clip's cutout by a pixel or two). A frame without its own matte (the filter
+    # giving way under load: matte age > 0) has the nearest earlier one, off by the motion
+    # of that many frames.
+    offs = report["sync: |picture x - matte x| px"]
+    age = report["sync: matte age max"]
+    if age == 0:
+        assert statistics.median(offs) <= 3, report
+        assert max(offs) <= 6, report
+        assert min(report["sync: IoU"]) >= 0.85, report
+    else:
+        assert report["sync: frames shed"] > 0 or age <= 1, report  # older mattes only while shedding
+        assert max(offs) <= SPEED * age + 6, report
     assert report["sync: delay ms"] > 0
+    assert len(report["sync: delays seen, ms"]) == 1, report  # the delay holds still
     # Lowest latency: the matte trails by as much as the filter says it is old (its mean
     # age over the frames of the screenshots; within 2 frame times or 30 %).
     assert len(moving) >= 3, f"too few screenshots away from the turning points: {late}"
@@ -138,4 +171,4 @@ def test_sync_latency_and_one_readback_per_frame(obs_available, tmp_path, capsys
     assert abs(statistics.mean(offs) - age) <= max(2e3 / FPS, 0.3 * age), report
     # Projector: two renders per frame, one capture/readback per frame.
     assert report["projector: renders per frame"] >= 1.8, report
-    assert 0.9 <= report["projector: readbacks per frame"] <= 1.05, report
+    assert 0.9 <= report["projector: readbacks per frame read back"] <= 1.05, report
