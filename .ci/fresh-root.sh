@@ -76,6 +76,7 @@ fi
 # 2. A fresh copy of it, this machine's name resolution and certificate authorities, the user.
 rm -rf "$RUN" && cp -a "$STOCK" "$RUN" || die "copy of the stock root"
 cp /etc/resolv.conf "$RUN/etc/resolv.conf"
+printf '127.0.0.1 localhost\n127.0.1.1 %s\n' "$(hostname)" >"$RUN/etc/hosts"  # as an installed system has
 if compgen -G "/usr/local/share/ca-certificates/*.crt" >/dev/null; then  # a TLS proxy
     cp /usr/local/share/ca-certificates/*.crt "$RUN/usr/local/share/ca-certificates/"
     in_root "$RUN" update-ca-certificates >>"$LOG" 2>&1 || die "update-ca-certificates"
