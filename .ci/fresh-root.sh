@@ -2,12 +2,13 @@
 # The README's two commands, verbatim, as a new user of a fresh Debian: what a newcomer
 # types after cloning, on a stock machine whose only Python is the system one (PEP 668).
 #
-#  1. A stock root: debootstrap (minbase + python3, sudo, ca-certificates: what a Debian
-#     install with a user in the sudo group has), kept pristine in $OBS_BG_ROOTS and copied
-#     afresh for every run; only apt's and pip's download caches carry over between runs.
+#  1. A stock root: debootstrap (minbase + python3, sudo, ca-certificates, git: what a
+#     Debian install with a user in the sudo group has, and git, which cloned the project),
+#     kept pristine in $OBS_BG_ROOTS and copied afresh for every run; only apt's download
+#     cache carries over between runs.
 #  2. A new user `newcomer` (sudo without a password prompt: the one thing a person would
-#     type) with a copy of the checkout (tracked + untracked, not ignored files) at
-#     ~/obs-bg-replace.
+#     type) with a fresh clone of the checkout at ~/obs-bg-replace, its files as in the
+#     working tree (tracked + untracked, not ignored: uncommitted changes are tested too).
 #  3. The two commands, read from README.md (the code block after `<!-- command 1 -->` and
 #     after `<!-- command 2 -->`), each run by `su -` (a login shell: the user's own, clean
 #     environment): first as they are, then again from inside an activated venv of the
@@ -22,7 +23,7 @@ cd "$(dirname "$0")/.."
 REPO=$PWD
 CACHE=${OBS_BG_ROOTS:-/var/cache/obs-bg-roots}
 SUITE=${OBS_BG_FRESH_SUITE:-bookworm}
-RECIPE=1  # bump when the stock root below changes
+RECIPE=2  # bump when the stock root below changes
 STOCK=$CACHE/stock-$SUITE
 RUN=$CACHE/fresh-$SUITE
 LOG=$CACHE/logs/fresh-$SUITE.log
@@ -30,7 +31,7 @@ USER_NAME=newcomer
 
 die() { echo "fresh root ($SUITE): failed ($*; log $LOG)"; exit 1; }
 [ "$(id -u)" = 0 ] || { echo "fresh-root.sh: needs root (debootstrap, chroot)" >&2; exit 2; }
-mkdir -p "$CACHE/logs" "$CACHE/fresh-apt-archives/partial" "$CACHE/fresh-pip-cache"
+mkdir -p "$CACHE/logs" "$CACHE/fresh-apt-archives/partial"
 : >"$LOG"
 t0=$SECONDS
 
@@ -43,20 +44,15 @@ host_mirror() {  # the Debian archive this machine's apt already uses (as tests/
 MIRROR=${OBS_BG_DEBIAN_MIRROR:-$(host_mirror)}
 [ -n "$MIRROR" ] || die "no Debian archive found in /etc/apt; set OBS_BG_DEBIAN_MIRROR"
 
-# Run a command in the root: private mount namespace, /proc /sys /dev, the download caches.
+# Run a command in the root: private mount namespace, /proc /sys /dev, apt's download cache.
 in_root() {
     local root=$1; shift
     unshare --mount --propagation private -- bash -c '
-        root=$1; cache=$2; uid=$3; shift 3
+        root=$1; cache=$2; shift 2
         mount -t proc proc "$root/proc" && mount --rbind /sys "$root/sys" && mount --rbind /dev "$root/dev" \
           && mount --bind "$cache/fresh-apt-archives" "$root/var/cache/apt/archives" || exit 97
-        if [ -n "$uid" ]; then
-            mkdir -p "$root/home/'$USER_NAME'/.cache/pip" && chown "$uid:$uid" "$cache/fresh-pip-cache" \
-              "$root/home/'$USER_NAME'/.cache" "$root/home/'$USER_NAME'/.cache/pip" \
-              && mount --bind "$cache/fresh-pip-cache" "$root/home/'$USER_NAME'/.cache/pip" || exit 97
-        fi
         exec chroot "$root" /usr/bin/env -i PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin HOME=/root \
-            LANG=C.UTF-8 "$@"' _ "$root" "$CACHE" "${ROOT_UID:-}" "$@"
+            LANG=C.UTF-8 "$@"' _ "$root" "$CACHE" "$@"
 }
 
 # 1. The stock root, built once per recipe and kept pristine.
@@ -64,7 +60,7 @@ KEY=$(printf '%s\n' "$RECIPE" "$SUITE" | sha256sum | cut -c1-16)
 if [ ! -f "$STOCK/.obs-bg-stock" ] || [ "$(cat "$STOCK/.obs-bg-stock")" != "$KEY" ]; then
     echo "fresh-root.sh: building the stock $SUITE root (cold: a few minutes)" >&2
     rm -rf "$STOCK" "$STOCK.building"
-    debootstrap --variant=minbase --include=python3,sudo,ca-certificates "$SUITE" "$STOCK.building" "$MIRROR" \
+    debootstrap --variant=minbase --include=python3,sudo,ca-certificates,git "$SUITE" "$STOCK.building" "$MIRROR" \
         >>"$LOG" 2>&1 || die "debootstrap"
     echo "deb $MIRROR $SUITE main" >"$STOCK.building/etc/apt/sources.list"
     echo 'Acquire::Check-Valid-Until "false";' >"$STOCK.building/etc/apt/apt.conf.d/99obs-bg-replace"
@@ -84,9 +80,8 @@ fi
 in_root "$RUN" useradd -m -s /bin/bash -G sudo "$USER_NAME" >>"$LOG" 2>&1 || die "useradd"
 echo "$USER_NAME ALL=(ALL) NOPASSWD:ALL" >"$RUN/etc/sudoers.d/$USER_NAME"
 ROOT_UID=$(in_root "$RUN" id -u "$USER_NAME")
-export ROOT_UID
 SRC=$RUN/home/$USER_NAME/obs-bg-replace
-mkdir -p "$SRC"
+git clone -q --no-local "$REPO" "$SRC" >>"$LOG" 2>&1 || die "git clone"
 git ls-files -z -co --exclude-standard | xargs -0 -I{} sh -c '[ -e "{}" ] && printf "%s\0" "{}"' \
     | tar -C "$REPO" --null -T - -cf - | tar -C "$SRC" -xf - || die "copy of the checkout"
 chown -R "$ROOT_UID:$ROOT_UID" "$SRC"
