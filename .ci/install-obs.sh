@@ -15,13 +15,18 @@ for p in "${PKGS[@]}"; do
 done
 if ((${#missing[@]})); then
     echo "install-obs: apt-get install ${missing[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    sudo=()
+    [ "$(id -u)" = 0 ] || sudo=(sudo)  # ./setup --obs as a user
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" \
+        >/dev/null
 fi
 
 VENV=.venv-obs
-if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then
+# Not the caller's venv, if one is active: OBS embeds the system Python.
+unset VIRTUAL_ENV PYTHONHOME PYTHONPATH
+SYS_VER=$(/usr/bin/python3 -c 'import sys; print(sys.version_info[:2])')
+if [ ! -x "$VENV/bin/python" ] || [ "$("$VENV/bin/python" -c 'import sys; print(sys.version_info[:2])')" != "$SYS_VER" ]; then
     rm -rf "$VENV"
     /usr/bin/python3 -m venv "$VENV"
 fi
@@ -32,11 +37,12 @@ if ! "$VENV/bin/python" -c 'import numpy, numba, onnxruntime, cv2' 2>/dev/null; 
 fi
 # The runtime wheels for this Python, for the install-button test (tests/obs/test_obs_install.py
 # installs from them offline, as the button would from the index). Outside the repo.
+# Only where we may write there (root); elsewhere that test skips.
 WHEELS=/var/cache/obs-bg-wheels
-if ! compgen -G "$WHEELS/numpy-*.whl" >/dev/null; then
+if ! compgen -G "$WHEELS/numpy-*.whl" >/dev/null && { [ -w "$(dirname "$WHEELS")" ] || [ -w "$WHEELS" ]; }; then
     mkdir -p "$WHEELS"
     # shellcheck disable=SC2046
     "$VENV/bin/python" -m pip download -q --disable-pip-version-check --only-binary=:all: -d "$WHEELS" \
-        $(python3 tools/runtime_requirements.py --platform linux)
+        $("$VENV/bin/python" tools/runtime_requirements.py --platform linux)
 fi
 echo "install-obs: $(obs --version 2>/dev/null | head -1); venv $("$VENV/bin/python" -V)"

@@ -8,6 +8,23 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def _clean_environment() -> None:
+    """The tests, and every program they start, do not inherit the caller's Python set-up:
+    no activated venv (VIRTUAL_ENV, its bin/ on PATH), no PYTHONHOME / PYTHONPATH. A test
+    that means a Python runs sys.executable (the one running the tests) or names one; OBS
+    gets its venv through OBS_BG_REPLACE_PYTHONPATH (tests/obs/obs_harness.py)."""
+    venv = os.environ.pop("VIRTUAL_ENV", None)
+    for k in ("VIRTUAL_ENV_PROMPT", "PYTHONHOME", "PYTHONPATH", "PYTHONSTARTUP", "__PYVENV_LAUNCHER__"):
+        os.environ.pop(k, None)
+    if venv:
+        bin_dir = os.path.join(venv, "bin")
+        os.environ["PATH"] = os.pathsep.join(d for d in os.environ.get("PATH", "").split(os.pathsep)
+                                             if os.path.abspath(d) != os.path.abspath(bin_dir))
+
+
+_clean_environment()
 SHARED = Path(os.environ.get("OBS_BG_SHARED", ROOT.parent / "shared"))
 DATA = SHARED / "data"
 

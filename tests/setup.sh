@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Test set-up: the project with its test extras, and (where we are root with apt) a real
-# OBS Studio for the end-to-end tests. Idempotent: fast when everything is there.
+# CI's test set-up: the project with its test extras installed into the `python3` on PATH
+# (a Python that allows it: pyenv's, a venv's), and (where we are root with apt) a real OBS
+# Studio for the end-to-end tests. Idempotent: fast when everything is there.
+# On a machine of your own use ./setup (README): it makes .venv/ in the checkout instead.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python3 -m pip install -q -e ".[test]"

@@ -61,14 +61,14 @@ def zones(alpha: np.ndarray, px: int = 6):
 
 def wait_for(obs, pred, timeout=60.0, what="condition"):
     """Screenshots until pred(shot) holds; returns the shot."""
-    deadline = time.monotonic() + timeout
+    deadline = oh.Deadline(timeout)
     shot = None
-    while time.monotonic() < deadline:
+    while not deadline.expired():
         shot = obs.screenshot(SRC)
         if pred(shot):
             return shot
         time.sleep(0.3)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+    raise AssertionError(f"timed out after {deadline} waiting for {what}")
 
 
 def frac_close(a: np.ndarray, b: np.ndarray, mask: np.ndarray, tol: int) -> float:

@@ -41,9 +41,9 @@ def person(w: int, h: int) -> np.ndarray:
 def wait_for(obs, source, pred, what, timeout=60.0, size=None):
     from obsws_python.error import OBSSDKRequestError
 
-    deadline = time.monotonic() + timeout
+    deadline = oh.Deadline(timeout)
     last = None
-    while time.monotonic() < deadline:
+    while not deadline.expired():
         if obs.proc.poll() is not None:
             raise AssertionError(f"OBS exited ({obs.proc.returncode}) while waiting for {what}")
         try:
@@ -59,7 +59,7 @@ def wait_for(obs, source, pred, what, timeout=60.0, size=None):
                 return last
         time.sleep(0.25)
     shape = None if last is None else last.shape
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what} (last shot {shape})")
+    raise AssertionError(f"timed out after {deadline} waiting for {what} (last shot {shape})")
 
 
 def corner(rgb):

@@ -61,15 +61,15 @@ def _closed_port() -> int:
 
 
 def wait_log(obs, pattern, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    deadline = oh.Deadline(timeout)
+    while not deadline.expired():
         m = re.search(pattern, obs.log_text())
         if m:
             return m
         if obs.proc.poll() is not None:
             break
         time.sleep(0.5)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}; log tail:\n{obs.log_text()[-3000:]}")
+    raise AssertionError(f"timed out after {deadline} waiting for {what}; log tail:\n{obs.log_text()[-3000:]}")
 
 
 def test_install_button_in_real_obs(obs_available, tmp_path, capsys):

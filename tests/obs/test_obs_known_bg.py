@@ -36,14 +36,14 @@ def room(shift: int = 0) -> np.ndarray:
 
 def wait_log(obs, start: int, pred, timeout: float, what: str) -> str:
     """The first probe status line after log offset ``start`` satisfying ``pred``."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    deadline = oh.Deadline(timeout)
+    while not deadline.expired():
         for line in obs.log_text()[start:].splitlines():
             if "kb-probe: stats:" in line and pred(line):
                 return line
         time.sleep(0.5)
     tail = [ln for ln in obs.log_text()[start:].splitlines() if "kb-probe" in ln][-5:]
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}; last status lines: {tail}")
+    raise AssertionError(f"timed out after {deadline} waiting for {what}; last status lines: {tail}")
 
 
 def test_known_background_in_real_obs(obs_available, tmp_path):

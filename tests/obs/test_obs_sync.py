@@ -47,13 +47,13 @@ def stats(folder) -> dict:
 def wait_frames(folder, n: int, timeout: float = 120.0) -> dict:
     """Until the worker has finished n more frames on the current settings."""
     start = stats(folder).get("worker_frames", 0)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    deadline = oh.Deadline(timeout)
+    while not deadline.expired():
         s = stats(folder)
         if s.get("worker_frames", 0) >= start + n:
             return s
         time.sleep(0.3)
-    raise AssertionError(f"the worker did not finish {n} frames in {timeout:.0f} s")
+    raise AssertionError(f"the worker did not finish {n} frames in {deadline}")
 
 
 def shots(obs, clip, n: int, folder, delays=None):
