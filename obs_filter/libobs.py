@@ -234,12 +234,31 @@ def lib() -> Libobs:
 
 
 def log(level: int, message: str) -> None:
-    """Write one line to the OBS log (any thread)."""
+    """Write one line to the OBS log (any thread). Warnings and errors go through
+    ``obspython.script_log``, which writes the log file and Tools → Scripts → Script Log
+    (where streamers look; ``blog`` reaches only the file)."""
+    text = "[obs_bg_replace] " + message
+    if level <= LOG_WARNING and script_log(level, text):
+        return
     try:
-        text = "[obs_bg_replace] " + message.replace("%", "%%")
-        lib().blog(level, text.encode("utf-8", "replace"))
+        lib().blog(level, text.replace("%", "%%").encode("utf-8", "replace"))
     except OSError:
-        print(f"[obs_bg_replace] {message}", file=sys.stderr)
+        print(text, file=sys.stderr)
+
+
+def script_log(level: int, text: str) -> bool:
+    """``obspython.script_log`` if OBS's Python module is loaded (it is inside OBS, which
+    imports it at start-up; thread-safe: OBS queues the line to the Script Log window).
+    False where it is not (outside OBS)."""
+    obs = sys.modules.get("obspython")
+    fn = getattr(obs, "script_log", None)
+    if fn is None:
+        return False
+    try:
+        fn(level, text)
+        return True
+    except Exception:  # noqa: BLE001 - fall back to blog
+        return False
 
 
 # -- registration -----------------------------------------------------------------------

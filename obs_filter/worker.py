@@ -107,7 +107,7 @@ class Worker:
         self._reset = False
         self._stop = False
         self._result = None
-        self.error = None  # settings-level error (model/background/device): pass through
+        self.error = None  # settings-level error (model/background/device): the filter's safe picture
         self.frame_error = None  # last per-frame error
         self.pipeline = None
         self.provider = ""
@@ -123,6 +123,10 @@ class Worker:
         self.known_status = ""  # the pipeline's known-background status line
         self._capture = None  # (path, frames so far) while capturing the room
         self.captured = None  # path of the last plate captured (the filter stores it)
+        # (spec, (w, h)), RGBA array: the image or video background alone at the frame's size,
+        # published before the frame's matte (the filter's safe picture until one exists)
+        self.safe_background = None
+        self.fail_next = False  # the test hook (obs_filter.filter.TEST_HOOKS): fail on the next frame
         self.thread = threading.Thread(target=self._run, name=name, daemon=True)
         self.thread.start()
 
@@ -224,6 +228,8 @@ class Worker:
                 changed.append(f"compositing={path}")
             if changed:
                 ol.log(ol.LOG_INFO, f"{self.thread.name}: applied {', '.join(changed)}")
+        if self.safe_background is not None and self.safe_background[0][0] != settings.background:
+            self.safe_background = None
         self._applied = (settings, path)
         spec = settings.background
         if path == "gpu" and spec != "transparent" and not spec.startswith("#"):
@@ -247,7 +253,27 @@ class Worker:
         self.captured = path
         ol.log(ol.LOG_INFO, f"{self.thread.name}: background plate captured from {len(frames)} frames → {path}")
 
+    def _publish_safe_background(self, size, path) -> None:
+        """The chosen image or video background alone at this size (see safe_background):
+        from the GPU path's prepared background, or the CPU path's pipeline (for a video,
+        one of its frames)."""
+        spec = self._applied[0].background if self._applied else "transparent"
+        if spec in ("transparent", "blur") or spec.startswith("#"):
+            self.safe_background = None
+            return
+        if self.safe_background is not None and self.safe_background[0] == (spec, size):
+            return
+        bg = self._bg[1] if path == "gpu" and self._bg is not None else getattr(self.pipeline, "background", None)
+        w, h = size
+        arr = bg.frame(h, w, 4, "RGB") if bg is not None else None
+        if arr is not None:
+            self.safe_background = ((spec, size), np.array(arr))  # a copy: a video reuses its buffer
+
     def _process(self, seq, frame, size, path, epoch) -> None:
+        if self.fail_next:
+            self.fail_next = False
+            raise RuntimeError("test hook: the worker failed on purpose (OBS_BG_REPLACE_TEST_HOOKS)")
+        self._publish_safe_background(size, path)
         if self._capture is not None:
             self._capture_frame(frame)  # before a CPU composite overwrites the frame
         with _PROCESS_LOCK:
