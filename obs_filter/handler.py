@@ -59,6 +59,7 @@ class Handler:
             filt.hide()
 
     def video_tick(self, key, seconds):
+        ol.flush_script_log()
         filt = ol.instance(key)
         if filt is not None:
             filt.video_tick(seconds)

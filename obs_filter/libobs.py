@@ -16,6 +16,7 @@ Nothing here knows about matting or pixels: :mod:`obs_filter.graphics` moves fra
 
 from __future__ import annotations
 
+import collections
 import ctypes
 import sys
 import threading
@@ -238,12 +239,34 @@ def log(level: int, message: str) -> None:
     ``obspython.script_log``, which writes the log file and Tools → Scripts → Script Log
     (where streamers look; ``blog`` reaches only the file)."""
     text = "[obs_bg_replace] " + message
-    if level <= LOG_WARNING and script_log(level, text):
-        return
+    if level <= LOG_WARNING:
+        st = store()
+        if threading.get_ident() != getattr(st, "graphics_thread", None):
+            # From another thread (the worker's) script_log stopped OBS in a real run
+            # (nothing was logged or rendered after it): the line waits for the next
+            # video_tick on the graphics thread (flush_script_log), where it worked.
+            st.__dict__.setdefault("script_lines", collections.deque(maxlen=200)).append((level, text))
+            return
+        if script_log(level, text):
+            return
     try:
         lib().blog(level, text.replace("%", "%%").encode("utf-8", "replace"))
     except OSError:
         print(text, file=sys.stderr)
+
+
+def flush_script_log() -> None:
+    """On the graphics thread (video_tick): the waiting warnings, to the Script Log."""
+    st = store()
+    st.graphics_thread = threading.get_ident()
+    lines = st.__dict__.get("script_lines")
+    while lines:
+        level, text = lines.popleft()
+        if not script_log(level, text):
+            try:
+                lib().blog(level, text.replace("%", "%%").encode("utf-8", "replace"))
+            except OSError:
+                print(text, file=sys.stderr)
 
 
 def script_log(level: int, text: str) -> bool:

@@ -1111,10 +1111,18 @@ def test_warnings_go_to_the_script_log_and_info_to_the_log_file(monkeypatch):
     copy = importlib.util.module_from_spec(src)
     src.loader.exec_module(copy)
     monkeypatch.setattr(copy, "lib", lambda: types.SimpleNamespace(blog=lambda l, t: blogged.append((l, t))))
+    copy.flush_script_log()  # this thread is now the graphics thread (video_tick)
     copy.log(copy.LOG_WARNING, "file missing: 100%")
     copy.log(copy.LOG_INFO, "loaded 5%")
     assert calls == [(copy.LOG_WARNING, "[obs_bg_replace] file missing: 100%")]  # Script Log + file
+    other = threading.Thread(target=copy.log, args=(copy.LOG_ERROR, "worker failed"))
+    other.start()
+    other.join()
+    assert len(calls) == 1  # another thread's line waits for the graphics thread…
+    copy.flush_script_log()
+    assert calls[-1] == (copy.LOG_ERROR, "[obs_bg_replace] worker failed")  # …and goes out there
     assert blogged == [(copy.LOG_INFO, b"[obs_bg_replace] loaded 5%%")]  # the file only
     monkeypatch.delitem(sys.modules, "obspython")
     copy.log(copy.LOG_ERROR, "outside OBS")
+    copy.flush_script_log()
     assert blogged[-1] == (copy.LOG_ERROR, b"[obs_bg_replace] outside OBS")
