@@ -11,7 +11,7 @@ Where the packages come from (obs_filter/paths.py): the site-packages of
 of a ``.venv`` beside this file go first on ``sys.path``, before numpy is imported.
 
 Without its packages (first start, or versions too old) the script still registers the
-filter, which then passes frames through, and its panel — and the script's panel in
+filter, which then draws nothing (the source turns transparent, never the raw room), and its panel — and the script's panel in
 Tools → Scripts — lists what is missing with the button "Install packages"
 (obs_filter/setup_mode.py, obs_filter/installer.py). When the install is done the
 packages are loaded and the filter starts working, without an OBS restart.
@@ -65,10 +65,13 @@ if not _MISSING:
 
 
 def script_description():
+    """OBS asks for this before ``script_load``: the missing packages come from the import
+    above (_MISSING), not from the setup state made at load."""
     text = ("<b>Background Replace</b><br>Adds the video filter <i>Background Replace</i>: "
             "right-click a camera → Filters → + → Background Replace.")
-    if _SETUP is not None and _SETUP.result != "loaded":
-        text += "<br><b>Its packages are missing: click “Install packages” below.</b>"
+    if _MISSING and not (_SETUP is not None and _SETUP.result == "loaded"):
+        text += ("<br><b>Its packages are missing: click “Install packages” below. Until then the filter "
+                 "hides the source.</b>")
     return text
 
 
@@ -110,6 +113,21 @@ def _after_install() -> None:
     _import_runtime()
     _MISSING = []
     _bind_filter(False)
+    _start_warmup()
+
+
+_WARMUP_STOP = threading.Event()
+
+
+def _start_warmup() -> None:
+    """Compile the matting kernels on a background thread (obs_filter/warmup.py), so the
+    first matte does not wait for them; OBS never waits for it."""
+    global _WARMUP_STOP
+    from obs_filter import warmup
+
+    _WARMUP_STOP = threading.Event()
+    levels = {"info": ol.LOG_INFO, "warning": ol.LOG_WARNING}
+    warmup.start(log=lambda level, text: ol.log(levels[level], text), stop=_WARMUP_STOP)
 
 
 def _add_venv_paths() -> None:
@@ -121,11 +139,12 @@ def script_load(_settings):
     fresh = ol.register_filter(FILTER_ID, FILTER_NAME)
     if not _MISSING:
         _bind_filter(fresh)
+        _start_warmup()
         return
     _SETUP = setup_mode.Setup(ol, _HERE, _MISSING, activate=_after_install, add_paths=_add_venv_paths)
     setup_mode.bind(_SETUP)
     ol.log(ol.LOG_WARNING, f"script loaded without its packages ({'; '.join(_MISSING)}; python "
-                           f"{sys.version.split()[0]}): '{FILTER_NAME}' passes frames through until you click "
+                           f"{sys.version.split()[0]}): '{FILTER_NAME}' hides its source until you click "
                            "“Install packages” (the filter's properties, or Tools → Scripts)")
 
 
@@ -135,6 +154,7 @@ def _worker_threads():
 
 def script_unload():
     st = ol.store()
+    _WARMUP_STOP.set()
     if _MISSING:
         if _SETUP is not None:
             _SETUP.closed = True

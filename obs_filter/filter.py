@@ -10,11 +10,20 @@ paths give the same picture:
   frame with it.
 * ``cpu`` (reference): the full frame is read back, the worker composites it with
   matting's numba kernel, and the result is uploaded and drawn.
+
+Never the raw room: the camera frame is drawn only under a valid matte. Before the first
+matte, and whenever none is valid (settings and model changes, a settings error, a worker
+failure, a new size, after a pause), the filter draws the last good composite while it is
+recent (:data:`LAST_GOOD_S`), else a safe picture (:meth:`BgReplaceFilter._draw_safe`):
+the chosen background alone, and the status says why.
 """
 
 from __future__ import annotations
 
+import os
 import time
+
+import numpy as np
 
 from matting.errors import MattingError
 
@@ -27,8 +36,17 @@ from .shedding import DelayChooser, Shedder
 from .stats import Counters
 from .worker import Worker, short_error
 
-MIN_SIDE = 16  # smaller sources are passed through (nothing to segment)
-MAX_SIDE = 8192  # = matting.pipeline.MAX_SIDE; larger sources are passed through
+MIN_SIDE = 16  # smaller sources show the background only (nothing to segment)
+MAX_SIDE = 8192  # = matting.pipeline.MAX_SIDE; larger sources show the background only
+# The last good result is drawn again while no newer one is valid (a settings or model
+# change, a dropped frame) for at most this long; then the safe picture. In sync mode it
+# is the matte over its own frame (a frozen composite), in latency mode over the current
+# frame, where a move would uncover the room behind the old outline.
+LAST_GOOD_S = 1.0
+BLUR_FALLBACK = (0.25, 0.25, 0.25)  # blur's safe picture before any frame was read back
+# A test hook, off unless OBS runs with this variable set to 1 (tests/obs): the filter
+# setting "test_worker_error" = true makes the worker fail on its next frame.
+TEST_HOOKS = os.environ.get("OBS_BG_REPLACE_TEST_HOOKS") == "1"
 # The panel is rebuilt only when the filter's state changes (obs_filter.status), at most
 # once per PANEL_MIN_INTERVAL_S (a capture's countdown needs one a second) and not within
 # PANEL_QUIET_AFTER_EDIT_S of an edit (the refresh waits: a rebuild closes open widgets).
@@ -42,6 +60,9 @@ STAGE_DELAY, STAGE_DELAY_SLOW = 1, 2
 STAGE_SLOW_MS = 1.0
 STAGE_SLOW_AFTER = 30  # stagings measured before deciding
 BENCH_WORKER_PAUSED = "bench_worker_paused"  # a setting only tools/obs_bench.py sets
+
+
+SAFE_WORDS = "showing the background only, never the camera"
 
 
 class BgReplaceFilter:
@@ -64,6 +85,11 @@ class BgReplaceFilter:
         self._bg_uploaded = None
         self._mask_tex = self._comp_tex = self._bg_tex = None
         self._uploaded = {}  # purpose → (array, texture) of the edge options' textures
+        self._zero_tex = None  # 1x1 zero mask: the background alone through the blend shader
+        self._good = None  # (Result, monotonic time) last drawn with a valid matte
+        self._mean_colour = None  # mean colour of the last frame read back (blur's safe picture)
+        self.safe_reason = None  # why the safe picture is drawn (None: a matte is drawn)
+        self.broken = False  # drawing raised: nothing is drawn any more (handler.video_render)
         self.active = True
         self.render_ms = 0.0
         self.renders = 0
@@ -123,6 +149,8 @@ class BgReplaceFilter:
         if bg.startswith("#"):
             self.colour = tuple(int(bg[i:i + 2], 16) / 255.0 for i in (1, 3, 5))
         self.worker.configure(settings, path)
+        if TEST_HOOKS and data.get_bool("test_worker_error"):
+            self.worker.fail_next = True
 
     # known background
     def capture_background(self) -> None:
@@ -160,7 +188,7 @@ class BgReplaceFilter:
         """One log line per distinct problem (the stats line shows it while it lasts)."""
         if msg and msg not in self._logged:
             self._logged.add(msg)
-            ol.log(ol.LOG_WARNING, f"filter '{self.name}': {msg} — passing the frame through")
+            ol.log(ol.LOG_WARNING, f"filter '{self.name}': {msg} — {SAFE_WORDS}")
 
     def delay_ms(self) -> float:
         """How far the drawn picture is behind the newest frame (sync mode, CPU path)."""
@@ -219,6 +247,7 @@ class BgReplaceFilter:
 
     def hide(self) -> None:
         self.active = False
+        self._good = None  # after the pause the person may be elsewhere
         self.worker.pause()
         self.gfx.readback_clear()  # frames staged before the pause are not wanted
         self._to_stage, self._read = [], None
@@ -267,16 +296,18 @@ class BgReplaceFilter:
         """Called once per render of the filter, which OBS may do several times a frame
         (studio mode, projectors, screenshots): the first render after ``video_tick``
         captures, reads back and submits; every render draws."""
-        if self.closed or self.error or self.worker.error or self.settings is None:
-            self.source.skip()
-            return
+        if self.closed or self.broken or self.settings is None:
+            return  # nothing drawn: the source shows transparent, never the camera
         w, h = self.source.target_size()
-        if w == 0 or h == 0:  # not loaded yet: nothing to say
-            self.source.skip()
+        if w == 0 or h == 0:  # not loaded yet: nothing to draw
+            return
+        if self.error or self.worker.error:
+            self._good = None
+            self._draw_safe(w, h, "error")
             return
         if not (MIN_SIDE <= w <= MAX_SIDE and MIN_SIDE <= h <= MAX_SIDE):
             self.size_error = f"source size {w}x{h} is outside {MIN_SIDE}..{MAX_SIDE} pixels per side"
-            self.source.skip()
+            self._draw_safe(w, h, "error")
             return
         self.size_error = None
         t0 = time.perf_counter()
@@ -296,12 +327,16 @@ class BgReplaceFilter:
             self._prepare_readback(w, h)
             tc = time.perf_counter()
         try:
-            drawn = self._draw(self._pick_matte(w, h) if first else self._picked, w, h, self.path, first)
+            if first:  # the matte picked once a frame; later renders draw it again
+                self._picked = self._pick_matte(w, h)
+            res = self._usable(self._picked, w, h)  # this size and path, or the last good one
+            drawn = res is not None and self._draw(res, w, h, self.path, first)
+            if drawn:
+                self.safe_reason = None
+            else:
+                self._draw_safe(w, h, "starting" if self.worker.frames == 0 else "waiting")
         finally:
             self._submit_read()
-        if not drawn:
-            self.source.skip()
-            return
         t2 = time.perf_counter()
         # t0 → t1 readback (map, stage), t1 → tc capture (and scaling), tc → t2 draw
         read_ms, cap_ms, draw_ms = 1e3 * (t1 - t0), 1e3 * (tc - t1), 1e3 * (t2 - tc)
@@ -342,6 +377,8 @@ class BgReplaceFilter:
         if got is not None:
             (seq, size, path), frame = got
             if path == self.path and size == (w, h):
+                if self.settings.background == "blur":  # its safe picture: an infinite blur
+                    self._mean_colour = tuple(float(c) / 255 for c in frame[::8, ::8, :3].mean(axis=(0, 1)))
                 # handed over when this render is done (_submit_read): the worker, once
                 # woken, takes Python's GIL, which every later libobs call of this render
                 # (ctypes releases and retakes it) would then wait for
@@ -395,14 +432,55 @@ class BgReplaceFilter:
             self._to_stage = self._to_stage[-STAGE_DELAY_SLOW:] + [entry]
         self.counters.add(scale_ms=1e3 * (time.perf_counter() - t0))
 
+    def _usable(self, res, w, h):
+        """``res`` (the picked result) if it fits this size and path, else the last good
+        one while it is recent (a settings change dropped the worker's), else None."""
+        now = time.monotonic()
+        if res is not None and res.path == self.path and res.size == (w, h):
+            self._good = (res, now)
+            return res
+        if self._good is not None:
+            good, since = self._good
+            if good.path == self.path and good.size == (w, h) and now - since <= LAST_GOOD_S:
+                return good
+            self._good = None
+        return None
+
+    def _draw_safe(self, w, h, reason) -> None:
+        """The picture while no valid matte exists, never the camera frame: the chosen
+        background alone. A colour; an image or video background once the worker has
+        prepared it for this size; for blur the mean colour of the frame (a blur too
+        strong to show anything of the room); nothing (transparent) for a transparent
+        background and until an image is prepared. ``reason``: "starting", "waiting"
+        (settings changed, no matte yet) or "error" (the status line says which)."""
+        self.safe_reason = reason
+        s = self.settings
+        bg = s.background if s is not None else "transparent"
+        kind = None
+        if bg.startswith("#"):
+            kind = {"colour": self.colour}
+        elif bg == "blur":
+            kind = {"colour": self._mean_colour or BLUR_FALLBACK}
+        elif bg != "transparent":
+            safe = self.worker.safe_background
+            if safe is not None and safe[0] == (bg, (w, h)):
+                if safe[1] is not self._bg_uploaded or self._bg_tex is None:
+                    self._bg_tex = self.gfx.upload("background", safe[1], keep=2)
+                    self._bg_uploaded = safe[1]
+                kind = {"background": self._bg_tex}
+        if kind is None:
+            return  # nothing drawn: transparent
+        if self._zero_tex is None:
+            self._zero_tex = self.gfx.upload("zero", np.zeros((1, 1), np.uint8), keep=1)
+        if self._zero_tex:
+            self.gfx.draw_blend(self._zero_tex, self._zero_tex, w, h, **kind)
+
     def _draw(self, res, w, h, path, first) -> bool:
-        """The newest finished result, or the frame unchanged before the first one. In
-        sync mode (GPU path) the frame the matte was computed from, from the ring; the
-        current frame is drawn straight from the source, never from a texture rendered
-        in this frame. False if there was nothing to draw."""
+        """A finished result over its frame. In sync mode (GPU path) the frame the matte
+        was computed from, from the ring; the current frame is drawn straight from the
+        source, never from a texture rendered in this frame. False if it cannot be drawn
+        safely (then nothing was drawn)."""
         gfx = self.gfx
-        if res is None or res.path != path or res.size != (w, h):
-            return gfx.draw_source(self.source)
         new = res.seq != self._shown_seq
         self._shown_seq = res.seq
         if path == "cpu":  # the composite is the matte's own frame
@@ -425,7 +503,7 @@ class BgReplaceFilter:
         if bg == "transparent":
             old = old or self.ring.texture(self.frame_seq)  # the matte becomes the alpha
             if not old:
-                return gfx.draw_source(self.source)
+                return False
         elif res.background is not None:
             if res.background is not self._bg_uploaded or self._bg_tex is None:
                 # a new picture per matte for video and blur (small), once for an image
@@ -436,11 +514,8 @@ class BgReplaceFilter:
                 kind["wrap"] = self._texture("wrap", res.wrap)
         elif bg.startswith("#"):
             kind = {"colour": self.colour}
-        else:  # image background not prepared yet (settings just changed): the frame as is
-            if not old:
-                return gfx.draw_source(self.source)
-            gfx.draw(old, w, h)
-            return True
+        else:  # image background not prepared yet (settings just changed)
+            return False
         if kind and res.edge is not None:  # halo removal, light wrap
             kind["edge"] = self._texture("edge", res.edge)
         if old:
@@ -564,5 +639,5 @@ class BgReplaceFilter:
         self.log_summary()
         self.worker.stop()
         self.gfx.destroy(enter_graphics)
-        self._mask_tex = self._comp_tex = self._bg_tex = None
+        self._mask_tex = self._comp_tex = self._bg_tex = self._zero_tex = None
         self._uploaded = {}

@@ -59,6 +59,7 @@ class Handler:
             filt.hide()
 
     def video_tick(self, key, seconds):
+        ol.flush_script_log()
         filt = ol.instance(key)
         if filt is not None:
             filt.video_tick(seconds)
@@ -70,11 +71,12 @@ class Handler:
         try:
             filt.video_render()
         except Exception as exc:  # noqa: BLE001
-            # Something failed mid-frame (GPU object, odd size): never leave the frame
-            # undrawn, never retry every frame with a traceback each time.
+            # Something failed mid-frame (GPU object, odd size): from now on the filter
+            # draws nothing (the source turns transparent, never the camera), and the
+            # error is logged once instead of a traceback every frame.
             filt.error = f"rendering failed: {short_error(exc)}"
+            filt.broken = True
             ol.log(ol.LOG_ERROR, f"filter '{filt.name}': {filt.error}")
-            filt.source.skip()
 
     def video_get_color_space(self, _key, _count, _preferred):
         """The filter's output is SDR sRGB whatever the canvas (see libobs.register_filter)."""

@@ -33,6 +33,7 @@ import time
 # (libobs obs-scripting-python-import.c). requires-python is >= 3.10.
 SUPPORTED_MINORS = {"win32": (10, 12), "darwin": (10, 12)}
 PIP_TIMEOUT_S = 1800  # a slow line still finishes; a hung pip does not hang the thread forever
+PRECOMPILE_TIMEOUT_S = 900  # numba compiling every kernel: 20-40 s on 2 cores
 
 
 class InstallError(Exception):
@@ -230,13 +231,13 @@ def explain_pip_failure(rc: int, lines: list[str]) -> str:
     return f"pip failed ({detail}): see the script log; fix it and click Install packages again"
 
 
-def run_logged(cmd: list[str], progress, timeout: float = PIP_TIMEOUT_S) -> tuple[int, list[str]]:
+def run_logged(cmd: list[str], progress, timeout: float = PIP_TIMEOUT_S, cwd: str | None = None) -> tuple[int, list[str]]:
     """Run `cmd`, passing each output line to `progress`; (exit code, lines)."""
     env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONIOENCODING="utf-8", PIP_DISABLE_PIP_VERSION_CHECK="1",
                PIP_NO_INPUT="1")
     env.pop("PYTHONHOME", None)  # OBS may set them for itself; the child is a normal Python
     env.pop("PYTHONPATH", None)
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=cwd,
                             text=True, encoding="utf-8", errors="replace", env=env, **_no_window())
     timer = threading.Timer(timeout, proc.kill)
     timer.start()
@@ -281,6 +282,23 @@ def pip_install(vpy: str, requirements: list[str], progress) -> None:
         raise InstallError(explain_pip_failure(rc, lines))
 
 
+def precompile(vpy: str, script_dir: str, progress) -> None:
+    """Compile the matting kernels into numba's cache with the new venv's interpreter
+    (obs_filter/warmup.py), so the filter's first matte does not wait 20-40 s for them.
+    A failure only costs that wait later: reported, never an install failure."""
+    if not os.path.isfile(os.path.join(script_dir, "obs_filter", "warmup.py")):
+        return
+    progress("compiling the matting kernels (once; the first matte then comes within seconds)")
+    try:
+        rc, lines = run_logged([vpy, "-m", "obs_filter.warmup"], progress, timeout=PRECOMPILE_TIMEOUT_S,
+                               cwd=script_dir)
+    except OSError as exc:
+        rc, lines = -1, [str(exc)]
+    if rc != 0:
+        progress(f"compiling the kernels failed ({(lines[-1] if lines else f'exit {rc}')[:200]}); "
+                 "they compile when the filter first runs")
+
+
 # -- the background job --------------------------------------------------------------------
 class Installer:
     """One install job at a time, on a daemon thread. The UI polls :attr:`state`,
@@ -321,6 +339,7 @@ class Installer:
             vpy = create_venv(python, self.venv, self._progress)
             self._progress("pip install " + " ".join(reqs))
             pip_install(vpy, reqs, self._progress)
+            precompile(vpy, self.script_dir, self._progress)
             self.line = f"packages installed in {time.monotonic() - t0:.0f} s"
             self.state = "done"
             self.log(f"install: {self.line}")

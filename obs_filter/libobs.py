@@ -16,6 +16,7 @@ Nothing here knows about matting or pixels: :mod:`obs_filter.graphics` moves fra
 
 from __future__ import annotations
 
+import collections
 import ctypes
 import sys
 import threading
@@ -251,12 +252,53 @@ def lib() -> Libobs:
 
 
 def log(level: int, message: str) -> None:
-    """Write one line to the OBS log (any thread)."""
+    """Write one line to the OBS log (any thread). Warnings and errors go through
+    ``obspython.script_log``, which writes the log file and Tools → Scripts → Script Log
+    (where streamers look; ``blog`` reaches only the file)."""
+    text = "[obs_bg_replace] " + message
+    if level <= LOG_WARNING:
+        st = store()
+        if threading.get_ident() != getattr(st, "graphics_thread", None):
+            # From another thread (the worker's) script_log stopped OBS in a real run
+            # (nothing was logged or rendered after it): the line waits for the next
+            # video_tick on the graphics thread (flush_script_log), where it worked.
+            st.__dict__.setdefault("script_lines", collections.deque(maxlen=200)).append((level, text))
+            return
+        if script_log(level, text):
+            return
     try:
-        text = "[obs_bg_replace] " + message.replace("%", "%%")
-        lib().blog(level, text.encode("utf-8", "replace"))
+        lib().blog(level, text.replace("%", "%%").encode("utf-8", "replace"))
     except OSError:
-        print(f"[obs_bg_replace] {message}", file=sys.stderr)
+        print(text, file=sys.stderr)
+
+
+def flush_script_log() -> None:
+    """On the graphics thread (video_tick): the waiting warnings, to the Script Log."""
+    st = store()
+    st.graphics_thread = threading.get_ident()
+    lines = st.__dict__.get("script_lines")
+    while lines:
+        level, text = lines.popleft()
+        if not script_log(level, text):
+            try:
+                lib().blog(level, text.replace("%", "%%").encode("utf-8", "replace"))
+            except OSError:
+                print(text, file=sys.stderr)
+
+
+def script_log(level: int, text: str) -> bool:
+    """``obspython.script_log`` if OBS's Python module is loaded (it is inside OBS, which
+    imports it at start-up; thread-safe: OBS queues the line to the Script Log window).
+    False where it is not (outside OBS)."""
+    obs = sys.modules.get("obspython")
+    fn = getattr(obs, "script_log", None)
+    if fn is None:
+        return False
+    try:
+        fn(level, text)
+        return True
+    except Exception:  # noqa: BLE001 - fall back to blog
+        return False
 
 
 # -- registration -----------------------------------------------------------------------

@@ -1,10 +1,11 @@
-"""The filter while its packages are missing: frames pass through unchanged, and the panel
+"""The filter while its packages are missing: it draws nothing (the source turns transparent:
+without a matte, showing the camera would show the room), and the panel
 (the filter's and the script's) says what is missing, with the button "Install packages".
 
 Imports no numpy (it runs exactly when numpy may be missing). The click starts
 :class:`obs_filter.installer.Installer` on a background thread; the panel shows its
 progress. When it is done the packages are loaded in place (``activate`` of the entry
-point: the real filter replaces the pass-through, no OBS restart) — unless another script
+point: the real filter replaces the placeholder, no OBS restart) — unless another script
 already imported one of them from elsewhere (Python cannot load a second numpy into one
 process), which ends in one line saying to restart OBS.
 """
@@ -51,7 +52,7 @@ def conflicting_imports(venv: str) -> list[str]:
 
 
 class Setup:
-    """State shared by the pass-through handler and the panels (one per script load).
+    """State shared by the placeholder handler and the panels (one per script load).
 
     ``activate()`` (the entry point's) imports the runtime and binds the real filter; it is
     called on the installer's thread once the packages are in."""
@@ -89,7 +90,7 @@ class Setup:
             return f"Install failed: {job.error}", True
         return ("Missing packages: " + "; ".join(self.missing) + f". Click “{BUTTON_TEXT}” to install them into "
                 f"{os.path.join(self.script_dir, '.venv')} (a few hundred MB from the Python package index). "
-                "Until then the filter shows the source unchanged."), True
+                "Until then the filter hides this source (it shows nothing rather than your room)."), True
 
     def click(self) -> bool:
         """The button: start the install (once at a time). True: redraw the panel."""
@@ -157,7 +158,7 @@ def add_button(ol, props, name: str, text: str, func) -> int:
 
 
 def bind(setup: Setup) -> None:
-    """Bind the pass-through + install panel to every filter, existing ones included."""
+    """Bind the placeholder (draws nothing) + install panel to every filter, existing ones included."""
     st = setup.ol.store()
     with st.lock:
         for key, old in list(st.instances.items()):
@@ -171,8 +172,8 @@ Idle = PassThrough  # bound after the script is unloaded without its packages
 
 
 class SetupHandler(PassThrough):
-    """Bound to libobs's trampolines while the packages are missing: each filter draws its
-    source unchanged; its panel is the install panel; open panels refresh while installing."""
+    """Bound to libobs's trampolines while the packages are missing: each filter draws
+    nothing (PassThrough.video_render); its panel is the install panel; open panels refresh while installing."""
 
     def __init__(self, setup: Setup):
         self.setup = setup

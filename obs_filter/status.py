@@ -81,7 +81,7 @@ def panel_status(filt) -> tuple[str, str]:
         return "Not running", "info"
     msg = filt.message()
     if msg:
-        return f"Error: {msg} (the frame passes through unchanged)", "error"
+        return f"Error: {msg} (showing the background only, never the camera)", "error"
     cap = _capture(filt)
     cap_text, cap_level = cap.words() if cap is not None else ("", "info")
     if cap_text and cap.busy():
@@ -116,10 +116,12 @@ def details(filt) -> str:
         return "Not running"
     msg = filt.message()
     if msg:
-        return f"Error: {msg}"
+        return f"Error: {msg} (showing the background only, never the camera)"
     w = filt.worker
     if filt.settings is None or w.frames == 0:
-        return "Loading the model…" if filt.active else "Paused (source hidden)"
+        if not filt.active:
+            return "Paused (source hidden)"
+        return "Starting: waiting for the first matte (the background is shown until then)"
     t = w.timings
     device = (w.provider or "?").replace("ExecutionProvider", "")
     state = "" if filt.active else " · paused"

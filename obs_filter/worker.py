@@ -113,7 +113,7 @@ class Worker:
         self._reset = False
         self._stop = False
         self._result = None
-        self.error = None  # settings-level error (model/background/device): pass through
+        self.error = None  # settings-level error (model/background/device): the filter's safe picture
         self.frame_error = None  # last per-frame error
         self.pipeline = None
         self.provider = ""
@@ -133,6 +133,10 @@ class Worker:
         self.capture = None  # obs_filter.capture.Capture of the last "Capture" press
         self._forget = False  # "Forget captured background" pressed: drop the plate
         self.captured = None  # path of the last plate captured (the filter stores it)
+        # (spec, (w, h)), RGBA array: the image or video background alone at the frame's size,
+        # published before the frame's matte (the filter's safe picture until one exists)
+        self.safe_background = None
+        self.fail_next = False  # the test hook (obs_filter.filter.TEST_HOOKS): fail on the next frame
         self.thread = threading.Thread(target=self._run, name=name, daemon=True)
         self.thread.start()
 
@@ -244,6 +248,8 @@ class Worker:
                 changed.append(f"compositing={path}")
             if changed:
                 ol.log(ol.LOG_INFO, f"{self.thread.name}: applied {', '.join(changed)}")
+        if self.safe_background is not None and self.safe_background[0][0] != settings.background:
+            self.safe_background = None
         self._applied = (settings, path)
         if path == "gpu" and spec != "transparent" and not spec.startswith("#"):
             key = (spec, settings.background_fit)
@@ -284,7 +290,27 @@ class Worker:
         self.captured = cap.path
         ol.log(ol.LOG_INFO, f"{self.thread.name}: background plate captured from {n} frames → {cap.path}")
 
+    def _publish_safe_background(self, size, path) -> None:
+        """The chosen image or video background alone at this size (see safe_background):
+        from the GPU path's prepared background, or the CPU path's pipeline (for a video,
+        one of its frames)."""
+        spec = self._applied[0].background if self._applied else "transparent"
+        if spec in ("transparent", "blur") or spec.startswith("#"):
+            self.safe_background = None
+            return
+        if self.safe_background is not None and self.safe_background[0] == (spec, size):
+            return
+        bg = self._bg[1] if path == "gpu" and self._bg is not None else getattr(self.pipeline, "background", None)
+        w, h = size
+        arr = bg.frame(h, w, 4, "RGB") if bg is not None else None
+        if arr is not None:
+            self.safe_background = ((spec, size), np.array(arr))  # a copy: a video reuses its buffer
+
     def _process(self, seq, frame, size, path, epoch) -> None:
+        if self.fail_next:
+            self.fail_next = False
+            raise RuntimeError("test hook: the worker failed on purpose (OBS_BG_REPLACE_TEST_HOOKS)")
+        self._publish_safe_background(size, path)
         if self._forget:
             self._forget = False
             self.pipeline.set_background_plate(None)

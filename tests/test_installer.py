@@ -164,6 +164,36 @@ def test_installer_creates_venv_and_installs_offline_from_a_wheel_folder(tmp_pat
     assert time.monotonic() - t0 < 120
 
 
+def test_installer_precompiles_the_kernels_with_the_venvs_python(tmp_path, monkeypatch):
+    """After pip, obs_filter/warmup.py of the checkout runs in the new venv (filling numba's
+    cache); its failure is reported but the install is still done."""
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    make_wheel(wheels)
+    script_dir = tmp_path / "checkout"
+    (script_dir / "obs_filter").mkdir(parents=True)
+    (script_dir / "obs_filter" / "__init__.py").write_text("")
+    marker = tmp_path / "ran.txt"
+    (script_dir / "obs_filter" / "warmup.py").write_text(
+        "import sys, obs_bg_dummy\n"
+        f"open({str(marker)!r}, 'w').write(sys.prefix)\n"
+        "print('matting kernels compiled in 0.1 s')\n")
+    (script_dir / "pyproject.toml").write_text('[project]\nname = "x"\ndependencies = ["obs-bg-dummy>=1.0"]\n')
+    for k, v in dict(PIP_CONFIG_FILE=os.devnull, PIP_NO_INDEX="1", PIP_FIND_LINKS=str(wheels)).items():
+        monkeypatch.setenv(k, v)
+    lines = []
+    job = inst.Installer(str(script_dir), log=lines.append)
+    job.start()
+    job.thread.join(300)
+    assert job.state == "done", (job.error, lines[-5:])
+    assert os.path.samefile(marker.read_text(), script_dir / ".venv")  # the venv's interpreter ran it
+    assert any("kernels compiled" in ln for ln in lines)
+    (script_dir / "obs_filter" / "warmup.py").write_text("raise SystemExit('numba broke')\n")
+    job.start()
+    job.thread.join(300)
+    assert job.state == "done" and any("compiling the kernels failed (numba broke)" in ln for ln in lines)
+
+
 def test_installer_reports_a_failure_as_state_and_line(tmp_path, monkeypatch):
     (tmp_path / "pyproject.toml").write_text('[project]\nname = "x"\ndependencies = ["obs-bg-absent>=1"]\n')
     for k, v in dict(PIP_CONFIG_FILE=os.devnull, PIP_NO_INDEX="1", PIP_FIND_LINKS=str(tmp_path)).items():

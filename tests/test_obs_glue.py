@@ -231,6 +231,20 @@ def frame(filt, renders=1):
         filt.video_render()
 
 
+RAW = (("plain", "source"), ("plain", "tex"))  # the camera frame drawn as it is
+
+
+def raw_shown(filt) -> bool:
+    """Whether the camera frame reached the output unmatted: passed through (skip) or
+    drawn without a matte over it (draw_over turns the source's entry into "over")."""
+    return filt.source.skips > 0 or any(d in RAW for d in filt.gfx.draws)
+
+
+def safe_drawn(filt, kind):
+    """The last drawing is the background alone (the blend shader with the zero mask)."""
+    return filt.gfx.draws[-1] == ("blend", kind) and filt.gfx.blended[0] == "zero"
+
+
 def render_until_result(filt, timeout=5.0):
     def step():
         frame(filt)
@@ -270,14 +284,16 @@ def test_settings_mapping():
     ({"steadiness": 99}, "Edge steadiness"),
     ({"device": "tpu"}, "device"),
 ])
-def test_bad_settings_pass_through_with_one_message(values, words, quiet_log):
+def test_bad_settings_show_nothing_of_the_camera_with_one_message(values, words, quiet_log):
     filt = make_filter(values)
     try:
         assert words in filt.stats_text() and filt.stats_text().startswith("Error")
         for _ in range(5):
             filt.video_render()
             filt.video_tick(0.1)
-        assert filt.source.skips == 5 and filt.gfx.draws == []
+        # no valid settings, so no background either: nothing drawn (transparent)
+        assert filt.source.skips == 0 and filt.gfx.draws == []
+        assert "never the camera" in filt.stats_text()
         assert len([m for m in quiet_log if words in m]) == 1
     finally:
         filt.close()
@@ -300,11 +316,12 @@ def test_gpu_readback_halves_1080p_rather_than_point_sampling_a_third(size, want
 
 
 # -- rendering ----------------------------------------------------------------------------
-def test_gpu_path_draws_source_until_first_result_then_blends():
+def test_gpu_path_draws_the_background_until_first_result_then_blends():
     filt = make_filter()
     try:
         filt.video_render()
-        assert filt.gfx.draws[0] == ("plain", "source")  # nothing finished yet: unchanged frame
+        assert safe_drawn(filt, "colour")  # nothing finished yet: the background colour alone
+        assert "waiting for the first matte" in filt.stats_text()
         render_until_result(filt)
         # its own frame from the ring, or the current one if that frame left the ring already
         assert filt.gfx.draws[-1] in (("blend", "colour"), ("over", "colour"))
@@ -445,7 +462,7 @@ def test_odd_sizes_pass_through_with_a_message(quiet_log):
         for _ in range(3):
             filt.video_render()
             filt.video_tick(0.1)
-        assert filt.source.skips == 3 and filt.gfx.draws == []
+        assert filt.source.skips == 0 and safe_drawn(filt, "colour")  # the background alone
         assert "1x1" in filt.stats_text()
         assert len([m for m in quiet_log if "1x1" in m]) == 1
         filt.source.size = (9000, 100)
@@ -456,11 +473,12 @@ def test_odd_sizes_pass_through_with_a_message(quiet_log):
         filt.source.size = (640, 360)
         render_until_result(filt)
         assert not filt.stats_text().startswith("Error")
+        assert not raw_shown(filt)
     finally:
         filt.close()
 
 
-def test_model_failure_passes_through(quiet_log):
+def test_model_failure_shows_the_background_only(quiet_log):
     def broken(_settings):
         raise ModelError("model file not found: /nope.onnx")
 
@@ -470,7 +488,7 @@ def test_model_failure_passes_through(quiet_log):
         for _ in range(4):
             filt.video_render()
             filt.video_tick(0.1)
-        assert filt.source.skips >= 4
+        assert not raw_shown(filt) and safe_drawn(filt, "colour")
         assert "model file not found" in filt.stats_text()
         assert len([m for m in quiet_log if "model file not found" in m]) == 1
     finally:
@@ -484,7 +502,7 @@ def test_resolution_change_drops_stale_results():
         filt.source.size = (640, 360)
         filt.gfx.draws.clear()
         filt.video_render()
-        assert filt.gfx.draws[-1] == ("plain", "source")  # old result has the old size
+        assert safe_drawn(filt, "colour")  # the old result has the old size
         render_until_result(filt)
         assert filt.gfx.draws[-1] in (("blend", "colour"), ("over", "colour"))
         assert filt.worker.pipeline.fused is False  # the GPU blends: the worker makes only the matte
@@ -506,7 +524,7 @@ def test_hide_pauses_and_forgets_state():
         filt.video_tick(0.016)
         filt.gfx.draws.clear()
         filt.video_render()
-        assert filt.gfx.draws[-1] == ("plain", "source")  # nothing stale drawn
+        assert safe_drawn(filt, "colour")  # nothing stale drawn, nor the camera
         render_until_result(filt)
         assert filt.worker.pipeline.resets >= 1
     finally:
@@ -585,8 +603,9 @@ def test_close_stops_worker_and_frees_gpu():
     assert filt.gfx.destroyed
     filt.worker.thread.join(2)
     assert not filt.worker.thread.is_alive()
+    draws = len(filt.gfx.draws)
     filt.video_render()
-    assert filt.source.skips >= 1
+    assert filt.source.skips == 0 and len(filt.gfx.draws) == draws  # closed: nothing drawn
 
 
 class FakeProps:
@@ -828,6 +847,8 @@ def _use_fakes(monkeypatch, st, sources, lines=None):
     monkeypatch.setattr(sys.modules["obs_filter.handler"], "Graphics", FakeGfx)
     worker = sys.modules["obs_filter.worker"]
     monkeypatch.setattr(worker, "_default_factory", lambda s: FakePipeline(s))
+    warmup = importlib.import_module("obs_filter.warmup")  # the real one compiles numba: tests/test_warmup.py
+    monkeypatch.setattr(warmup, "start", lambda log=None, stop=None: st.__dict__.setdefault("warmups", []).append(stop))
     monkeypatch.setattr(worker, "_default_grid", grid)
 
 
@@ -866,7 +887,7 @@ def test_script_reload_rebinds_and_keeps_filters_working(fake_obs, monkeypatch, 
     assert filt.closed and filt.gfx.destroyed
     skips = src.skips
     st.handler.video_render(key, None)
-    assert src.skips == skips + 1  # unloaded: frames pass through
+    assert src.skips == skips  # unloaded: nothing drawn (not the camera)
 
     mod = importlib.reload(glue)  # …then the new code loads (OBS reloads with importlib.reload too)
     assert sys.modules["obs_filter.filter"] is not old_filter_mod, "obs_filter must be re-imported"
@@ -893,8 +914,10 @@ def test_callback_exception_never_reaches_libobs(fake_obs, quiet_log):
 
         filt.gfx.capture = boom
         st.handler.video_render(key, None)  # must not raise
-        assert src.skips == 1 and "rendering failed: GPU lost" in filt.stats_text()
+        assert src.skips == 0 and "rendering failed: GPU lost" in filt.stats_text()
+        draws = len(filt.gfx.draws)
         st.handler.video_render(key, None)
+        assert len(filt.gfx.draws) == draws and src.skips == 0  # from now on nothing is drawn
         assert len([m for m in quiet_log if "GPU lost" in m]) == 1
     finally:
         st.handler.destroy(key)
@@ -1334,6 +1357,56 @@ def test_capture_counts_down_and_refuses_a_picture_with_someone_in_it(tmp_path, 
         filt.close()
 
 
+# -- never the raw room ------------------------------------------------------------------------
+def _frames_until(filt, pred, timeout=5.0):
+    assert wait_until(lambda: (frame(filt), pred())[1], timeout)
+
+
+def test_no_raw_frame_through_start_changes_errors_failure_resize_and_pause(tmp_path, monkeypatch):
+    """A whole streamer's session on the fakes: at no render is the camera frame drawn
+    without a matte over it, and the status says why the background alone is shown."""
+    import cv2
+
+    img = tmp_path / "bg.png"
+    cv2.imwrite(str(img), np.full((10, 20, 3), 90, np.uint8))
+    monkeypatch.setattr(F, "TEST_HOOKS", True)
+    filt = make_filter(factory=lambda s: FakePipeline(s, 0.02))
+    try:
+        frame(filt)  # start-up: no matte yet
+        assert safe_drawn(filt, "colour") and "waiting for the first matte" in filt.stats_text()
+        render_until_result(filt)
+        steps = [
+            {"background_type": "image", "background_image": str(img)},
+            {"background_type": "transparent"},
+            {"background_type": "blur"},
+            {"background_type": "color", "model": "landscape"},
+            {"background_type": "image", "background_image": str(tmp_path / "missing.png")},
+            {"background_type": "color", "compositing": "cpu"},
+            {"compositing": "gpu", "test_worker_error": True},
+            {"test_worker_error": False, "temporal_strength": 0.3},
+        ]
+        for values in steps:
+            filt.update(FakeData(values))
+            for _ in range(30):
+                frame(filt, renders=2)
+                time.sleep(0.003)
+        filt.source.size = (640, 360)  # resize
+        for _ in range(20):
+            frame(filt)
+            time.sleep(0.003)
+        filt.source.is_showing = False  # pause, then back
+        frame(filt)
+        filt.source.is_showing = True
+        for _ in range(20):
+            frame(filt)
+            time.sleep(0.003)
+        assert not raw_shown(filt), [d for d in filt.gfx.draws if d in RAW][:3]
+        render_until_result(filt)
+        assert filt.gfx.draws[-1] in (("blend", "colour"), ("over", "colour"))
+    finally:
+        filt.close()
+
+
 def test_an_empty_room_is_captured_and_can_be_forgotten(tmp_path, monkeypatch):
     from obs_filter import capture, status
 
@@ -1411,3 +1484,123 @@ def test_bench_setting_pauses_the_worker_once_the_delay_is_chosen():
         assert filt.gfx.draws[-1] == ("blend", "colour")  # and so does the blend
     finally:
         filt.close()
+
+
+def test_an_image_background_is_shown_alone_before_the_first_matte(tmp_path):
+    """The worker prepares the picture before the first frame's matte (which may wait
+    for numba to compile): the filter draws it meanwhile."""
+    import cv2
+
+    img = tmp_path / "bg.png"
+    cv2.imwrite(str(img), np.full((10, 20, 3), 90, np.uint8))
+    gate = threading.Event()
+
+    class Slow(FakePipeline):
+        def process(self, *a, **k):
+            gate.wait(10)  # the first matte is late (kernels compiling)
+            return super().process(*a, **k)
+
+    filt = make_filter({"background_type": "image", "background_image": str(img)}, factory=Slow)
+    try:
+        _frames_until(filt, lambda: filt.worker.safe_background is not None)
+        frame(filt)
+        assert safe_drawn(filt, "image") and ("background", (720, 1280, 4)) in filt.gfx.uploads
+        assert not raw_shown(filt)
+    finally:
+        gate.set()
+        filt.close()
+
+
+def test_the_last_good_matte_bridges_a_settings_change_then_expires(monkeypatch):
+    gate = threading.Event()
+    gate.set()
+
+    class Gated(FakePipeline):
+        def process(self, *a, **k):
+            gate.wait(10)
+            return super().process(*a, **k)
+
+    filt = make_filter(factory=Gated)
+    try:
+        render_until_result(filt)
+        gate.clear()  # the worker's next matte is late
+        filt.update(FakeData({"temporal_strength": 0.3}))  # drops the worker's result
+        assert wait_until(lambda: filt.worker.latest() is None)
+        frame(filt)
+        assert filt.gfx.draws[-1] in (("blend", "colour"), ("over", "colour"))  # the last good matte
+        assert filt.gfx.blended != ("zero", (1, 1)) or filt.gfx.draws[-1][0] == "over"
+        monkeypatch.setattr(F, "LAST_GOOD_S", 0.0)  # …until it is too old: the background alone
+        frame(filt)
+        assert safe_drawn(filt, "colour") and not raw_shown(filt)
+    finally:
+        gate.set()
+        filt.close()
+
+
+def test_blur_shows_the_frames_mean_colour_until_its_matte():
+    gate = threading.Event()
+
+    class Slow(FakePipeline):
+        def process(self, *a, **k):
+            gate.wait(10)
+            return super().process(*a, **k)
+
+    filt = make_filter({"background_type": "blur"}, factory=Slow)
+    try:
+        frame(filt)
+        assert safe_drawn(filt, "colour")  # dark grey before any frame was read back
+        _frames_until(filt, lambda: filt._mean_colour is not None)
+        frame(filt)
+        assert safe_drawn(filt, "colour") and filt._mean_colour == pytest.approx((128 / 255,) * 3)
+    finally:
+        gate.set()
+        filt.close()
+
+
+def test_the_worker_failure_hook_is_off_by_default(quiet_log):
+    assert F.TEST_HOOKS is False  # only OBS_BG_REPLACE_TEST_HOOKS=1 turns it on
+    filt = make_filter({"test_worker_error": True})
+    try:
+        render_until_result(filt)
+        assert filt.worker.error is None and not filt.worker.fail_next
+    finally:
+        filt.close()
+
+
+def test_script_description_names_missing_packages_before_load(monkeypatch):
+    """OBS calls script_description() before script_load()."""
+    monkeypatch.setattr(glue, "_SETUP", None)
+    monkeypatch.setattr(glue, "_MISSING", ["numpy>=1.24 (not installed)"])
+    assert "packages are missing" in glue.script_description()
+    monkeypatch.setattr(glue, "_MISSING", [])
+    assert "missing" not in glue.script_description()
+
+
+def test_warnings_go_to_the_script_log_and_info_to_the_log_file(monkeypatch):
+    import types
+
+    calls = []
+    monkeypatch.setitem(sys.modules, "obspython", types.SimpleNamespace(script_log=lambda l, t: calls.append((l, t))))
+    blogged = []
+    import importlib.util
+
+    # libobs.log itself is replaced by the quiet_log fixture: test a fresh copy of the module
+    src = importlib.util.spec_from_file_location("libobs_copy", ol.__file__)
+    copy = importlib.util.module_from_spec(src)
+    src.loader.exec_module(copy)
+    monkeypatch.setattr(copy, "lib", lambda: types.SimpleNamespace(blog=lambda l, t: blogged.append((l, t))))
+    copy.flush_script_log()  # this thread is now the graphics thread (video_tick)
+    copy.log(copy.LOG_WARNING, "file missing: 100%")
+    copy.log(copy.LOG_INFO, "loaded 5%")
+    assert calls == [(copy.LOG_WARNING, "[obs_bg_replace] file missing: 100%")]  # Script Log + file
+    other = threading.Thread(target=copy.log, args=(copy.LOG_ERROR, "worker failed"))
+    other.start()
+    other.join()
+    assert len(calls) == 1  # another thread's line waits for the graphics thread…
+    copy.flush_script_log()
+    assert calls[-1] == (copy.LOG_ERROR, "[obs_bg_replace] worker failed")  # …and goes out there
+    assert blogged == [(copy.LOG_INFO, b"[obs_bg_replace] loaded 5%%")]  # the file only
+    monkeypatch.delitem(sys.modules, "obspython")
+    copy.log(copy.LOG_ERROR, "outside OBS")
+    copy.flush_script_log()
+    assert blogged[-1] == (copy.LOG_ERROR, b"[obs_bg_replace] outside OBS")
