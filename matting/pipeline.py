@@ -34,7 +34,7 @@ from . import refine
 from .refine import (apply_guided_color, background_texture, edge_trust, fall_back, flat_cells, foreground_means,
                      guided_coefficients_color)
 from .postprocess import filter_components, spread_motion, temporal_fuse_diff
-from .roi import RoiTracker, expand_box, fit_box, mask_bbox
+from .roi import RoiTracker, crop_edge_claim, expand_box, fit_box, mask_bbox
 from .settings import Settings
 
 # The grid's long side is kept near this size, because every constant below counts grid
@@ -66,6 +66,13 @@ WRAP_SIGMA = 2.0  # light wrap's blur of the new background, in pixels of its 1/
 # The model's crop is at least the frame's short side / MIN_CROP per side: context for a
 # small whole body (issue 32; searched by tune, docs/EVALUATION.md; unchanged).
 MIN_CROP = 8
+# A crop is not trusted when its matte runs along more than CROP_EDGE_MAX of one of its
+# inner sides where the whole frame's matte of the same frame sees background
+# (roi.crop_edge_claim), on a frame that has both (detection, and the periodic
+# whole-frame look): the whole frame's matte is used instead, and the model sees the
+# whole frame until a later look agrees with the crop again (issue 32: zoomed on a head
+# at the frame's edge the model drew a body into a wall of the hair's colour). inf: off.
+CROP_EDGE_MAX = math.inf
 REFINE_SIDE = 240  # longest side of the matte's box on which refinement is computed
 ORDERS = ("BGR", "RGB")
 STAGES = ("roi", "preprocess", "inference", "postprocess", "refine", "composite", "total")
@@ -236,6 +243,7 @@ class Pipeline:
         self._carry = None  # (alpha, box, foreground) of the last model run
         self.edge_colours = ((0, 0, 0, 0), None)  # the last frame's matte box and halo colour means
         self._last_redetect = 0
+        self._whole_mode = False  # a crop was distrusted (CROP_EDGE_MAX): the whole frame until a look agrees
         self.tracker.reset()
         self.segmenter.reset_state()
         self.adaptive.reset()
@@ -279,18 +287,22 @@ class Pipeline:
             # Nothing moved at the outline since the model last ran: its matte holds.
             return self._carried(frame, gray, out, order, channels, t0, t_small, fuse)
         detecting = self._roi_on and self.tracker.forecast is None
-        box = self._roi_box(frame, small, order)
+        box, look = self._roi_box(frame, small, order)
         t1 = time.perf_counter()
         prob, t_pre, t_inf = self._infer(frame, small, box, order)
         if detecting:
             # Detect, then refine: the person found on the whole frame is run again on
             # their own crop at once, so the first frame (a still image, someone walking
             # in) gets the ROI's detail without waiting a frame.
+            self._whole_mode = False
             crop = self._crop_from(prob, box)
             if crop is not None:
-                box = crop
-                prob, t_pre2, t_inf2 = self._infer(frame, small, box, order)
+                crop_prob, t_pre2, t_inf2 = self._infer(frame, small, crop, order)
                 t_pre, t_inf = t_pre + t_pre2, t_inf + t_inf2
+                if self._crop_trusted(prob, crop_prob, crop):
+                    box, prob = crop, crop_prob
+        elif look is not None and not self._crop_trusted(look, prob, box):
+            box, prob = (0, 0, w, h), look
         t3 = time.perf_counter()
         self._paste(prob, box)
         self._fuse(gray)
@@ -430,34 +442,53 @@ class Pipeline:
         mh, mw = self.segmenter.input_hw
         return fit_box(box, w, h, max(32, min(h, w) // MIN_CROP), mw / mh)
 
-    def _roi_box(self, frame: np.ndarray, small: np.ndarray, order: str) -> tuple[int, int, int, int]:
-        """Stage 1: the crop to run the model on (the whole frame when not tracking)."""
+    def _roi_box(self, frame: np.ndarray, small: np.ndarray, order: str):
+        """Stage 1: the crop to run the model on (the whole frame when not tracking, or
+        while a crop is distrusted), and the whole-frame look's probability if one was
+        taken this frame (else None)."""
         h, w = self._shape
         s = self.settings
         if not self._roi_on or self.tracker.forecast is None:
-            return 0, 0, w, h
+            return (0, 0, w, h), None
+        look = None
         # Counted from the last look, not by frame number: a look due on a frame that
         # carried the matte (adaptive rate) happens on the next run.
         if s.redetect_interval and self.frame_index - self._last_redetect >= s.redetect_interval:
             self._last_redetect = self.frame_index
-            self._redetect(small, order)
-        return self._fit(self.tracker.forecast)
+            look = self._redetect(small, order)
+        if self._whole_mode and look is None:
+            return (0, 0, w, h), None
+        box = self._fit(self.tracker.forecast)
+        return box, (look if box != (0, 0, w, h) else None)
 
-    def _redetect(self, small: np.ndarray, order: str) -> None:
-        """Whole-frame look for someone outside the tracked box (a person walking in)."""
+    def _crop_trusted(self, whole: np.ndarray, crop: np.ndarray, box) -> bool:
+        """Whether the crop's probability agrees with the whole frame's of the same frame
+        (``CROP_EDGE_MAX``); remembers the answer (the whole frame until a look agrees)."""
+        if not math.isfinite(CROP_EDGE_MAX):
+            return True
+        h, w = self._shape
+        claim = crop_edge_claim(whole, crop, (box[0] / w, box[1] / h, box[2] / w, box[3] / h), self._grid,
+                                self.settings.threshold)
+        self._whole_mode = claim > CROP_EDGE_MAX
+        return not self._whole_mode
+
+    def _redetect(self, small: np.ndarray, order: str):
+        """Whole-frame look for someone outside the tracked box (a person walking in);
+        returns its probability, or None if it found nobody."""
         h, w = self._shape
         s = self.settings
         prob = self.segmenter.predict(small, order)
         prob = filter_components(prob, s.threshold, self._min_area_px((0, 0, w, h)), s.keep_largest)
         bx0, by0, bx1, by1 = mask_bbox(prob, s.threshold)
         if bx0 < 0:
-            return
+            return None
         mh, mw = prob.shape
         found = np.array([bx0 * w / mw, by0 * h / mh, bx1 * w / mw, by1 * h / mh])
         cur = self.tracker.last
         tol = 0.05 * max(w, h)  # the whole-frame detection is coarse: ignore small differences
         if (found[:2] < cur[:2] - tol).any() or (found[2:] > cur[2:] + tol).any():
             self.tracker.restart(np.concatenate([np.minimum(found[:2], cur[:2]), np.maximum(found[2:], cur[2:])]))
+        return prob
 
     def _min_area_px(self, box) -> float:
         """``min_area`` (fraction of the frame) in model pixels for this crop."""

@@ -9,6 +9,7 @@ make the box jump. The tracker is reset (whole-frame detection) when the person 
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 from numba import njit
 
@@ -94,6 +95,28 @@ def fit_box(box, width: int, height: int, min_size: int, aspect: float, max_stre
     x0 = int(round(min(max(cx - w / 2, 0), width - w)))
     y0 = int(round(min(max(cy - h / 2, 0), height - h)))
     return x0, y0, min(width, x0 + int(round(w))), min(height, y0 + int(round(h)))
+
+
+def crop_edge_claim(whole, crop, box, grid_hw, threshold: float) -> float:
+    """The largest share of one of the crop's inner sides (those inside the frame) along
+    which the crop's matte calls person (≥ ``threshold``) and the whole frame's matte of
+    the same frame calls background (below ``threshold``/2); 0 if no side is inside.
+
+    ``whole`` is a probability map over the whole frame and ``crop`` one over ``box``
+    (x0, y0, x1, y1 as fractions of the frame), both at any size; they are compared on a
+    grid of ``grid_hw``. The crop has a margin around where the whole frame saw the
+    person: a crop's person running along its inner side, where the whole frame sees
+    nothing, is one the crop made up (issue 32: zoomed on a head at the frame's edge the
+    model drew a body into a wall of the hair's colour, down to the crop's bottom)."""
+    gh, gw = grid_hw
+    x0, y0 = min(gw - 1, int(round(box[0] * gw))), min(gh - 1, int(round(box[1] * gh)))
+    x1, y1 = max(x0 + 1, min(gw, int(round(box[2] * gw)))), max(y0 + 1, min(gh, int(round(box[3] * gh))))
+    w = cv2.resize(whole, (gw, gh), interpolation=cv2.INTER_LINEAR)[y0:y1, x0:x1]
+    c = cv2.resize(crop, (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR)
+    made_up = (c >= np.float32(threshold)) & (w < np.float32(threshold / 2))
+    sides = [made_up[:, 0] if x0 > 0 else None, made_up[0] if y0 > 0 else None,
+             made_up[:, -1] if x1 < gw else None, made_up[-1] if y1 < gh else None]
+    return max((float(side.mean()) for side in sides if side is not None), default=0.0)
 
 
 class RoiTracker:

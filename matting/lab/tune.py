@@ -71,6 +71,7 @@ PARAMS: dict[str, tuple] = {
     "min_crop": (P, "MIN_CROP", (2, 3, 4, 8)),  # the crop's least side = short side / this
     "small_alone": (PP, "SMALL_ALONE", (0, 1)),  # 0: the old rule
     "texture_high": (RF, "TEXTURE_HIGH", (0.1, 0.15, 0.25, math.inf)),  # inf: edges trusted everywhere (off)
+    "crop_edge_max": (P, "CROP_EDGE_MAX", (0.5, 0.75, 0.9, math.inf)),  # inf: every crop trusted (off)
 }
 
 
