@@ -219,6 +219,9 @@ class Worker:
         msg = short_error(exc)
         if sticky:
             self.error = msg
+            # settings that did not apply: their picture is not the one chosen (a background
+            # file gone, say); the safe picture is then nothing until settings apply again
+            self.safe_background = None
         else:
             self.frame_error = msg
         self._result = None

@@ -261,16 +261,23 @@ def register(subparsers) -> None:
     parser.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
+def size_and_out(args: argparse.Namespace, prefix: str) -> tuple[int, int, Path]:
+    """A generator's --size and --out checked: (w, h, the scratch folder outside the
+    repository, a new temporary one by default)."""
     try:
         w, h = (int(v) for v in args.size.lower().split("x"))
     except ValueError:
         raise InputError(f"--size must look like 1280x720, got {args.size!r}") from None
     if not (16 <= w <= 4096 and 16 <= h <= 4096):
         raise InputError(f"--size must be 16..4096 per side, got {args.size}")
-    out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="matting_gen_"))
+    out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix=prefix))
     if _inside_repo(out):
         raise InputError(f"--out {out} is inside the repository: give a scratch folder outside it")
+    return w, h, out
+
+
+def run(args: argparse.Namespace) -> int:
+    w, h, out = size_and_out(args, "matting_gen_")
     folders = generate(out, Path(args.data) if args.data else None, args.limit, args.frames, (w, h), args.seed,
                        progress=lambda name: print(f"  {name}"))
     print(f"{len(folders)} sequence(s) of {args.frames} frames at {w}x{h} in {out}")

@@ -37,7 +37,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -47,7 +46,7 @@ import numpy as np
 from ..errors import InputError
 from ..io import list_images, read_image
 from .datasets import default_root
-from .generate import _cover, _inside_repo
+from .generate import _cover, size_and_out
 
 SIZE = (1280, 720)
 FRAMES = 8
@@ -396,15 +395,7 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        w, h = (int(v) for v in args.size.lower().split("x"))
-    except ValueError:
-        raise InputError(f"--size must look like 1280x720, got {args.size!r}") from None
-    if not (16 <= w <= 4096 and 16 <= h <= 4096):
-        raise InputError(f"--size must be 16..4096 per side, got {args.size}")
-    out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="matting_people_"))
-    if _inside_repo(out):
-        raise InputError(f"--out {out} is inside the repository: give a scratch folder outside it")
+    w, h, out = size_and_out(args, "matting_people_")
     folders = generate(out, Path(args.data) if args.data else None, args.persons, args.frames, (w, h), args.seed,
                        args.per_person, args.per_person, args.limit, progress=lambda name: print(f"  {name}"))
     print(f"{len(folders)} sequence(s) of {args.frames} frames at {w}x{h} in {out}")
