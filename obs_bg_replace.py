@@ -152,9 +152,16 @@ def _worker_threads():
     return [t for t in threading.enumerate() if t.name.startswith("obs_bg_replace:")]
 
 
+def script_tick(_seconds):
+    """On OBS's graphics thread every frame: warnings the worker threads logged go to the
+    Script Log from here (obs_filter/libobs.py log), also while no filter exists."""
+    ol.flush_script_log()
+
+
 def script_unload():
     st = ol.store()
     _WARMUP_STOP.set()
+    ol.flush_script_log()  # what the workers logged since the last tick
     if _MISSING:
         if _SETUP is not None:
             _SETUP.closed = True

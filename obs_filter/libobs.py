@@ -258,10 +258,12 @@ def log(level: int, message: str) -> None:
     text = "[obs_bg_replace] " + message
     if level <= LOG_WARNING:
         st = store()
-        if threading.get_ident() != getattr(st, "graphics_thread", None):
-            # From another thread (the worker's) script_log stopped OBS in a real run
-            # (nothing was logged or rendered after it): the line waits for the next
-            # video_tick on the graphics thread (flush_script_log), where it worked.
+        here = threading.get_ident()
+        if here != getattr(st, "graphics_thread", None) and threading.current_thread() is not threading.main_thread():
+            # From a thread of ours (a worker's) script_log stopped OBS in a real run
+            # (nothing was logged or rendered after it): the line waits for the next tick
+            # on the graphics thread (flush_script_log: script_tick, video_tick), where it
+            # worked. OBS's UI thread (script_load, buttons) is Python's main thread.
             st.__dict__.setdefault("script_lines", collections.deque(maxlen=200)).append((level, text))
             return
         if script_log(level, text):
@@ -273,7 +275,8 @@ def log(level: int, message: str) -> None:
 
 
 def flush_script_log() -> None:
-    """On the graphics thread (video_tick): the waiting warnings, to the Script Log."""
+    """On the graphics thread (script_tick, video_tick) or at unload: the waiting
+    warnings, to the Script Log and the log file."""
     st = store()
     st.graphics_thread = threading.get_ident()
     lines = st.__dict__.get("script_lines")

@@ -33,10 +33,14 @@ def test_filter_loads_replaces_and_unloads(obs_available, tmp_path):
     home.mkdir()
     with oh.Obs(home, img_path, W, H, FPS,
                 filters=[(oh.FILTER_KIND, FLT, {"background_type": "color", "background_color": BLUE})]) as obs:
-        shot = wait_for(obs, corner_is((0, 0, 255)), 120, "the background replaced")
+        # Until the first matte the filter draws the background alone (never the room), so
+        # wait for the person too: the composite, not the safe picture.
+        shot = wait_for(obs, lambda s: corner_is((0, 0, 255))(s) and frac_close(s[:, :, :3], image, person, 3) >= 0.5,
+                        120, "the background replaced around the person")
         # The composite settles within a few frames of the first one.
-        shot = wait_for(obs, lambda s: frac_close(s[:, :, :3], np.zeros_like(image) + [0, 0, 255], back, 3) >= 0.995,
-                        30, "the whole background blue")
+        blue = np.zeros_like(image) + [0, 0, 255]
+        shot = wait_for(obs, lambda s: frac_close(s[:, :, :3], blue, back, 3) >= 0.995
+                        and frac_close(s[:, :, :3], image, person, 3) >= 0.995, 30, "the whole background blue")
         kept = frac_close(shot[:, :, :3], image, person, 3)
         rc = obs.close()
         log = obs.log_text()
