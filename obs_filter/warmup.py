@@ -27,6 +27,19 @@ THREAD_NAME = "obs_bg_replace:warm-up"
 # (background, fuse): the GPU path's matte only, and the CPU path's composites.
 VARIANTS = (("transparent", False), ("#00b140", True), ("transparent", True), ("blur", True))
 SIZES = ((90, 160), (720, 1280))  # one at grid size, one the pipeline shrinks (its area kernels)
+# Set once a filter's worker exists: it compiles what it needs on first use, and the
+# warm-up holding the kernels' lock would only delay it (and, compiling from a cold cache
+# at OBS's exit, outlive the script). The warm-up is for filters added later.
+_GIVE_WAY = threading.Event()
+
+
+def give_way() -> None:
+    """A filter's worker started: the warm-up ends after the frame it is on."""
+    _GIVE_WAY.set()
+
+
+def _workers_running() -> bool:
+    return any(t.name.startswith("obs_bg_replace:") and t.name != THREAD_NAME for t in threading.enumerate())
 
 
 def _disc(h: int, w: int):
@@ -72,8 +85,8 @@ def start(log=None, stop=None) -> threading.Thread:
     def run():
         try:
             _one_thread_kernels()
-            secs = warm_kernels(lock=_PROCESS_LOCK, stop=stop)
-            if stop is not None and stop.is_set():
+            secs = warm_kernels(lock=_PROCESS_LOCK, stop=either)
+            if either.is_set():
                 return
             if log:
                 log("info", f"matting kernels ready in {secs:.1f} s (compiled or loaded from numba's cache)")
@@ -81,6 +94,15 @@ def start(log=None, stop=None) -> threading.Thread:
             if log:
                 log("warning", f"kernel warm-up failed ({type(exc).__name__}: {exc}); they compile on first use")
 
+    class _Either:  # ``stop`` or a filter's worker started (give_way)
+        @staticmethod
+        def is_set() -> bool:
+            return (stop is not None and stop.is_set()) or _GIVE_WAY.is_set()
+
+    either = _Either()
+    _GIVE_WAY.clear()
+    if _workers_running():  # a script reload with filters already working
+        _GIVE_WAY.set()
     t = threading.Thread(target=run, name=THREAD_NAME, daemon=True)
     t.start()
     return t

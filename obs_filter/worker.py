@@ -137,6 +137,9 @@ class Worker:
         # published before the frame's matte (the filter's safe picture until one exists)
         self.safe_background = None
         self.fail_next = False  # the test hook (obs_filter.filter.TEST_HOOKS): fail on the next frame
+        from . import warmup
+
+        warmup.give_way()  # this worker compiles what it needs; the warm-up would only hold the lock
         self.thread = threading.Thread(target=self._run, name=name, daemon=True)
         self.thread.start()
 

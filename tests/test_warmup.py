@@ -63,3 +63,21 @@ def test_warm_up_thread_stops_when_asked_and_logs_nothing():
     t.join(60)
     assert not t.is_alive() and lines == []
     assert t.name.startswith("obs_bg_replace:")  # script_unload waits for it like for the workers
+
+
+def test_the_warm_up_gives_way_to_a_filter_worker():
+    """A filter's worker compiles what it needs itself: while one runs the warm-up thread
+    ends after its current frame (at OBS's exit it must not be compiling for nobody)."""
+    from obs_filter import warmup
+
+    done = threading.Event()
+    worker = threading.Thread(target=done.wait, name="obs_bg_replace:a filter", daemon=True)
+    worker.start()  # a worker thread already there (a script reload): no warm-up at all
+    lines = []
+    try:
+        t = warmup.start(log=lambda level, text: lines.append((level, text)))
+        t.join(60)
+        assert not t.is_alive() and lines == []  # ended early: no "kernels ready" line
+    finally:
+        done.set()
+        warmup._GIVE_WAY.clear()
