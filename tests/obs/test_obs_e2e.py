@@ -80,6 +80,12 @@ def corner_is(colour_rgb):
     return lambda s: np.abs(s[4, 4, :3].astype(int) - colour_rgb).max() <= 2
 
 
+def with_person(pred, image, person):
+    """``pred`` and the person shown: a composite, not the background alone that the filter
+    draws until a matte is ready (never the camera)."""
+    return lambda s: pred(s) and frac_close(s[:, :, :3], image, person, 3) >= 0.5
+
+
 def test_filter_in_real_obs(obs_available, tmp_path, capsys):
     image = person_image()
     img_path = tmp_path / "person.png"
@@ -104,7 +110,7 @@ def test_filter_in_real_obs(obs_available, tmp_path, capsys):
 
         # 1. Background replaced, person kept (GPU compositing, the default).
         ws.create_source_filter(SRC, FLT, oh.FILTER_KIND, {"background_type": "color", "background_color": BLUE})
-        gpu = wait_for(obs, corner_is((0, 0, 255)), 90, "the first composite (GPU path)")
+        gpu = wait_for(obs, with_person(corner_is((0, 0, 255)), image, person), 90, "the first composite (GPU path)")
         time.sleep(1.5)  # a few more frames: tracking and temporal state settle
         gpu = obs.screenshot(SRC)
         report["gpu: person kept"] = frac_close(gpu[:, :, :3], image, person, 3)
@@ -115,7 +121,7 @@ def test_filter_in_real_obs(obs_available, tmp_path, capsys):
         # 2. The reference CPU compositing gives the same picture.
         ws.set_source_filter_settings(SRC, FLT, {"compositing": "cpu"}, True)
         time.sleep(0.5)
-        cpu = wait_for(obs, corner_is((0, 0, 255)), 60, "the first composite (CPU path)")
+        cpu = wait_for(obs, with_person(corner_is((0, 0, 255)), image, person), 60, "the first composite (CPU path)")
         time.sleep(1.5)
         cpu = obs.screenshot(SRC)
         report["cpu: vs matting, |d|<=8"] = frac_close(cpu[:, :, :3], ref_blue, np.ones((H, W), bool), 8)
@@ -126,17 +132,18 @@ def test_filter_in_real_obs(obs_available, tmp_path, capsys):
 
         # 3. Settings take effect: colour, image, transparent, temporal strength.
         ws.set_source_filter_settings(SRC, FLT, {"background_color": RED, "temporal_strength": 0.0}, True)
-        red = wait_for(obs, corner_is((255, 0, 0)), 30, "the red background")
+        red = wait_for(obs, with_person(corner_is((255, 0, 0)), image, person), 30, "the red background")
         report["red: background red"] = frac_close(red[:, :, :3], np.array([255, 0, 0]) + 0 * image, back, 3)
         ws.set_source_filter_settings(SRC, FLT, {"background_type": "image", "background_image": str(bg_path)}, True)
-        shot = wait_for(obs, lambda s: np.abs(s[4, 4, :3].astype(int) - bg[4, 4]).max() <= 2, 30,
-                        "the image background")
+        on_picture = lambda s: np.abs(s[4, 4, :3].astype(int) - bg[4, 4]).max() <= 2  # noqa: E731
+        shot = wait_for(obs, with_person(on_picture, image, person), 30, "the image background")
         time.sleep(0.5)
         shot = obs.screenshot(SRC)
         report["image: background is the picture"] = frac_close(shot[:, :, :3], bg, back, 3)
         report["image: person kept"] = frac_close(shot[:, :, :3], image, person, 3)
         ws.set_source_filter_settings(SRC, FLT, {"background_type": "transparent"}, True)
-        shot = wait_for(obs, lambda s: s[4, 4, 3] == 0, 30, "the transparent background")
+        shot = wait_for(obs, lambda s: s[4, 4, 3] == 0 and (s[:, :, 3][person] >= 252).mean() >= 0.5, 30,
+                        "the transparent background around the person")
         report["transparent: alpha 0 behind"] = float((shot[:, :, 3][back] <= 3).mean())
         report["transparent: alpha 255 on person"] = float((shot[:, :, 3][person] >= 252).mean())
 
@@ -146,7 +153,7 @@ def test_filter_in_real_obs(obs_available, tmp_path, capsys):
                                                  "background_image": str(tmp_path / "missing.png")}, True)
         shot = wait_for(obs, lambda s: s[:, :, 3].max() == 0, 30, "nothing drawn on a missing background")
         ws.set_source_filter_settings(SRC, FLT, {"background_type": "color"}, True)
-        wait_for(obs, corner_is((255, 0, 0)), 30, "recovery after the error")
+        wait_for(obs, with_person(corner_is((255, 0, 0)), image, person), 30, "recovery after the error")
 
         # 5. Disable / remove / re-add, 20 times; it must keep working afterwards.
         t_cycles = time.monotonic()
@@ -158,7 +165,7 @@ def test_filter_in_real_obs(obs_available, tmp_path, capsys):
             ws.remove_source_filter(SRC, FLT)
             ws.create_source_filter(SRC, FLT, oh.FILTER_KIND, {"background_type": "color", "background_color": BLUE})
         report["20 cycles, s"] = time.monotonic() - t_cycles
-        shot = wait_for(obs, corner_is((0, 0, 255)), 60, "the filter after 20 re-adds")
+        shot = wait_for(obs, with_person(corner_is((0, 0, 255)), image, person), 60, "the filter after 20 re-adds")
         time.sleep(1.0)
         shot = obs.screenshot(SRC)
         report["after cycles: person kept"] = frac_close(shot[:, :, :3], image, person, 3)
